@@ -1,0 +1,50 @@
+"""`python -m pipeline [overrides]`: the command line; a thin wrapper around `pipeline.run.train`.
+
+Bad input (an unknown option, a value out of range, a missing device) ends the command with
+one line on stderr and exit status 2, before anything trains or any MLflow run is created.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Let Hydra's errors reach `main` as exceptions, so they are reported in one line below
+# instead of Hydra's multi-line report.
+os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+
+import hydra  # noqa: E402
+from hydra.errors import HydraException  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+from omegaconf.errors import OmegaConfBaseException  # noqa: E402
+
+from pipeline.config import ConfigError, register_configs  # noqa: E402
+from pipeline.device import DeviceError  # noqa: E402
+from pipeline.errors import one_line  # noqa: E402
+
+USER_ERRORS = (ConfigError, DeviceError, HydraException, OmegaConfBaseException)
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def hydra_main(cfg: DictConfig) -> float:
+    from pipeline.run import train
+    from pipeline.sweep import parent_run_id_for_job
+
+    result = train(cfg, parent_run_id=parent_run_id_for_job())
+    if result.status != "FINISHED":
+        print(f"run {result.run_id} FAILED: {result.reason}", file=sys.stderr)
+    return result.objective
+
+
+def main() -> None:
+    try:
+        hydra_main()
+    except USER_ERRORS as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""The config schema: typed dataclasses in Hydra's ConfigStore, plus the checks types can't express.
+
+The dataclasses make Hydra refuse an unknown key (`model.hiden=4`) or a wrong type
+(`optim.lr=fast`) while it composes; `validate` then refuses values out of range or not in
+the allowed set, with one line naming the value and what is allowed, before any data is
+loaded or any MLflow run is created.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from models.activations import ACTIVATIONS, GRADIENT_ACTIVATIONS
+from models.network import INIT_SCHEMES
+from pipeline.data import DATASETS
+
+MODELS = ("perceptron", "logistic", "shallow", "deep")
+OPTIMIZERS = ("gd", "momentum", "adam")
+GRAD_MODES = ("autodiff", "hand")
+OUTPUTS = ("auto", "sigmoid", "identity", "step")
+DEVICES = ("auto", "cpu", "gpu", "tpu")
+DTYPES = ("float32", "float64")
+
+
+@dataclass
+class DataConfig:
+    name: str = "flower"
+    seed: int = 0  # the generator's draw and the validation split
+    val_fraction: float = 0.2
+    n_samples: int = 400  # generated sets only (flower is fixed at 400)
+    noise: float = 0.2  # generated sets that take noise
+
+
+@dataclass
+class ModelConfig:
+    name: str = "shallow"
+    activation: str = "tanh"  # g of the hidden layers (perceptron/logistic have none)
+    hidden: int = 4  # units per hidden layer
+    depth: int = 1  # hidden layers (deep only; shallow is 1, perceptron/logistic 0)
+    output: str = "auto"  # auto: sigmoid for binary data, identity for regression
+    init: str = "small"  # small (× init_scale, the notes'), xavier, he
+    init_scale: float = 0.01
+    leaky_slope: float = 0.01  # α of leaky ReLU
+
+
+@dataclass
+class OptimConfig:
+    name: str = "gd"
+    lr: float = 1.2
+    momentum: float = 0.9  # momentum only
+    b1: float = 0.9  # adam only
+    b2: float = 0.999
+    eps: float = 1e-8
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 10000
+    seed: int = 0  # parameter init and mini-batch order
+    log_every: int = 100
+    grad: str = "autodiff"  # autodiff: jax.grad; hand: the hand-derived backward pass
+    batch_size: Optional[int] = None  # None: full batch, as in the notes
+    dtype: str = "float32"
+
+
+@dataclass
+class GradcheckConfig:
+    tolerance: float = 1e-8  # hand vs jax.grad, float64; beyond it the run fails
+    fd_tolerance: float = 1e-5  # hand vs finite differences: reported, tagged if exceeded
+    epsilon: float = 1e-6  # finite-difference step
+    max_examples: int = 128  # the check uses the first examples only: the math is per example
+
+
+@dataclass
+class TrackingConfig:
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "default"
+    enabled: bool = True
+    plots: bool = True
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    gradcheck: GradcheckConfig = field(default_factory=GradcheckConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    device: str = "auto"
+
+
+def register_configs() -> None:
+    """Put the schema in Hydra's ConfigStore; conf/config.yaml lists it first in its defaults."""
+    ConfigStore.instance().store(name="schema", node=Config)
+
+
+class ConfigError(ValueError):
+    """A config value out of range or not allowed; its message is one line for the user."""
+
+
+def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not allowed; choose one of: {', '.join(allowed)}")
+
+
+def _at_least(key: str, value: Any, minimum: int) -> None:
+    if value < minimum:
+        raise ConfigError(f"{key}={value!r} is too small; it must be an integer >= {minimum}")
+
+
+def _positive_finite(key: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{key}={value!r} is not allowed; it must be a finite number > 0")
+
+
+def hidden_layers(cfg: Any) -> int:
+    """How many hidden layers model.name implies: 0, 0, 1, or model.depth."""
+    return {"perceptron": 0, "logistic": 0, "shallow": 1}.get(cfg.model.name, cfg.model.depth)
+
+
+def validate(cfg: Any) -> None:
+    """Refuse a config that cannot train, with one line naming the value and what is allowed.
+
+    `cfg` is the composed config (DictConfig or the dataclass). Raises ConfigError.
+    """
+    _one_of("data.name", cfg.data.name, tuple(sorted(DATASETS)))
+    _one_of("model.name", cfg.model.name, MODELS)
+    _one_of("model.activation", cfg.model.activation, tuple(ACTIVATIONS))
+    _one_of("model.output", cfg.model.output, OUTPUTS)
+    _one_of("model.init", cfg.model.init, INIT_SCHEMES)
+    _one_of("optim.name", cfg.optim.name, OPTIMIZERS)
+    _one_of("train.grad", cfg.train.grad, GRAD_MODES)
+    _one_of("train.dtype", cfg.train.dtype, DTYPES)
+    _one_of("device", cfg.device, DEVICES)
+    _validate_model(cfg)
+    _validate_numbers(cfg)
+
+
+def _validate_model(cfg: Any) -> None:
+    model = cfg.model
+    if model.name in ("shallow", "deep"):
+        _at_least("model.hidden", model.hidden, 1)
+        if model.activation == "step":
+            raise ConfigError(
+                "model.activation='step' cannot be trained by gradient descent (its derivative is 0 "
+                "almost everywhere); use model=perceptron for the step unit, or one of: "
+                + ", ".join(GRADIENT_ACTIVATIONS)
+            )
+    if model.name == "deep":
+        _at_least("model.depth", model.depth, 1)
+    if model.name == "perceptron":
+        if model.output not in ("auto", "step"):
+            raise ConfigError(f"model.output={model.output!r} is not allowed for model=perceptron; its unit is step")
+        if cfg.optim.name != "gd":
+            raise ConfigError(
+                f"optim.name={cfg.optim.name!r} is not allowed for model=perceptron; "
+                "it learns by the perceptron rule, which is optim=gd"
+            )
+        if DATASETS.get(cfg.data.name) != "binary":
+            raise ConfigError(f"data.name={cfg.data.name!r} is a regression set; model=perceptron needs binary labels")
+    elif model.output == "step":
+        raise ConfigError(f"model.output='step' is allowed for model=perceptron only, not model={model.name}")
+    if not 0 <= model.leaky_slope < 1:
+        raise ConfigError(f"model.leaky_slope={model.leaky_slope!r} is out of range; it must lie in [0, 1)")
+    _positive_finite("model.init_scale", model.init_scale)
+
+
+def _validate_numbers(cfg: Any) -> None:
+    _positive_finite("optim.lr", cfg.optim.lr)
+    _at_least("train.steps", cfg.train.steps, 1)
+    _at_least("train.log_every", cfg.train.log_every, 1)
+    if cfg.train.log_every > cfg.train.steps:
+        raise ConfigError(
+            f"train.log_every={cfg.train.log_every} is larger than train.steps={cfg.train.steps}; "
+            "it must lie in [1, train.steps]"
+        )
+    if cfg.train.batch_size is not None:
+        _at_least("train.batch_size", cfg.train.batch_size, 1)
+    if not 0 < cfg.data.val_fraction < 1:
+        raise ConfigError(f"data.val_fraction={cfg.data.val_fraction!r} is out of range; it must lie in (0, 1)")
+    _at_least("data.n_samples", cfg.data.n_samples, 4)
+    _positive_finite("gradcheck.tolerance", cfg.gradcheck.tolerance)
+    _positive_finite("gradcheck.epsilon", cfg.gradcheck.epsilon)
+    _at_least("gradcheck.max_examples", cfg.gradcheck.max_examples, 1)

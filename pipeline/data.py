@@ -1,0 +1,170 @@
+"""Data sets for the pipeline: generated 2-D toys, two real sets shipped with scikit-learn.
+
+Arrays follow the notes' convention: examples are COLUMNS, so features are X (n_x, m)
+and targets Y (1, m). Nothing is downloaded at run time. Numpy and scikit-learn only,
+so this module can be tested (and its output hashed) without JAX or MLflow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+from sklearn import datasets as skd
+
+DATASETS: dict[str, str] = {
+    "flower": "binary",
+    "moons": "binary",
+    "circles": "binary",
+    "blobs": "binary",
+    "gaussian_quantiles": "binary",
+    "breast_cancer": "binary",
+    "diabetes": "regression",
+}
+
+# Real data sets are standardised (features on wildly different scales); generated 2-D
+# sets are not, so decision-boundary plots stay in the data's own coordinates.
+_STANDARDISED = {"breast_cancer", "diabetes"}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value
+class Dataset:
+    """A train/validation split. Arrays are float64, C-contiguous and read-only.
+
+    X_train (n_x, m_train), Y_train (1, m_train), X_val (n_x, m_val), Y_val (1, m_val).
+    Y holds 0/1 labels for "binary"; for "regression" the target standardised with the
+    train split's statistics, and `target_scale` (else 1.0) is the raw target's train
+    std, so rmse_original = rmse_standardised * target_scale.
+    """
+
+    name: str
+    task: str
+    X_train: np.ndarray
+    Y_train: np.ndarray
+    X_val: np.ndarray
+    Y_val: np.ndarray
+    target_scale: float
+    sha256: str
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[0]
+
+    @property
+    def m_train(self) -> int:
+        return self.X_train.shape[1]
+
+    @property
+    def m_val(self) -> int:
+        return self.X_val.shape[1]
+
+
+def flower_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The course's planar flower, bit for bit: X (2, 400), Y (1, 400) uint8 labels.
+
+    A local RandomState(1) yields the same stream as the course's np.random.seed(1)
+    without disturbing the global generator other code may rely on.
+    """
+    rng = np.random.RandomState(1)
+    m, D, a = 400, 2, 4  # a: maximum ray of the flower
+    N = m // 2  # points per class
+    X = np.zeros((m, D))
+    Y = np.zeros((m, 1), dtype="uint8")
+    for j in range(2):
+        ix = range(N * j, N * (j + 1))
+        t = np.linspace(j * 3.12, (j + 1) * 3.12, N) + rng.randn(N) * 0.2  # theta
+        r = a * np.sin(4 * t) + rng.randn(N) * 0.2  # radius
+        X[ix] = np.c_[r * np.sin(t), r * np.cos(t)]
+        Y[ix] = j
+    return X.T, Y.T
+
+
+def _raw(name: str, seed: int, n_samples: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """The whole data set as X (m, n_x), y (m,) -- scikit-learn's rows-are-examples layout."""
+    if name == "flower":
+        X, Y = flower_arrays()
+        return X.T, Y.ravel()
+    if name == "moons":
+        return skd.make_moons(n_samples=n_samples, noise=noise, random_state=seed)
+    if name == "circles":
+        # factor=0.5: inner radius half the outer, so noise=0.2 blurs but does not erase the gap.
+        return skd.make_circles(n_samples=n_samples, noise=noise, factor=0.5, random_state=seed)
+    if name == "blobs":
+        # Two centres drawn at random in the default box; cluster_std=1.5 (not 1.0) so the
+        # clusters' tails meet for some seeds. `noise` is not used: make_blobs has none.
+        return skd.make_blobs(n_samples=n_samples, centers=2, n_features=2,
+                              cluster_std=1.5, random_state=seed)
+    if name == "gaussian_quantiles":
+        # Label = inside/outside a chi-square quantile shell: not linearly separable.
+        return skd.make_gaussian_quantiles(n_samples=n_samples, n_features=2, n_classes=2,
+                                           random_state=seed)
+    loader = skd.load_breast_cancer if name == "breast_cancer" else skd.load_diabetes
+    return loader(return_X_y=True)
+
+
+def _split(m: int, seed: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation indices from a seeded permutation of range(m)."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"data.val_fraction={val_fraction!r} is out of range; it must lie in (0, 1)")
+    m_val = int(round(m * val_fraction))
+    if not 1 <= m_val <= m - 1:
+        raise ValueError(f"data.val_fraction={val_fraction!r} with {m} examples leaves "
+                         f"{m_val} for validation and {m - m_val} for training; each split needs at least 1")
+    perm = np.random.default_rng(seed).permutation(m)
+    return perm[m_val:], perm[:m_val]
+
+
+def _standardise(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scale rows-are-examples arrays by the TRAIN statistics only (no leak from val)."""
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # a constant column stays 0 instead of NaN
+    return (train - mean) / std, (val - mean) / std, std
+
+
+def _columns(a: np.ndarray) -> np.ndarray:
+    """(m, k) or (m,) rows-are-examples -> read-only float64 C-contiguous (k, m)."""
+    out = np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(len(a), -1).T)
+    out.setflags(write=False)  # shared by every job of a sweep and covered by the hash
+    return out
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    """sha256 over each array's shape and exact bytes, in order."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(repr(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2,
+                 n_samples: int = 400, noise: float = 0.2) -> Dataset:
+    """Load `name` and split it with `seed`; see `Dataset` for shapes.
+
+    `seed` drives both a generator's draw and the split. `n_samples` and `noise` apply to
+    the generated sets only (`flower` is the fixed 400 points; `noise` where the
+    generator has it). Raises ValueError, one line, for an unknown name or bad fraction.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"data.name={name!r} is not a known dataset; "
+                         f"choose one of: {', '.join(sorted(DATASETS))}")
+    task = DATASETS[name]
+    X, y = _raw(name, seed, n_samples, noise)
+    train, val = _split(len(y), seed, val_fraction)
+    X_tr, X_va, y_tr, y_va = X[train], X[val], y[train].astype(np.float64), y[val].astype(np.float64)
+    target_scale = 1.0
+    if name in _STANDARDISED:
+        X_tr, X_va, _ = _standardise(X_tr, X_va)
+    if task == "regression":
+        y_tr, y_va, std = _standardise(y_tr, y_va)
+        target_scale = float(std)
+    arrays = [_columns(a) for a in (X_tr, y_tr, X_va, y_va)]
+    return Dataset(name, task, *arrays, target_scale=target_scale, sha256=_digest(*arrays))
+
+
+def dataset_summary(ds: Dataset) -> dict[str, object]:
+    """Flat, loggable facts about `ds` (MLflow params/tags)."""
+    return {"name": ds.name, "task": ds.task, "n_features": ds.n_features,
+            "m_train": ds.m_train, "m_val": ds.m_val, "sha256": ds.sha256,
+            "target_scale": ds.target_scale}

@@ -1,0 +1,38 @@
+"""`device=auto|cpu|gpu|tpu`: pick JAX's backend before JAX initialises it."""
+
+from __future__ import annotations
+
+import jax
+
+# JAX platform names for each choice; "gpu" covers CUDA and ROCm builds alike.
+PLATFORMS = {"cpu": "cpu", "gpu": "gpu", "tpu": "tpu"}
+
+
+class DeviceError(RuntimeError):
+    """The asked-for device is not there; the message is one line for the user."""
+
+
+def select_device(name: str) -> jax.Device:
+    """Make `name` JAX's backend and return the device used.
+
+    "auto" leaves JAX's own choice (an accelerator when one is present, else the CPU).
+    Asking for an accelerator that is not there is an error, never a silent CPU run.
+    """
+    if name != "auto":
+        try:
+            jax.config.update("jax_platforms", PLATFORMS[name])
+        except RuntimeError:
+            pass  # the backend is already up (an earlier job in this process): checked below
+    try:
+        device = jax.devices()[0]
+    except RuntimeError as error:
+        raise DeviceError(
+            f"device={name} was asked for but JAX has no {name.upper()} backend here "
+            f"({str(error).splitlines()[0]}); use device=auto or device=cpu"
+        ) from None
+    if name != "auto" and device.platform.replace("cuda", "gpu").replace("rocm", "gpu") != name:
+        raise DeviceError(
+            f"device={name} was asked for but JAX is already running on {device.platform} in this process; "
+            "run jobs with different devices in separate commands"
+        )
+    return device

@@ -1,0 +1,210 @@
+"""PNG plots for runs and sweeps: loss curves, decision boundaries, sweep comparisons.
+
+Every figure is a bare `matplotlib.figure.Figure` (never pyplot), so no global figure
+registry fills up across the hundreds of jobs of a sweep and nothing needs a display.
+Each public function writes one PNG and returns its path. Arrays follow the notes'
+convention: examples are columns, so a data set is X (n_x, m) and labels Y (1, m).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+Predict = Callable[[np.ndarray], np.ndarray]  # (2, k) points -> (1, k) probabilities
+
+_MAX_LEGEND = 12  # more entries than this hide the plot instead of explaining it
+
+
+def _save(fig: Figure, path) -> Path:
+    """Write `fig` as PNG; dropping the "Software" tag keeps the bytes reproducible."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
+    return path
+
+
+def _set_log_y_if_positive(ax: Axes, *arrays: np.ndarray) -> None:
+    """Log-y when every finite value is > 0: losses span decades. NaN/inf (a diverged run) are ignored."""
+    finite = np.concatenate([np.asarray(a, float).ravel() for a in arrays])
+    finite = finite[np.isfinite(finite)]
+    if finite.size and np.all(finite > 0):
+        ax.set_yscale("log")
+
+
+def plot_loss_curve(steps, loss, path, *, title: str,
+                    val_metric: tuple[str, np.ndarray] | None = None) -> Path:
+    """Training loss vs step. steps, loss: (k,). val_metric: (name, values (k,)) on a right-hand axis."""
+    steps, loss = np.asarray(steps).ravel(), np.asarray(loss, float).ravel()
+    if steps.shape != loss.shape:
+        raise ValueError(f"steps {steps.shape} and loss {loss.shape} differ in length")
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(steps, loss, color="C0", label="train loss")
+    _set_log_y_if_positive(ax, loss)
+    ax.set(xlabel="step", ylabel="loss", title=title)
+    if val_metric is not None:
+        name, values = val_metric
+        values = np.asarray(values, float).ravel()
+        if values.shape != steps.shape:
+            raise ValueError(f"{name} has {values.size} values for {steps.size} steps")
+        ax2 = ax.twinx()  # a metric in [0, 1] next to a loss on a log scale needs its own axis
+        ax2.plot(steps, values, color="C1", label=name)
+        ax2.set_ylabel(name)
+        handles = ax.get_lines() + ax2.get_lines()
+        ax.legend(handles, [h.get_label() for h in handles], loc="center right")
+    return _save(fig, path)
+
+
+def _draw_boundary(ax: Axes, predict: Predict, X, Y, resolution: int) -> None:
+    """Filled contour of predict's probability over a padded grid, plus the points by label.
+
+    X: (2, m), Y: (1, m) or (m,). predict gets (2, resolution**2) grid points as columns.
+    """
+    X = np.asarray(X, float)
+    if X.ndim != 2 or X.shape[0] != 2:
+        raise ValueError(f"decision boundary needs X of shape (2, m), got {X.shape}")
+    y = np.asarray(Y).ravel()
+    if y.size != X.shape[1]:
+        raise ValueError(f"Y has {y.size} labels for {X.shape[1]} examples")
+    lo, hi = X.min(axis=1), X.max(axis=1)
+    pad = np.maximum(0.1 * (hi - lo), 0.5)  # room around the data; 0.5 if it is all on a line
+    g0, g1 = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution),
+                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution))
+    grid = np.stack([g0.ravel(), g1.ravel()])  # (2, r*r): columns are examples
+    prob = np.asarray(predict(grid), float).reshape(g0.shape)
+    ax.contourf(g0, g1, prob, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.8, extend="both")
+    if np.nanmin(prob) < 0.5 < np.nanmax(prob):  # else contour() warns that there is no line
+        ax.contour(g0, g1, prob, levels=[0.5], colors="k", linewidths=1)
+    ax.scatter(X[0], X[1], c=y, cmap="RdBu", vmin=0, vmax=1, s=12, edgecolors="k", linewidths=0.3)
+    ax.set(xlabel="$x_1$", ylabel="$x_2$")
+
+
+def plot_decision_boundary(predict: Predict, X, Y, path, *, title: str, resolution: int = 200) -> Path:
+    """Decision regions of a binary classifier. predict: (2, k) -> (1, k) in [0, 1]; X (2, m); Y (1, m)."""
+    fig = Figure(figsize=(5, 5), layout="constrained")
+    ax = fig.add_subplot()
+    _draw_boundary(ax, predict, X, Y, resolution)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_decision_boundaries_grid(panels: list[tuple[str, Predict]], X, Y, path, *, title: str,
+                                  resolution: int = 120) -> Path:
+    """Several decision boundaries (label, predict) on the same data X (2, m), Y (1, m); 4 per row."""
+    if not panels:
+        raise ValueError("plot_decision_boundaries_grid needs at least one panel")
+    ncols = min(len(panels), 4)
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(3.5 * ncols, 3.5 * nrows + 0.4), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel()
+    for ax, (label, predict) in zip(axes, panels):
+        _draw_boundary(ax, predict, X, Y, resolution)
+        ax.set_title(label, fontsize="small")
+    for ax in axes[len(panels):]:
+        fig.delaxes(ax)  # the unused cells of the last row
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _key(value):
+    """Group/sort key for a config value: lists (e.g. layer widths) become hashable tuples."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _sorted(values) -> list:
+    """Distinct values sorted naturally, falling back to their text when types mix."""
+    distinct = set(values)
+    try:
+        return sorted(distinct)
+    except TypeError:
+        return sorted(distinct, key=str)
+
+
+def _has_metric(row: dict, metric: str) -> bool:
+    value = row.get(metric)  # failed jobs lack it; diverged ones may report NaN
+    return value is not None and np.isfinite(float(value))
+
+
+def _sweep_accuracy_figure(rows: list[dict], *, x: str = "model.hidden", series: str = "optim.lr",
+                           panels: str = "model.activation", metric: str = "val_accuracy") -> Figure:
+    """The figure behind plot_sweep_accuracy: one Axes per panel value, one line per series value.
+
+    Several rows at the same (panel, series, x) (e.g. seeds) are averaged into one point.
+    """
+    rows = [r for r in rows if _has_metric(r, metric)]
+    panel_values = _sorted(_key(r.get(panels)) for r in rows) or [None]
+    x_values = _sorted(_key(r.get(x)) for r in rows)
+    x_pos = {v: i for i, v in enumerate(x_values)}  # evenly spaced: sizes like 1, 4, 64 stay readable
+    fig = Figure(figsize=(4.5 * len(panel_values), 4), layout="constrained")
+    axes = fig.subplots(1, len(panel_values), squeeze=False, sharey=True)[0]
+    for ax, pv in zip(axes, panel_values):
+        points = defaultdict(lambda: defaultdict(list))  # series value -> x value -> metrics
+        for r in rows:
+            if _key(r.get(panels)) == pv:
+                points[_key(r.get(series))][_key(r.get(x))].append(float(r[metric]))
+        for sv in _sorted(points):
+            xs = sorted(points[sv], key=x_pos.__getitem__)
+            ax.plot([x_pos[v] for v in xs], [np.mean(points[sv][v]) for v in xs],
+                    marker="o", label=f"{series}={sv}")
+        ax.set_xticks(range(len(x_values)), [str(v) for v in x_values])
+        ax.set(xlabel=x, title=f"{panels}={pv}" if pv is not None else metric)
+        if 0 < len(points) <= _MAX_LEGEND:
+            ax.legend(fontsize="small")
+        if not rows:
+            ax.text(0.5, 0.5, f"no run reported {metric}", ha="center", transform=ax.transAxes)
+    axes[0].set_ylabel(metric)
+    return fig
+
+
+def plot_sweep_accuracy(rows: list[dict], path, *, x: str = "model.hidden", series: str = "optim.lr",
+                        panels: str = "model.activation", metric: str = "val_accuracy") -> Path:
+    """Sweep comparison from flat result rows ({"model.hidden": 8, ..., "val_accuracy": 0.9}).
+
+    One panel per value of `panels` (one panel if no row has that key), `metric` vs `x` on a
+    categorical axis, one line per value of `series`. Rows without a finite metric are skipped.
+    """
+    return _save(_sweep_accuracy_figure(rows, x=x, series=series, panels=panels, metric=metric), path)
+
+
+def plot_loss_curves_overlay(curves: list[tuple[str, np.ndarray, np.ndarray]], path, *, title: str) -> Path:
+    """Several loss curves, each (label, steps (k,), loss (k,)); a legend only for <= 12 curves."""
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.add_subplot()
+    alpha = 1.0 if len(curves) <= _MAX_LEGEND else 0.5  # many overlapping lines: let density show
+    for label, steps, loss in curves:
+        ax.plot(np.asarray(steps).ravel(), np.asarray(loss, float).ravel(), label=label, alpha=alpha)
+    if curves:
+        _set_log_y_if_positive(ax, *(c[2] for c in curves))
+    ax.set(xlabel="step", ylabel="loss", title=title)
+    if 0 < len(curves) <= _MAX_LEGEND:
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_layer_grad_norms(steps, norms, path, *, title: str, labels: list[str] | None = None) -> Path:
+    """Per-layer gradient norms vs step, log-y. steps: (k,); norms: (k, L), column l is layer l+1."""
+    steps, norms = np.asarray(steps).ravel(), np.asarray(norms, float)
+    if norms.ndim != 2 or norms.shape[0] != steps.size:
+        raise ValueError(f"norms must be (k, L) with k={steps.size}, got {norms.shape}")
+    labels = labels if labels is not None else [f"layer {l + 1}" for l in range(norms.shape[1])]
+    if len(labels) != norms.shape[1]:
+        raise ValueError(f"{len(labels)} labels for {norms.shape[1]} layers")
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.add_subplot()
+    for l in range(norms.shape[1]):
+        # colour runs with depth, so a vanishing gradient reads as a gradient of colour
+        color = matplotlib.colormaps["viridis"](l / max(norms.shape[1] - 1, 1))
+        ax.plot(steps, norms[:, l], label=labels[l], color=color)
+    ax.set_yscale("log", nonpositive="mask")  # an exactly-zero gradient is a gap, not an error
+    ax.set(xlabel="step", ylabel="gradient norm", title=title)
+    if norms.shape[1] <= _MAX_LEGEND:
+        ax.legend(fontsize="small")
+    return _save(fig, path)

@@ -1,0 +1,72 @@
+"""What makes a run reproducible: its config hash, the code's git commit, the package versions."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import platform
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from omegaconf import DictConfig, OmegaConf
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("jax", "jaxlib", "optax", "numpy", "hydra-core", "omegaconf", "mlflow", "scikit-learn", "matplotlib")
+
+# Keys that say where results go, not what they are: two runs that differ only here are the
+# same experiment, so they share a config hash.
+NOT_HASHED = ("tracking", "hydra")
+
+
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The job's config as plain data, interpolations resolved, Hydra's own node left out."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain.pop("hydra", None)
+    return plain
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"model": {"hidden": 4}} -> {"model.hidden": 4}: the params MLflow shows as columns."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """sha256 of the config's result-determining keys, in a canonical (sorted) form."""
+    plain = {k: v for k, v in resolved_config(cfg).items() if k not in NOT_HASHED}
+    canonical = "\n".join(f"{k}={v!r}" for k, v in sorted(flatten(plain).items()))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def git_state() -> dict[str, str]:
+    """The project's commit and whether the working tree had changes ("unknown" outside git)."""
+
+    def git(*args: str) -> str:
+        result = subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=False
+        )
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": str(bool(dirty)).lower() if commit != "unknown" else "unknown"}
+
+
+@lru_cache(maxsize=1)
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions

@@ -1,0 +1,257 @@
+"""One job, start to end: validate, load data, check gradients, train, record.
+
+`train(cfg)` is what `@hydra.main` calls for each job (pipeline/__main__.py). It is a plain
+function of the composed config, so tests and other launchers can call it directly.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from models.network import init_params, predict
+from pipeline import plots, provenance
+from pipeline.config import hidden_layers, validate
+from pipeline.data import Dataset, load_dataset
+from pipeline.device import select_device
+from pipeline.errors import RunFailure
+from pipeline.gradcheck import check_run_gradients
+from pipeline.tracking import Tracker
+from pipeline.train import Hyper, TrainResult, TrainSpec, compiled_train, make_hyper
+
+
+@dataclass
+class JobResult:
+    """What a job returns to Hydra (and so to sweepers and the sweep summary)."""
+
+    status: str  # FINISHED | FAILED
+    run_id: Optional[str]
+    objective: float  # val_accuracy (binary) or val_rmse (regression); nan if failed
+    metrics: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+    def __float__(self) -> float:  # what Hydra's Optuna sweeper optimises
+        return self.objective
+
+
+# -- building blocks ------------------------------------------------------------------------
+
+
+def output_activation(cfg: DictConfig, ds: Dataset) -> str:
+    """The output unit follows the data: sigmoid for binary labels, identity for regression."""
+    if cfg.model.name == "perceptron":
+        return "step"
+    if cfg.model.output != "auto":
+        return cfg.model.output
+    return "identity" if ds.task == "regression" else "sigmoid"
+
+
+def layer_sizes(cfg: DictConfig, ds: Dataset) -> tuple[int, ...]:
+    """(n_x, n_1, ..., 1) for the configured model."""
+    return (ds.n_features, *[cfg.model.hidden] * hidden_layers(cfg), 1)
+
+
+def train_spec(cfg: DictConfig, ds: Dataset) -> TrainSpec:
+    return TrainSpec(
+        hidden_activation=cfg.model.activation,
+        output_activation=output_activation(cfg, ds),
+        optimizer=cfg.optim.name,
+        grad=cfg.train.grad,
+        steps=cfg.train.steps,
+        log_every=cfg.train.log_every,
+        batch_size=cfg.train.batch_size,
+    )
+
+
+def hyper_of(cfg: DictConfig) -> Hyper:
+    o = cfg.optim
+    return make_hyper(o.lr, cfg.model.leaky_slope, o.momentum, o.b1, o.b2, o.eps, dtype=cfg.train.dtype)
+
+
+def device_arrays(ds: Dataset, dtype: str) -> tuple[jnp.ndarray, ...]:
+    return tuple(jnp.asarray(a, dtype) for a in (ds.X_train, ds.Y_train, ds.X_val, ds.Y_val))
+
+
+def metric_names(task: str) -> tuple[str, str]:
+    return ("train_rmse", "val_rmse") if task == "regression" else ("train_accuracy", "val_accuracy")
+
+
+def run_name(cfg: DictConfig) -> str:
+    """A readable name for the MLflow table: model, activation, sizes, lr."""
+    parts = [cfg.model.name]
+    if hidden_layers(cfg):
+        parts += [cfg.model.activation, f"h{cfg.model.hidden}" + (f"x{cfg.model.depth}" if cfg.model.name == "deep" else "")]
+    parts += [cfg.optim.name, f"lr{cfg.optim.lr:g}", f"seed{cfg.train.seed}"]
+    return "-".join(parts)
+
+
+def hydra_job_info() -> dict[str, str]:
+    """The Hydra job's output dir and overrides, when running under Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    hc = HydraConfig.get()
+    return {
+        "hydra.output_dir": hc.runtime.output_dir,
+        "hydra.overrides": " ".join(hc.overrides.task),
+        "hydra.job.num": str(hc.job.get("num", "")),
+    }
+
+
+# -- the job --------------------------------------------------------------------------------
+
+
+def train(cfg: DictConfig, parent_run_id: Optional[str] = None) -> JobResult:
+    """Validate `cfg`, train it, record it as one MLflow run; returns the job's result.
+
+    Bad input raises ConfigError (or DataError, DeviceError) before any run is created.
+    A run that cannot finish is recorded FAILED with its reason and returned, not raised,
+    so a sweep goes on.
+    """
+    validate(cfg)
+    device = select_device(cfg.device)
+    ds = load_dataset(
+        cfg.data.name, seed=cfg.data.seed, val_fraction=cfg.data.val_fraction,
+        n_samples=cfg.data.n_samples, noise=cfg.data.noise,
+    )
+    spec = train_spec(cfg, ds)
+    sizes = layer_sizes(cfg, ds)
+    init_key, batch_key = jax.random.split(jax.random.PRNGKey(cfg.train.seed))
+    params0 = init_params(init_key, sizes, cfg.model.init, cfg.model.init_scale, dtype=cfg.train.dtype)
+
+    tracker = Tracker(cfg.tracking.uri) if cfg.tracking.enabled else None
+    tags = run_tags(cfg, ds, device, sizes, spec)
+    run_id = None
+    if tracker:
+        run_id = tracker.start_run(cfg.tracking.experiment, run_name(cfg), tags, parent_run_id)
+        tracker.log_params(run_id, provenance.flatten(provenance.resolved_config(cfg)))
+    try:
+        metrics = _train_and_record(cfg, ds, spec, params0, batch_key, tracker, run_id)
+    except RunFailure as failure:
+        if tracker:
+            tracker.set_tags(run_id, {"failure_reason": str(failure), **failure.tags})
+            tracker.end_run(run_id, "FAILED")
+        return JobResult("FAILED", run_id, math.nan, reason=str(failure))
+    except BaseException as error:  # Ctrl-C, a bug: the run must not stay RUNNING
+        if tracker:
+            killed = isinstance(error, KeyboardInterrupt)
+            tracker.set_tags(run_id, {"failure_reason": f"{type(error).__name__}: {error}"})
+            tracker.end_run(run_id, "KILLED" if killed else "FAILED")
+        raise
+    if tracker:
+        tracker.end_run(run_id, "FINISHED")
+    objective = metrics[metric_names(ds.task)[1]]
+    return JobResult("FINISHED", run_id, objective, metrics)
+
+
+def run_tags(cfg, ds: Dataset, device, sizes, spec: TrainSpec) -> dict[str, str]:
+    return {
+        "config_hash": provenance.config_hash(cfg),
+        **provenance.git_state(),
+        **{f"version.{k}": v for k, v in provenance.package_versions().items()},
+        "jax.backend": device.platform,
+        "jax.device": str(device),
+        "data.sha256": ds.sha256,
+        "data.task": ds.task,
+        "model.layer_sizes": "-".join(map(str, sizes)),
+        "model.output_activation": spec.output_activation,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        **hydra_job_info(),
+    }
+
+
+def _train_and_record(cfg, ds, spec, params0, batch_key, tracker, run_id) -> dict[str, float]:
+    data = device_arrays(ds, cfg.train.dtype)
+    hyper = hyper_of(cfg)
+    check_at_init = check_run_gradients(spec, params0, ds, hyper, cfg.gradcheck)
+
+    started = time.perf_counter()
+    program = compiled_train(spec, params0, data, hyper, batch_key)
+    compiled_at = time.perf_counter()
+    result: TrainResult = jax.block_until_ready(program(params0, data, hyper, batch_key))
+    trained_at = time.perf_counter()
+
+    history = history_of(result, ds, spec)
+    timings = {"compile_seconds": compiled_at - started, "train_seconds": trained_at - compiled_at}
+    diverged_at = int(result.diverged_at)
+    if tracker:
+        tracker.log_histories(run_id, history["step"], {k: v for k, v in history.items() if k != "step"})
+        tracker.log_metrics(run_id, {
+            "gradcheck_rel_error": check_at_init.rel_error,
+            "gradcheck_fd_rel_error": check_at_init.fd_rel_error,
+            **timings,
+        }, step=0)
+    if diverged_at >= 0:
+        raise RunFailure(
+            f"diverged: the loss or an update became non-finite at step {diverged_at} "
+            f"(optim.lr={cfg.optim.lr:g}); the metrics up to that step are kept",
+            {"diverged_at_step": str(diverged_at)},
+        )
+    check_at_end = check_run_gradients(spec, result.params, ds, hyper, cfg.gradcheck)
+    final = {name: float(values[-1]) for name, values in history.items() if name != "step"}
+    if tracker:
+        tracker.log_metrics(run_id, {
+            "gradcheck_rel_error": check_at_end.rel_error,
+            "gradcheck_fd_rel_error": check_at_end.fd_rel_error,
+        }, step=cfg.train.steps)
+        _log_artifacts(cfg, ds, spec, hyper, result, history, tracker, run_id)
+    return {**final, "gradcheck_rel_error": check_at_end.rel_error,
+            "gradcheck_fd_rel_error": check_at_end.fd_rel_error, **timings}
+
+
+def history_of(result: TrainResult, ds: Dataset, spec: TrainSpec) -> dict[str, np.ndarray]:
+    """The logged history as numpy: loss, train/val metric, per-layer gradient norms, cut at divergence."""
+    h = jax.tree_util.tree_map(np.asarray, result.history)
+    train_name, val_name = metric_names(ds.task)
+    scale = ds.target_scale if ds.task == "regression" else 1.0  # RMSE in the target's own units
+    history = {"step": h.step, "loss": h.loss, train_name: h.train_metric * scale, val_name: h.val_metric * scale}
+    for layer in range(h.grad_norm.shape[1]):
+        history[f"grad_norm_W{layer + 1}"] = h.grad_norm[:, layer]
+    diverged_at = int(result.diverged_at)
+    if diverged_at >= 0:
+        keep = h.step < diverged_at
+        history = {k: v[keep] for k, v in history.items()}
+    return history
+
+
+def _log_artifacts(cfg, ds, spec, hyper, result, history, tracker, run_id) -> None:
+    """The resolved config, the overrides, the final parameters and the plots, in one upload."""
+    from hydra.core.hydra_config import HydraConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        (out / "config.yaml").write_text(OmegaConf.to_yaml(provenance.resolved_config(cfg)))
+        if HydraConfig.initialized():
+            (out / "overrides.yaml").write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
+        np.savez(out / "params.npz", **{k: np.asarray(v) for k, v in result.params.items()})
+        if cfg.tracking.plots:
+            _plots(ds, spec, hyper, result, history, out)
+        tracker.log_artifacts(run_id, out)
+
+
+def _plots(ds, spec, hyper, result, history, out: Path) -> None:
+    train_name, val_name = metric_names(ds.task)
+    plots.plot_loss_curve(
+        history["step"], history["loss"], out / "loss_curve.png",
+        title=f"{spec.hidden_activation} network, loss", val_metric=(val_name, history[val_name]),
+    )
+    if ds.n_features == 2 and ds.task == "binary":
+        params = result.params
+        predict_fn = jax.jit(lambda P: predict(params, P, spec.hidden_activation, spec.output_activation, hyper.slope))
+        plots.plot_decision_boundary(
+            lambda points: np.asarray(predict_fn(jnp.asarray(points, params["W1"].dtype))),
+            np.concatenate([ds.X_train, ds.X_val], axis=1), np.concatenate([ds.Y_train, ds.Y_val], axis=1),
+            out / "decision_boundary.png",
+            title=f"decision boundary, val acc {history[val_name][-1]:.3f}",
+        )

@@ -1,0 +1,147 @@
+"""Everything the pipeline says to MLflow; the only module that imports mlflow.
+
+It talks through an explicit `MlflowClient` bound to one tracking URI, never through
+mlflow's global active run, so several runs (a sweep's parent and its children) can be open
+in one process and nothing depends on import order or environment variables.
+Every write goes in batches: params, tags and whole metric histories in `log_batch` calls
+of at most MLflow's per-request limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+# MLflow's REST limits per log_batch request (mlflow/utils/validation.py).
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_PER_BATCH = 100
+MAX_TAGS_PER_BATCH = 100
+MAX_PARAM_VALUE_LENGTH = 6000
+
+# Creating the SQLite schema logs one line per Alembic migration: noise for a user.
+for _noisy in ("alembic", "mlflow.store.db.utils", "mlflow.store.sqlalchemy_store"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
+
+
+def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def default_artifact_root(uri: str) -> str | None:
+    """For a local SQLite store, `mlartifacts/` beside the database file; else the server's choice."""
+    match = re.match(r"sqlite:///(.+)", uri)
+    if not match:
+        return None
+    return (Path(match.group(1)).expanduser().resolve().parent / "mlartifacts").as_uri()
+
+
+class Tracker:
+    """One tracking store (`tracking.uri`) and the calls the pipeline makes to it."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+
+    # -- experiments -------------------------------------------------------------------------
+
+    def experiment_id(self, name: str) -> str:
+        """The id of experiment `name`, created on first use (safe against a concurrent creator)."""
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        root = default_artifact_root(self.uri)
+        location = f"{root}/{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}" if root else None
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except MlflowException:
+            # Another process created it between our lookup and our create.
+            experiment = self.client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def start_run(
+        self, experiment: str, run_name: str, tags: Mapping[str, str], parent_run_id: str | None = None
+    ) -> str:
+        """Create a RUNNING run; a child of `parent_run_id` when given. Returns its id."""
+        all_tags = {MLFLOW_RUN_NAME: run_name, **tags}
+        if parent_run_id:
+            all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+        run = self.client.create_run(self.experiment_id(experiment), run_name=run_name, tags=all_tags)
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        entries = [Param(k, str(v)[:MAX_PARAM_VALUE_LENGTH]) for k, v in params.items()]
+        for chunk in _chunks(entries, MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(run_id, params=list(chunk))
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        entries = [RunTag(k, str(v)) for k, v in tags.items()]
+        for chunk in _chunks(entries, MAX_TAGS_PER_BATCH):
+            self.client.log_batch(run_id, tags=list(chunk))
+
+    def log_histories(self, run_id: str, steps: Sequence[int], histories: Mapping[str, Sequence[float]]) -> None:
+        """Whole metric histories ({name: values at `steps`}) in as few requests as MLflow allows.
+
+        Non-finite values are skipped, not logged: MLflow's charts cannot draw NaN.
+        """
+        timestamp = int(time.time() * 1000)
+        entries = [
+            Metric(name, float(value), timestamp, int(step))
+            for name, values in histories.items()
+            for step, value in zip(steps, values)
+            if math.isfinite(float(value))
+        ]
+        for chunk in _chunks(entries, MAX_METRICS_PER_BATCH):
+            self.client.log_batch(run_id, metrics=list(chunk))
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        self.log_histories(run_id, [step], {k: [v] for k, v in metrics.items()})
+
+    def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(run_id, str(local_dir), artifact_path)
+
+    def end_run(self, run_id: str, status: str) -> None:
+        """status: FINISHED | FAILED | KILLED."""
+        self.client.set_terminated(run_id, status=status)
+
+    # -- reading back ------------------------------------------------------------------------
+
+    def runs(self, experiment: str, filter_string: str = "") -> list:
+        """All runs of `experiment` matching an MLflow filter, newest first."""
+        experiment_obj = self.client.get_experiment_by_name(experiment)
+        if experiment_obj is None:
+            return []
+        return list(
+            self.client.search_runs(
+                [experiment_obj.experiment_id],
+                filter_string=filter_string,
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=50000,
+                order_by=["attributes.start_time DESC"],
+            )
+        )
+
+    def metric_history(self, run_id: str, name: str) -> list:
+        return self.client.get_metric_history(run_id, name)
+
+    def download_artifacts(self, run_id: str, path: str, dst: Path) -> Path:
+        return Path(self.client.download_artifacts(run_id, path, str(dst)))
+
+
+def mlflow_version() -> str:
+    return mlflow.__version__
+

@@ -1,0 +1,187 @@
+"""Tests for pipeline/plots.py: valid PNGs, plots that reflect their inputs, sweep panel layout."""
+
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from pipeline import plots
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path) -> np.ndarray:
+    """The file is a non-trivial PNG; returns its pixels (H, W, 3 or 4)."""
+    path = Path(path)
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    assert len(data) > 5_000, "a real plot, not an empty canvas"
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[2] in (3, 4) and min(img.shape[:2]) > 100
+    return img[..., :3]
+
+
+@pytest.fixture
+def blobs():
+    """Symmetric 2-D data, X (2, 40), Y (1, 40): the label depends on x2 only, so the
+    points look the same in the left and right halves of a plot."""
+    rng = np.random.default_rng(0)
+    half = rng.normal(size=(2, 20)) + np.array([[1.5], [0.0]])
+    X = np.concatenate([half, half * np.array([[-1.0], [1.0]])], axis=1)
+    Y = (X[1:2] > 0).astype(float)
+    return X, Y
+
+
+def step_right(points):
+    return (points[0:1] > 0).astype(float)  # (1, k): class 1 on the right half-plane
+
+
+def constant(points):
+    return np.full((1, points.shape[1]), 0.3)
+
+
+def left_right_colour_gap(img: np.ndarray) -> float:
+    """Mean-colour distance between an interior strip left of x1=0 and one right of it."""
+    h, w, _ = img.shape
+    rows = slice(int(0.2 * h), int(0.8 * h))
+    left = img[rows, int(0.2 * w):int(0.35 * w)].reshape(-1, 3).mean(axis=0)
+    right = img[rows, int(0.7 * w):int(0.85 * w)].reshape(-1, 3).mean(axis=0)
+    return float(np.abs(left - right).sum())
+
+
+def test_loss_curve_png_with_val_metric(tmp_path):
+    steps = np.arange(100)
+    out = plots.plot_loss_curve(steps, np.exp(-steps / 30) + 0.01, tmp_path / "loss.png",
+                                title="loss", val_metric=("val_accuracy", np.linspace(0.5, 1, 100)))
+    assert isinstance(out, Path) and out == tmp_path / "loss.png"
+    assert_png(out)
+
+
+def test_loss_curve_tolerates_nan_and_rejects_mismatched_metric(tmp_path):
+    loss = np.array([1.0, 0.5, np.nan, np.nan])  # a run that diverged
+    assert_png(plots.plot_loss_curve(np.arange(4), loss, tmp_path / "nan.png", title="diverged"))
+    with pytest.raises(ValueError):
+        plots.plot_loss_curve(np.arange(4), np.ones(4), tmp_path / "x.png", title="t",
+                              val_metric=("val_accuracy", np.ones(3)))
+
+
+def test_loss_curve_is_deterministic(tmp_path):
+    args = (np.arange(50), np.linspace(1, 0.1, 50))
+    a = plots.plot_loss_curve(*args, tmp_path / "a.png", title="t").read_bytes()
+    b = plots.plot_loss_curve(*args, tmp_path / "b.png", title="t").read_bytes()
+    assert a == b
+
+
+def test_decision_boundary_reflects_predict(tmp_path, blobs):
+    X, Y = blobs
+    seen = []
+
+    def spy(points):
+        seen.append(points.shape)
+        return step_right(points)
+
+    split = assert_png(plots.plot_decision_boundary(spy, X, Y, tmp_path / "split.png",
+                                                    title="x1 > 0", resolution=50))
+    flat = assert_png(plots.plot_decision_boundary(constant, X, Y, tmp_path / "flat.png",
+                                                   title="constant", resolution=50))
+    assert seen == [(2, 50 * 50)], "predict gets grid points as columns"
+    assert left_right_colour_gap(split) > 0.3
+    assert left_right_colour_gap(flat) < 0.05
+
+
+@pytest.mark.parametrize("shape", [(3, 10), (10, 2), (10,)])
+def test_decision_boundary_rejects_non_2d_features(tmp_path, shape):
+    with pytest.raises(ValueError, match="shape"):
+        plots.plot_decision_boundary(constant, np.zeros(shape), np.zeros((1, 10)),
+                                     tmp_path / "bad.png", title="bad")
+
+
+def test_decision_boundaries_grid(tmp_path, blobs):
+    X, Y = blobs
+    panels = [("right", step_right), ("left", lambda p: 1 - step_right(p)), ("flat", constant)]
+    img = assert_png(plots.plot_decision_boundaries_grid(panels, X, Y, tmp_path / "grid.png",
+                                                         title="best 3", resolution=40))
+    assert img.shape[1] > 2 * img.shape[0], "panels side by side"
+    with pytest.raises(ValueError):
+        plots.plot_decision_boundaries_grid(panels, np.zeros((3, 40)), Y, tmp_path / "b.png", title="t")
+
+
+def sweep_rows():
+    rows = [{"model.hidden": h, "optim.lr": lr, "model.activation": act, "seed": 0,
+             "val_accuracy": 0.5 + 0.01 * h + lr}
+            for act in ("tanh", "relu", "sigmoid") for lr in (0.01, 0.1) for h in (1, 4, 16)]
+    rows.append({"model.hidden": 64, "optim.lr": 0.01, "model.activation": "elu"})  # failed
+    rows.append({"model.hidden": 4, "optim.lr": 0.5, "model.activation": "tanh",
+                 "val_accuracy": float("nan")})  # diverged
+    return rows
+
+
+def test_sweep_one_panel_per_activation_one_line_per_lr(tmp_path):
+    fig = plots._sweep_accuracy_figure(sweep_rows())
+    assert len(fig.axes) == 3, "elu only failed, so it gets no panel"
+    assert sorted(ax.get_title() for ax in fig.axes) == [
+        "model.activation=relu", "model.activation=sigmoid", "model.activation=tanh"]
+    for ax in fig.axes:
+        assert len(ax.get_lines()) == 2, "lr=0.5 only diverged, so it gets no line"
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "4", "16"]
+        for line in ax.get_lines():
+            assert list(line.get_xdata()) == [0, 1, 2], "evenly spaced categorical x"
+    assert_png(plots.plot_sweep_accuracy(sweep_rows(), tmp_path / "sweep.png"))
+
+
+def test_sweep_single_panel_without_panel_key_and_averages_seeds():
+    rows = [{"model.hidden": h, "optim.lr": 0.1, "seed": s, "val_accuracy": 0.6 + 0.1 * s}
+            for h in (8, 2) for s in (0, 1)]
+    fig = plots._sweep_accuracy_figure(rows)
+    (ax,) = fig.axes
+    (line,) = ax.get_lines()
+    assert np.allclose(line.get_ydata(), [0.65, 0.65])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "8"]
+
+
+def test_sweep_with_no_successful_rows_still_plots(tmp_path):
+    rows = [{"model.hidden": 4, "optim.lr": 0.1, "model.activation": "relu"}]
+    assert len(plots._sweep_accuracy_figure(rows).axes) == 1
+    assert_png(plots.plot_sweep_accuracy(rows, tmp_path / "empty.png"))
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """Records every Figure a public function saves, to inspect what it drew."""
+    figures = []
+    real_save = plots._save
+
+    def recording_save(fig, path):
+        figures.append(fig)
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", recording_save)
+    return figures
+
+
+def test_loss_curves_overlay_legend_only_when_few(tmp_path, saved_figures):
+    steps = np.arange(20)
+    curves = [(f"run {i}", steps, np.exp(-steps / (i + 5))) for i in range(13)]
+    assert_png(plots.plot_loss_curves_overlay(curves[:3], tmp_path / "few.png", title="few"))
+    assert_png(plots.plot_loss_curves_overlay(curves, tmp_path / "many.png", title="many"))
+    few, many = (fig.axes[0] for fig in saved_figures)
+    assert len(few.get_lines()) == 3 and len(many.get_lines()) == 13
+    assert [t.get_text() for t in few.get_legend().get_texts()] == ["run 0", "run 1", "run 2"]
+    assert many.get_legend() is None
+    assert few.get_yscale() == "log"
+
+
+def test_layer_grad_norms(tmp_path, saved_figures):
+    steps = np.arange(30)
+    norms = np.exp(-np.outer(steps, [0.01, 0.1, 0.3]))  # (30, 3): deeper layers vanish faster
+    norms[-1, 2] = 0.0  # an exact zero must not break the log axis
+    assert_png(plots.plot_layer_grad_norms(steps, norms, tmp_path / "g.png", title="grads"))
+    (ax,) = saved_figures[0].axes
+    assert len(ax.get_lines()) == 3 and ax.get_yscale() == "log"
+    assert_png(plots.plot_layer_grad_norms(steps, norms, tmp_path / "l.png", title="grads",
+                                           labels=["W1", "W2", "W3"]))
+    with pytest.raises(ValueError):
+        plots.plot_layer_grad_norms(steps, norms[:10], tmp_path / "x.png", title="t")
+    with pytest.raises(ValueError):
+        plots.plot_layer_grad_norms(steps, norms, tmp_path / "x.png", title="t", labels=["W1"])
