@@ -29,10 +29,15 @@ def binary_cross_entropy(A: Array, Y: Array) -> Array:
 def binary_cross_entropy_from_logits(Z: Array, Y: Array) -> Array:
     """Binary cross-entropy of ŷ = sigmoid(Z), computed from Z without forming log(ŷ).
 
-    With ŷ = σ(z): -(y log σ(z) + (1-y) log(1-σ(z))) = max(z, 0) - z·y + log(1 + e^{-|z|}),
-    which is exact and finite for every z.
+    With ŷ = σ(z): -(y log σ(z) + (1-y) log(1-σ(z))) = log(1 + e^{z}) - z·y, and
+    log(1 + e^{z}) = logaddexp(0, z) is evaluated without overflow for every z.
+
+    Not the common max(z, 0) - z·y + log(1 + e^{-|z|}): that form is right in value but
+    autodiff of max and |z| at exactly z = 0 (where a ReLU network with all hidden units
+    off puts its output) gives a wrong gradient. logaddexp is smooth, so jax.grad agrees
+    with dZ = A - Y everywhere.
     """
-    return jnp.mean(jnp.maximum(Z, 0.0) - Z * Y + jnp.log1p(jnp.exp(-jnp.abs(Z))))
+    return jnp.mean(jnp.logaddexp(0.0, Z) - Z * Y)
 
 
 def half_squared_error(A: Array, Y: Array) -> Array:

@@ -39,11 +39,21 @@ def hydra_main(cfg: DictConfig) -> float:
 
 
 def main() -> None:
+    from pipeline.sweep import close_open_sweeps
+
     try:
         hydra_main()
     except USER_ERRORS as error:
+        close_open_sweeps("FAILED", one_line(error))
         print(f"error: {one_line(error)}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        close_open_sweeps("KILLED", "interrupted")
+        print("interrupted: runs so far are kept in MLflow", file=sys.stderr)
+        sys.exit(130)
+    except BaseException as error:
+        close_open_sweeps("FAILED", f"{type(error).__name__}: {error}")
+        raise
 
 
 if __name__ == "__main__":

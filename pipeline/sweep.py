@@ -1,9 +1,179 @@
-"""Sweeps: the parent MLflow run and how each job finds it."""
+"""Sweeps in MLflow: one parent run per Hydra multirun, every job a child run of it.
+
+`SweepCallback` is a Hydra callback (conf/config.yaml lists it under hydra.callbacks):
+
+  on_multirun_start  validates every job's config up front (a sweep with a bad member is
+                     refused whole), creates the parent run and writes its id into the sweep
+                     directory, where every job finds it, whichever process or host runs it;
+  on_job_start/end   print progress;
+  on_multirun_end    writes the summary on the parent and ends it FINISHED or FAILED.
+
+Hydra skips on_multirun_end when a job raises, so `close_open_sweep` ends the parent from
+the command's own exit path (pipeline/__main__.py) and, last of all, from atexit.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+import atexit
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline import provenance
+from pipeline.config import validate
+from pipeline.tracking import Tracker
+
+PARENT_ID_FILE = ".mlflow_parent_run_id"
 
 
 def parent_run_id_for_job() -> Optional[str]:
-    return None
+    """The sweep's parent run id for the job running now; None outside a multirun."""
+    if not HydraConfig.initialized():
+        return None
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    path = Path(hc.sweep.dir) / PARENT_ID_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
+def expand_grid(config: DictConfig) -> list[list[str]]:
+    """Every job's overrides, as Hydra's basic sweeper will launch them (its own expansion).
+
+    Returns [] for other sweepers (Optuna's search spaces are not a grid).
+    """
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if "BasicSweeper" not in str(config.hydra.sweeper.get("_target_", "")):
+        return []
+    params = config.hydra.sweeper.get("params") or {}
+    arguments = [f"{key}={value}" for key, value in params.items()]
+    arguments += list(config.hydra.overrides.task)
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    (jobs,) = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
+    return jobs
+
+
+def validate_sweep(config: DictConfig, jobs: list[list[str]]) -> None:
+    """Compose and validate every job's config; the first bad one refuses the whole sweep."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    for overrides in jobs:
+        job_config = loader.load_sweep_config(config, list(overrides))
+        try:
+            validate(job_config)
+        except ValueError as error:
+            raise type(error)(f"{error} (in the sweep's job {' '.join(overrides)})") from None
+
+
+def swept_keys(config: DictConfig) -> dict[str, str]:
+    """{key: "v1,v2,..."} for every key the sweep varies (its grid, as declared)."""
+    params = dict(config.hydra.sweeper.get("params") or {})
+    for override in config.hydra.overrides.task:
+        key, _, value = override.partition("=")
+        if "," in value or value.startswith(("range(", "choice(", "interval(", "tag(")):
+            params[key.lstrip("+~")] = value
+    return {str(k): str(v) for k, v in params.items()}
+
+
+class SweepCallback(Callback):
+    """The MLflow parent run of a Hydra multirun, and the sweep's progress and summary."""
+
+    def __init__(self) -> None:
+        self.tracker: Optional[Tracker] = None
+        self.parent_run_id: Optional[str] = None
+        self.config: Optional[DictConfig] = None
+        self.total_jobs = 0
+        self.done_jobs = 0
+        self.started = 0.0
+
+    # -- Hydra's hooks -----------------------------------------------------------------------
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        jobs = expand_grid(config)
+        validate_sweep(config, jobs)
+        self.config, self.total_jobs, self.started = config, len(jobs), time.perf_counter()
+        if not config.tracking.enabled:
+            return
+        self.tracker = Tracker(config.tracking.uri)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        grid = swept_keys(config)
+        self.parent_run_id = self.tracker.start_run(
+            config.tracking.experiment,
+            run_name=f"{config.tracking.experiment}-sweep-{sweep_dir.name}",
+            tags={
+                "sweep": "parent",
+                "sweep.dir": str(sweep_dir.resolve()),
+                "sweep.n_jobs": str(len(jobs)) if jobs else "unknown",
+                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                **provenance.git_state(),
+            },
+        )
+        self.tracker.log_params(self.parent_run_id, {f"sweep.{k}": v for k, v in grid.items()})
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / PARENT_ID_FILE).write_text(self.parent_run_id)
+        _open_sweeps.append(self)
+        print(f"sweep: {len(jobs) or '?'} jobs -> MLflow experiment '{config.tracking.experiment}', "
+              f"parent run {self.parent_run_id}", flush=True)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            return
+        overrides = " ".join(HydraConfig.get().overrides.task)
+        total = self.total_jobs or "?"
+        print(f"[{self.done_jobs + 1}/{total}] {overrides}", end="", flush=True)
+        self._job_started = time.perf_counter()
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            return
+        self.done_jobs += 1
+        elapsed = time.perf_counter() - self.started
+        outcome = (
+            f"{job_return._return_value:.4f}" if job_return.status == JobStatus.COMPLETED
+            and isinstance(job_return._return_value, float) else "error"
+        )
+        eta = ""
+        if self.total_jobs:
+            eta = f", eta {elapsed / self.done_jobs * (self.total_jobs - self.done_jobs):.0f}s"
+        print(f"  -> {outcome} ({time.perf_counter() - self._job_started:.1f}s, "
+              f"elapsed {elapsed:.0f}s{eta})", flush=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.parent_run_id is None:
+            return
+        from pipeline.summary import summarize_sweep
+
+        status = summarize_sweep(self.tracker, self.parent_run_id, config)
+        self._close(status)
+
+    # -- ending the parent -------------------------------------------------------------------
+
+    def _close(self, status: str) -> None:
+        if self in _open_sweeps:
+            _open_sweeps.remove(self)
+            self.tracker.end_run(self.parent_run_id, status)
+
+
+_open_sweeps: list[SweepCallback] = []
+
+
+def close_open_sweeps(status: str, reason: str = "") -> None:
+    """End every parent run still open (a job raised, Ctrl-C): never leave one RUNNING."""
+    for sweep in list(_open_sweeps):
+        if reason:
+            sweep.tracker.set_tags(sweep.parent_run_id, {"failure_reason": reason})
+        sweep._close(status)
+
+
+atexit.register(close_open_sweeps, "FAILED", "the command exited before the sweep ended")

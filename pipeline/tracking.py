@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -27,6 +28,9 @@ MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
 MAX_TAGS_PER_BATCH = 100
 MAX_PARAM_VALUE_LENGTH = 6000
+
+# A progress bar per downloaded file is noise in a sweep's summary.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 # Creating the SQLite schema logs one line per Alembic migration: noise for a user.
 for _noisy in ("alembic", "mlflow.store.db.utils", "mlflow.store.sqlalchemy_store"):

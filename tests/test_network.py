@@ -48,7 +48,7 @@ def test_init_dtype_is_honoured():
 
 
 def test_init_layers_are_not_copies_of_each_other():
-    """Each layer gets its own key: the first rows of two equal-shaped layers differ."""
+    """Each layer gets its own key: two equal-shaped layers get different weights."""
     params = init_params(jax.random.key(0), (5, 5, 5, 1), scheme="xavier")
     assert not jnp.allclose(params["W1"], params["W2"])
 
