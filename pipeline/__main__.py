@@ -14,13 +14,15 @@ import sys
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 
 import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.types import RunMode  # noqa: E402
 from hydra.errors import HydraException  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
 from pipeline.config import ConfigError, register_configs  # noqa: E402
 from pipeline.device import DeviceError  # noqa: E402
-from pipeline.errors import one_line  # noqa: E402
+from pipeline.errors import InputRefused, one_line  # noqa: E402
 
 USER_ERRORS = (ConfigError, DeviceError, HydraException, OmegaConfBaseException)
 
@@ -28,14 +30,16 @@ register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def hydra_main(cfg: DictConfig) -> float:
+def hydra_main(cfg: DictConfig):
     from pipeline.run import train
     from pipeline.sweep import parent_run_id_for_job
 
     result = train(cfg, parent_run_id=parent_run_id_for_job())
-    if result.status != "FINISHED":
+    if result.status == "FAILED":
         print(f"run {result.run_id} FAILED: {result.reason}", file=sys.stderr)
-    return result.objective
+    elif result.run_id and not HydraConfig.get().mode == RunMode.MULTIRUN:
+        print(f"run {result.run_id} {result}; see it with: mlflow ui --backend-store-uri {cfg.tracking.uri}")
+    return result  # float(result) is the objective Hydra's Optuna sweeper optimises
 
 
 def main() -> None:
@@ -43,6 +47,9 @@ def main() -> None:
 
     try:
         hydra_main()
+    except InputRefused as refused:
+        print(f"error: {refused.message}", file=sys.stderr)
+        sys.exit(2)
     except USER_ERRORS as error:
         close_open_sweeps("FAILED", one_line(error))
         print(f"error: {one_line(error)}", file=sys.stderr)

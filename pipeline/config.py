@@ -92,6 +92,8 @@ class Config:
     gradcheck: GradcheckConfig = field(default_factory=GradcheckConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     device: str = "auto"
+    # In a sweep, reuse a FINISHED run of the same config hash instead of training it again.
+    resume: bool = True
 
 
 def register_configs() -> None:

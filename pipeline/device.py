@@ -27,8 +27,8 @@ def select_device(name: str) -> jax.Device:
         device = jax.devices()[0]
     except RuntimeError as error:
         raise DeviceError(
-            f"device={name} was asked for but JAX has no {name.upper()} backend here "
-            f"({str(error).splitlines()[0]}); use device=auto or device=cpu"
+            f"device={name} was asked for but JAX found no {name.upper()} here (for a GPU: an NVIDIA "
+            "driver and `pip install -e .[gpu]`); use device=auto or device=cpu"
         ) from None
     if name != "auto" and device.platform.replace("cuda", "gpu").replace("rocm", "gpu") != name:
         raise DeviceError(

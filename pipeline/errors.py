@@ -17,11 +17,54 @@ class RunFailure(Exception):
         self.tags = tags or {}
 
 
+class InputRefused(SystemExit):
+    """Bad input found by a Hydra callback.
+
+    A SystemExit, because Hydra's callback runner turns every Exception into a mere warning
+    and goes on; this one must stop the command before anything trains. `main` prints it.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+
 def one_line(error: BaseException) -> str:
-    """The error's message on one line: Hydra's multi-line messages joined, blank lines dropped."""
-    text = str(error).strip() or type(error).__name__
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    joined = "; ".join(lines)
-    # Hydra lists options as "Available options in 'model':; deep; logistic": make that a list.
-    joined = re.sub(r"(Available options in '[^']+':); ", r"\1 ", joined)
-    return re.sub(r"(?<=[A-Za-z0-9_]); (?=[a-z0-9_]+(;|$))", ", ", joined)
+    """The error's message on one line, with its cause when that says more (Hydra's type errors).
+
+    Hydra's multi-line messages are joined, its config-search-path listing is dropped, and
+    an unknown key gets the closest known key suggested.
+    """
+    text = str(error).split("Config search path:")[0]
+    cause = error.__cause__
+    if cause is not None and str(cause).strip():
+        text += "\n" + str(cause).splitlines()[0]
+    lines = [line.strip().rstrip(".") for line in text.splitlines() if line.strip()]
+    message = "; ".join(dict.fromkeys(lines)) or type(error).__name__
+    # "Available options in 'model':; deep; logistic" -> "...: deep, logistic"
+    message = re.sub(r"(Available options in '[^']+':); ", r"\1 ", message)
+    message = re.sub(r"(?<=[A-Za-z0-9_]); (?=[a-z0-9_]+(;|$))", ", ", message)
+    unknown = re.search(r"Could not override '([\w.]+)'", message)
+    if unknown:
+        rest = [part for part in message.split("; ")[1:] if not part.startswith("To append")]
+        message = "; ".join([f"unknown key '{unknown.group(1)}'{_suggestion(unknown.group(1))}", *rest])
+    return message
+
+
+def _suggestion(key: str) -> str:
+    """ "; did you mean 'model.hidden'?" for a near miss of a key of the schema, else ""."""
+    import dataclasses
+    import difflib
+
+    from pipeline.config import Config
+
+    def keys(node, prefix=""):
+        for f in dataclasses.fields(node):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if dataclasses.is_dataclass(default):
+                yield from keys(default, f"{prefix}{f.name}.")
+            else:
+                yield f"{prefix}{f.name}"
+
+    close = difflib.get_close_matches(key, list(keys(Config())), n=1, cutoff=0.75)
+    return f"; did you mean '{close[0]}'?" if close else ""

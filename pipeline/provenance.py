@@ -17,7 +17,7 @@ PACKAGES = ("jax", "jaxlib", "optax", "numpy", "hydra-core", "omegaconf", "mlflo
 
 # Keys that say where results go, not what they are: two runs that differ only here are the
 # same experiment, so they share a config hash.
-NOT_HASHED = ("tracking", "hydra")
+NOT_HASHED = ("tracking", "hydra", "resume")
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from pipeline.device import select_device
 from pipeline.errors import RunFailure
 from pipeline.gradcheck import check_run_gradients
 from pipeline.tracking import Tracker
+from pipeline.summary import RESUMED_TAG_PREFIX
 from pipeline.train import Hyper, TrainResult, TrainSpec, compiled_train, make_hyper
 
 
@@ -34,14 +35,20 @@ from pipeline.train import Hyper, TrainResult, TrainSpec, compiled_train, make_h
 class JobResult:
     """What a job returns to Hydra (and so to sweepers and the sweep summary)."""
 
-    status: str  # FINISHED | FAILED
+    status: str  # FINISHED | FAILED | SKIPPED (an earlier FINISHED run of the same config reused)
     run_id: Optional[str]
-    objective: float  # val_accuracy (binary) or val_rmse (regression); nan if failed
+    objective_name: str  # val_accuracy (binary) or val_rmse (regression)
+    objective: float  # its final value; nan if failed
     metrics: dict[str, float] = field(default_factory=dict)
     reason: str = ""
 
     def __float__(self) -> float:  # what Hydra's Optuna sweeper optimises
         return self.objective
+
+    def __str__(self) -> str:
+        if self.status == "FAILED":
+            return f"FAILED: {self.reason}"
+        return f"{self.status} {self.objective_name}={self.objective:.4f}"
 
 
 # -- building blocks ------------------------------------------------------------------------
@@ -132,6 +139,14 @@ def train(cfg: DictConfig, parent_run_id: Optional[str] = None) -> JobResult:
 
     tracker = Tracker(cfg.tracking.uri) if cfg.tracking.enabled else None
     tags = run_tags(cfg, ds, device, sizes, spec)
+    objective_name = metric_names(ds.task)[1]
+    if tracker and parent_run_id and cfg.resume:
+        earlier = tracker.finished_run_with(cfg.tracking.experiment, tags["config_hash"])
+        if earlier is not None:
+            tracker.set_tags(parent_run_id, {f"{RESUMED_TAG_PREFIX}{tags.get('hydra.job.num', earlier.info.run_id)}":
+                                             earlier.info.run_id})
+            objective = earlier.data.metrics.get(objective_name, math.nan)
+            return JobResult("SKIPPED", earlier.info.run_id, objective_name, objective, dict(earlier.data.metrics))
     run_id = None
     if tracker:
         run_id = tracker.start_run(cfg.tracking.experiment, run_name(cfg), tags, parent_run_id)
@@ -142,7 +157,7 @@ def train(cfg: DictConfig, parent_run_id: Optional[str] = None) -> JobResult:
         if tracker:
             tracker.set_tags(run_id, {"failure_reason": str(failure), **failure.tags})
             tracker.end_run(run_id, "FAILED")
-        return JobResult("FAILED", run_id, math.nan, reason=str(failure))
+        return JobResult("FAILED", run_id, objective_name, math.nan, reason=str(failure))
     except BaseException as error:  # Ctrl-C, a bug: the run must not stay RUNNING
         if tracker:
             killed = isinstance(error, KeyboardInterrupt)
@@ -151,8 +166,7 @@ def train(cfg: DictConfig, parent_run_id: Optional[str] = None) -> JobResult:
         raise
     if tracker:
         tracker.end_run(run_id, "FINISHED")
-    objective = metrics[metric_names(ds.task)[1]]
-    return JobResult("FINISHED", run_id, objective, metrics)
+    return JobResult("FINISHED", run_id, objective_name, metrics[objective_name], metrics)
 
 
 def run_tags(cfg, ds: Dataset, device, sizes, spec: TrainSpec) -> dict[str, str]:
@@ -225,13 +239,22 @@ def history_of(result: TrainResult, ds: Dataset, spec: TrainSpec) -> dict[str, n
     return history
 
 
+def rerunnable_config(cfg: DictConfig) -> str:
+    """The resolved config as a primary config file: this job alone, typed by the schema again."""
+    return (
+        "# The resolved config of one run. To run it again, alone:\n"
+        "#   python -m pipeline --config-dir DIR_OF_THIS_FILE --config-name resolved_config\n"
+        + OmegaConf.to_yaml({"defaults": ["schema", "_self_"], **provenance.resolved_config(cfg)})
+    )
+
+
 def _log_artifacts(cfg, ds, spec, hyper, result, history, tracker, run_id) -> None:
     """The resolved config, the overrides, the final parameters and the plots, in one upload."""
     from hydra.core.hydra_config import HydraConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        (out / "config.yaml").write_text(OmegaConf.to_yaml(provenance.resolved_config(cfg)))
+        (out / "resolved_config.yaml").write_text(rerunnable_config(cfg))
         if HydraConfig.initialized():
             (out / "overrides.yaml").write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
         np.savez(out / "params.npz", **{k: np.asarray(v) for k, v in result.params.items()})

@@ -42,7 +42,7 @@ def run_rows(tracker: Tracker, parent_run_id: str, experiment: str, swept: list[
     rows = [_row(run, swept, "FINISHED" if run.info.status == "FINISHED" else run.info.status)
             for run in runs]
     rows += [_row(tracker.client.get_run(run_id), swept, "SKIPPED") for run_id in resumed]
-    return sorted(rows, key=lambda row: [str(row.get(k)) for k in ("job",)] + [_sort_key(row.get(k)) for k in swept])
+    return sorted(rows, key=lambda row: [_sort_key(row.get(k)) for k in swept] + [_sort_key(row.get("job"))])
 
 
 def _sort_key(value: Any) -> tuple:

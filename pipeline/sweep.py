@@ -1,7 +1,8 @@
 """Sweeps in MLflow: one parent run per Hydra multirun, every job a child run of it.
 
-`SweepCallback` is a Hydra callback (conf/config.yaml lists it under hydra.callbacks):
+`PipelineCallback` is a Hydra callback (conf/config.yaml lists it under hydra.callbacks):
 
+  on_run_start       validates the config of a single run before it starts;
   on_multirun_start  validates every job's config up front (a sweep with a bad member is
                      refused whole), creates the parent run and writes its id into the sweep
                      directory, where every job finds it, whichever process or host runs it;
@@ -28,6 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline import provenance
 from pipeline.config import validate
+from pipeline.device import select_device
+from pipeline.errors import InputRefused, one_line
 from pipeline.tracking import Tracker
 
 PARENT_ID_FILE = ".mlflow_parent_run_id"
@@ -86,8 +89,16 @@ def swept_keys(config: DictConfig) -> dict[str, str]:
     return {str(k): str(v) for k, v in params.items()}
 
 
-class SweepCallback(Callback):
-    """The MLflow parent run of a Hydra multirun, and the sweep's progress and summary."""
+def refuse_bad_input(check, *args) -> Any:
+    """Run a check; a ValueError/RuntimeError it raises becomes InputRefused (stops the command)."""
+    try:
+        return check(*args)
+    except (ValueError, RuntimeError) as error:
+        raise InputRefused(one_line(error)) from None
+
+
+class PipelineCallback(Callback):
+    """Validation before anything runs; for a multirun, the MLflow parent run, progress and summary."""
 
     def __init__(self) -> None:
         self.tracker: Optional[Tracker] = None
@@ -99,10 +110,17 @@ class SweepCallback(Callback):
 
     # -- Hydra's hooks -----------------------------------------------------------------------
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        refuse_bad_input(validate, config)
+        refuse_bad_input(select_device, config.device)
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        jobs = expand_grid(config)
-        validate_sweep(config, jobs)
-        self.config, self.total_jobs, self.started = config, len(jobs), time.perf_counter()
+        jobs = refuse_bad_input(expand_grid, config)
+        refuse_bad_input(validate_sweep, config, jobs)
+        refuse_bad_input(select_device, config.device)
+        # A grid's size is known; a search sweeper (Optuna) says how many trials it will run.
+        total = len(jobs) or int(config.hydra.sweeper.get("n_trials") or 0)
+        self.config, self.total_jobs, self.started = config, total, time.perf_counter()
         if not config.tracking.enabled:
             return
         self.tracker = Tracker(config.tracking.uri)
@@ -114,7 +132,7 @@ class SweepCallback(Callback):
             tags={
                 "sweep": "parent",
                 "sweep.dir": str(sweep_dir.resolve()),
-                "sweep.n_jobs": str(len(jobs)) if jobs else "unknown",
+                "sweep.n_jobs": str(total or "unknown"),
                 "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
                 **provenance.git_state(),
             },
@@ -123,31 +141,29 @@ class SweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_ID_FILE).write_text(self.parent_run_id)
         _open_sweeps.append(self)
-        print(f"sweep: {len(jobs) or '?'} jobs -> MLflow experiment '{config.tracking.experiment}', "
+        print(f"sweep: {total or '?'} jobs -> MLflow experiment '{config.tracking.experiment}', "
               f"parent run {self.parent_run_id}", flush=True)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if HydraConfig.get().mode != RunMode.MULTIRUN:
-            return
-        overrides = " ".join(HydraConfig.get().overrides.task)
-        total = self.total_jobs or "?"
-        print(f"[{self.done_jobs + 1}/{total}] {overrides}", end="", flush=True)
         self._job_started = time.perf_counter()
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        """One line per job: which values, the outcome, time so far and to go."""
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             return
         self.done_jobs += 1
+        swept = set(swept_keys(self.config)) if self.config is not None else set()
+        values = " ".join(o for o in job_return.overrides if o.split("=")[0].lstrip("+~") in swept)
+        if job_return.status == JobStatus.COMPLETED:
+            outcome = str(job_return.return_value)
+        else:
+            outcome = f"error: {job_return._return_value}"
         elapsed = time.perf_counter() - self.started
-        outcome = (
-            f"{job_return._return_value:.4f}" if job_return.status == JobStatus.COMPLETED
-            and isinstance(job_return._return_value, float) else "error"
-        )
-        eta = ""
+        total, eta = self.total_jobs or "?", ""
         if self.total_jobs:
             eta = f", eta {elapsed / self.done_jobs * (self.total_jobs - self.done_jobs):.0f}s"
-        print(f"  -> {outcome} ({time.perf_counter() - self._job_started:.1f}s, "
-              f"elapsed {elapsed:.0f}s{eta})", flush=True)
+        print(f"[{self.done_jobs}/{total}] {values or 'job'} -> {outcome} "
+              f"({time.perf_counter() - self._job_started:.1f}s; elapsed {elapsed:.0f}s{eta})", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.parent_run_id is None:
@@ -165,7 +181,7 @@ class SweepCallback(Callback):
             self.tracker.end_run(self.parent_run_id, status)
 
 
-_open_sweeps: list[SweepCallback] = []
+_open_sweeps: list[PipelineCallback] = []
 
 
 def close_open_sweeps(status: str, reason: str = "") -> None:

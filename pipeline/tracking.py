@@ -139,6 +139,11 @@ class Tracker:
             )
         )
 
+    def finished_run_with(self, experiment: str, config_hash: str):
+        """The newest FINISHED run of `experiment` whose config hash is `config_hash`, or None."""
+        runs = self.runs(experiment, f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'")
+        return runs[0] if runs else None
+
     def metric_history(self, run_id: str, name: str) -> list:
         return self.client.get_metric_history(run_id, name)
 

@@ -149,7 +149,7 @@ def test_identity_hidden_layers_collapse_to_one_linear_layer():
     W = W3 W2 W1, b = W3 (W2 b1 + b2) + b3, a single linear layer."""
     key_params, key_bias, key_x = jax.random.split(jax.random.key(7), 3)
     sizes = (4, 6, 5, 1)
-    params = init_params(key_params, sizes, scheme="xavier")
+    params = init_params(key_params, sizes, scheme="xavier", dtype=jnp.float64)
     # non-zero biases, or the b-formula would be tested only trivially
     bias_keys = jax.random.split(key_bias, 3)
     for l in (1, 2, 3):

@@ -1,0 +1,229 @@
+"""Tests for pipeline.config: every config in conf/ composes and validates; bad values are refused.
+
+Configs are composed with Hydra's compose API against the real conf/ folder, so these tests
+also cover the YAML files and the dataclass schema in the ConfigStore.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from pipeline.config import (
+    DEVICES,
+    GRAD_MODES,
+    MODELS,
+    OPTIMIZERS,
+    Config,
+    ConfigError,
+    hidden_layers,
+    register_configs,
+    validate,
+)
+from pipeline.data import DATASETS
+
+CONF_DIR = (Path(__file__).resolve().parent.parent / "conf").resolve()
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "experiment")
+GROUP_OPTIONS = [(group, p.stem) for group in GROUPS for p in sorted((CONF_DIR / group).glob("*.yaml"))]
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+
+
+def _compose(overrides=(), hydra_config=False):
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra_config)
+
+
+# -- what conf/ holds -----------------------------------------------------------------------
+
+
+def test_conf_folder_has_the_groups_and_an_experiment():
+    assert {"data", "model", "optim", "train", "tracking"} <= set(GROUPS)
+    assert EXPERIMENTS, "conf/experiment/ holds no experiment"
+
+
+def test_default_config():
+    cfg = _compose()
+    assert cfg.model.name == "shallow"
+    assert cfg.model.activation == "tanh"
+    assert cfg.model.hidden == 4
+    assert cfg.optim.name == "gd"
+    assert cfg.data.name == "flower"
+    assert cfg.device in DEVICES
+    assert hidden_layers(cfg) == 1
+    validate(cfg)
+
+
+def test_default_config_matches_the_schema_defaults():
+    """conf/ and the dataclasses agree where conf/ does not deliberately differ."""
+    cfg = _compose()
+    schema = OmegaConf.structured(Config)
+    for key in ("data", "model", "optim", "train", "gradcheck", "tracking"):
+        assert set(cfg[key].keys()) == set(schema[key].keys()), key
+    validate(schema)  # the bare dataclass defaults are a valid config too
+
+
+@pytest.mark.parametrize("group, option", GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
+def test_every_group_option_composes_and_validates(group, option):
+    cfg = _compose([f"{group}={option}"])
+    validate(cfg)
+    if "name" in cfg[group]:
+        # The file's name is the value the user types; the config must say the same.
+        assert cfg[group].name == option
+
+
+def test_every_model_and_optimizer_and_dataset_has_a_file():
+    options = {g: {o for gg, o in GROUP_OPTIONS if gg == g} for g in GROUPS}
+    assert options["model"] == set(MODELS)
+    assert options["optim"] == set(OPTIMIZERS)
+    assert options["data"] == set(DATASETS)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_validates_and_is_a_multirun(name):
+    # No skip: an experiment whose sweeper or launcher plugin is missing must fail here.
+    cfg = _compose([f"+experiment={name}"], hydra_config=True)
+    validate(cfg)
+    assert cfg.hydra.mode == RunMode.MULTIRUN
+    assert cfg.tracking.experiment == name, "an experiment's runs go to the MLflow experiment of its name"
+    if "BasicSweeper" in str(cfg.hydra.sweeper.get("_target_", "")):
+        params = cfg.hydra.sweeper.get("params") or {}
+        assert len(params) > 0, f"experiment {name} uses the basic sweeper but declares no grid"
+
+
+def _basic_grid(name):
+    """Every job's overrides of a basic-sweeper experiment (its grid, crossed)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    cfg = _compose([f"+experiment={name}"], hydra_config=True)
+    if "BasicSweeper" not in str(cfg.hydra.sweeper.get("_target_", "")):
+        return []
+    params = cfg.hydra.sweeper.get("params") or {}
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    axes = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
+            else [f"{o.get_key_element()}={o.get_value_element_as_str()}"] for o in parsed]
+    return [list(job) for job in itertools.product(*axes)]
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_job_of_every_grid_validates(name):
+    for job in _basic_grid(name):
+        validate(_compose([f"+experiment={name}", *job]))
+
+
+# -- bad values: validate refuses them with one line ----------------------------------------
+
+
+def _refused(cfg) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate(cfg)
+    message = str(info.value)
+    assert "\n" not in message, f"not one line: {message!r}"
+    return message
+
+
+# (overrides, the key the message must name, the bad value, a word of what is allowed)
+BAD_OVERRIDES = [
+    (["model.activation=foo"], "model.activation", "foo", ["tanh", "relu", "sigmoid"]),
+    (["model.name=resnet"], "model.name", "resnet", ["perceptron", "logistic", "shallow", "deep"]),
+    (["data.name=iris"], "data.name", "iris", ["flower", "moons", "diabetes"]),
+    (["optim.name=sgdx"], "optim.name", "sgdx", ["gd", "momentum", "adam"]),
+    (["train.grad=numeric"], "train.grad", "numeric", list(GRAD_MODES)),
+    (["device=fpga"], "device", "fpga", ["cpu", "gpu"]),
+    (["model.hidden=0"], "model.hidden", "0", [">= 1"]),
+    (["model=deep", "model.depth=0"], "model.depth", "0", [">= 1"]),
+    (["model=deep", "model.hidden=0"], "model.hidden", "0", [">= 1"]),
+    (["optim.lr=0"], "optim.lr", "0", ["> 0"]),
+    (["optim.lr=-1"], "optim.lr", "-1", ["> 0"]),
+    (["optim.lr=inf"], "optim.lr", "inf", ["finite"]),
+    (["optim.lr=nan"], "optim.lr", "nan", ["finite"]),
+    (["optim=adam", "optim.lr=-0.5"], "optim.lr", "-0.5", ["> 0"]),
+    (["train.steps=0"], "train.steps", "0", [">= 1"]),
+    (["train.steps=-5"], "train.steps", "-5", [">= 1"]),
+    (["train.log_every=0"], "train.log_every", "0", [">= 1"]),
+    (["train.steps=50", "train.log_every=100"], "train.log_every", "100", ["train.steps", "50"]),
+    (["data.val_fraction=0"], "data.val_fraction", "0", ["(0, 1)"]),
+    (["data.val_fraction=1"], "data.val_fraction", "1", ["(0, 1)"]),
+    (["model.leaky_slope=1"], "model.leaky_slope", "1", ["[0, 1)"]),
+    (["model.leaky_slope=-0.1"], "model.leaky_slope", "-0.1", ["[0, 1)"]),
+    (["model.activation=step"], "model.activation", "step", ["perceptron", "tanh"]),
+    (["model=deep", "model.activation=step"], "model.activation", "step", ["perceptron"]),
+    (["model=perceptron", "optim=adam"], "optim.name", "adam", ["perceptron", "gd"]),
+    (["model=perceptron", "optim=momentum"], "optim.name", "momentum", ["perceptron", "gd"]),
+    (["model=perceptron", "data=diabetes"], "data.name", "diabetes", ["perceptron", "binary"]),
+    (["model.output=step"], "model.output", "step", ["perceptron"]),
+    (["train.batch_size=0"], "train.batch_size", "0", [">= 1"]),
+]
+
+
+@pytest.mark.parametrize("overrides, key, value, allowed", BAD_OVERRIDES,
+                         ids=[" ".join(case[0]) for case in BAD_OVERRIDES])
+def test_bad_value_is_refused_with_one_line_naming_it(overrides, key, value, allowed):
+    cfg = _compose(overrides)  # composes: the schema's types allow it; only validate knows better
+    message = _refused(cfg)
+    assert key in message, message
+    assert value in message, message
+    for word in allowed:
+        assert word in message, f"{word!r} not in {message!r}"
+
+
+def test_model_name_error_names_the_key_not_the_group():
+    message = _refused(_compose(["model.name=resnet"]))
+    assert message.startswith("model.name="), message
+
+
+@pytest.mark.parametrize("field, value", [("lr", float("nan")), ("lr", float("inf")), ("lr", float("-inf"))])
+def test_non_finite_learning_rate_set_on_the_composed_config_is_refused(field, value):
+    cfg = _compose()
+    cfg.optim[field] = value
+    message = _refused(cfg)
+    assert f"optim.{field}" in message and "finite" in message
+
+
+def test_each_bad_value_is_reported_even_when_the_rest_is_valid():
+    """A config fixed after its refusal validates: validate has no memory, no side effects."""
+    cfg = _compose()
+    cfg.model.hidden = 0
+    _refused(cfg)
+    cfg.model.hidden = 3
+    validate(cfg)
+
+
+def test_log_every_equal_to_steps_is_allowed():
+    validate(_compose(["train.steps=100", "train.log_every=100"]))
+
+
+def test_logistic_and_perceptron_ignore_hidden_size():
+    """No hidden layer: model.hidden=0 is what their files say, and it is valid."""
+    for model in ("logistic", "perceptron"):
+        cfg = _compose([f"model={model}"])
+        assert hidden_layers(cfg) == 0
+        validate(cfg)
+
+
+# -- schema errors: Hydra refuses them while composing --------------------------------------
+
+
+@pytest.mark.parametrize("override, key", [
+    ("model.hiden=4", "model.hiden"),
+    ("optim.lr=fast", "optim.lr"),
+    ("train.steps=many", "train.steps"),
+    ("train.batch_size=half", "train.batch_size"),
+])
+def test_schema_refuses_unknown_key_or_wrong_type_at_compose_time(override, key):
+    with pytest.raises((ConfigCompositionException, OmegaConfBaseException)) as info:
+        _compose([override])
+    assert key in str(info.value)
+
+
+def test_unknown_group_option_is_refused_at_compose_time():
+    with pytest.raises(ConfigCompositionException) as info:
+        _compose(["model=resnet"])
+    assert "model/resnet" in str(info.value)
