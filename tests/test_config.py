@@ -6,6 +6,7 @@ also cover the YAML files and the dataclass schema in the ConfigStore.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from pathlib import Path
 
@@ -39,6 +40,25 @@ def _compose(overrides=(), hydra_config=False):
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra_config)
+
+
+@functools.lru_cache(maxsize=None)
+def _composed(group_overrides: tuple):
+    return _compose(group_overrides)
+
+
+def _config(overrides):
+    """The config of `overrides`, as Hydra composes it, for less: group choices are composed
+    (once each, cached); `key=value` overrides are parsed by Hydra's override parser and set
+    on a copy, through the schema's typed nodes, as Hydra's own override would."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    groups = tuple(o for o in overrides if o.split("=")[0].lstrip("+~") in GROUPS or o.startswith("+"))
+    cfg = _composed(groups).copy()
+    values = [o for o in overrides if o not in groups]
+    for override in OverridesParser.create().parse_overrides(values):
+        OmegaConf.update(cfg, override.get_key_element(), override.value(), merge=False)
+    return cfg
 
 
 # -- what conf/ holds -----------------------------------------------------------------------
@@ -98,8 +118,12 @@ def test_every_experiment_composes_validates_and_is_a_multirun(name):
         assert len(params) > 0, f"experiment {name} uses the basic sweeper but declares no grid"
 
 
-def _basic_grid(name):
-    """Every job's overrides of a basic-sweeper experiment (its grid, crossed)."""
+def _basic_grid_jobs(name):
+    """Every job of a basic-sweeper experiment's grid, validated: [(overrides, config)].
+
+    Group choices (`model: logistic,shallow`) are composed by Hydra, once per combination;
+    the numbers and names swept within them are set on a copy, as Hydra's override would.
+    """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     cfg = _compose([f"+experiment={name}"], hydra_config=True)
@@ -107,15 +131,34 @@ def _basic_grid(name):
         return []
     params = cfg.hydra.sweeper.get("params") or {}
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
-    axes = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
-            else [f"{o.get_key_element()}={o.get_value_element_as_str()}"] for o in parsed]
-    return [list(job) for job in itertools.product(*axes)]
+    axes = {o.get_key_element(): list(o.sweep_iterator()) if o.is_sweep_override() else [o.value()]
+            for o in parsed}
+    group_keys = [k for k in axes if k in GROUPS]
+    value_keys = [k for k in axes if k not in GROUPS]
+    jobs = []
+    for groups in itertools.product(*(axes[k] for k in group_keys)):
+        group_overrides = [f"{k}={v}" for k, v in zip(group_keys, groups)]
+        base = _config([f"+experiment={name}", *group_overrides])
+        for values in itertools.product(*(axes[k] for k in value_keys)):
+            job = base.copy()
+            for key, value in zip(value_keys, values):
+                OmegaConf.update(job, key, value, merge=False)
+            jobs.append((group_overrides + [f"{k}={v}" for k, v in zip(value_keys, values)], job))
+    return jobs
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_job_of_every_grid_validates(name):
-    for job in _basic_grid(name):
-        validate(_compose([f"+experiment={name}", *job]))
+    jobs = _basic_grid_jobs(name)
+    for overrides, job in jobs:
+        for override in overrides:  # the job really has the grid's values
+            key, _, value = override.partition("=")
+            if key not in GROUPS:
+                assert str(OmegaConf.select(job, key)) == value, override
+        try:
+            validate(job)
+        except ConfigError as error:
+            pytest.fail(f"experiment {name}, job {' '.join(overrides)}: {error}")
 
 
 # -- bad values: validate refuses them with one line ----------------------------------------
@@ -166,7 +209,7 @@ BAD_OVERRIDES = [
 @pytest.mark.parametrize("overrides, key, value, allowed", BAD_OVERRIDES,
                          ids=[" ".join(case[0]) for case in BAD_OVERRIDES])
 def test_bad_value_is_refused_with_one_line_naming_it(overrides, key, value, allowed):
-    cfg = _compose(overrides)  # composes: the schema's types allow it; only validate knows better
+    cfg = _config(overrides)  # composes: the schema's types allow it; only validate knows better
     message = _refused(cfg)
     assert key in message, message
     assert value in message, message
@@ -175,13 +218,13 @@ def test_bad_value_is_refused_with_one_line_naming_it(overrides, key, value, all
 
 
 def test_model_name_error_names_the_key_not_the_group():
-    message = _refused(_compose(["model.name=resnet"]))
+    message = _refused(_compose(["model.name=resnet"]))  # through Hydra's compose itself
     assert message.startswith("model.name="), message
 
 
 @pytest.mark.parametrize("field, value", [("lr", float("nan")), ("lr", float("inf")), ("lr", float("-inf"))])
 def test_non_finite_learning_rate_set_on_the_composed_config_is_refused(field, value):
-    cfg = _compose()
+    cfg = _config([])
     cfg.optim[field] = value
     message = _refused(cfg)
     assert f"optim.{field}" in message and "finite" in message
@@ -189,7 +232,7 @@ def test_non_finite_learning_rate_set_on_the_composed_config_is_refused(field, v
 
 def test_each_bad_value_is_reported_even_when_the_rest_is_valid():
     """A config fixed after its refusal validates: validate has no memory, no side effects."""
-    cfg = _compose()
+    cfg = _config([])
     cfg.model.hidden = 0
     _refused(cfg)
     cfg.model.hidden = 3
@@ -197,13 +240,13 @@ def test_each_bad_value_is_reported_even_when_the_rest_is_valid():
 
 
 def test_log_every_equal_to_steps_is_allowed():
-    validate(_compose(["train.steps=100", "train.log_every=100"]))
+    validate(_config(["train.steps=100", "train.log_every=100"]))
 
 
 def test_logistic_and_perceptron_ignore_hidden_size():
     """No hidden layer: model.hidden=0 is what their files say, and it is valid."""
     for model in ("logistic", "perceptron"):
-        cfg = _compose([f"model={model}"])
+        cfg = _config([f"model={model}"])
         assert hidden_layers(cfg) == 0
         validate(cfg)
 

@@ -1,0 +1,82 @@
+"""Tests for pipeline.device: picking JAX's backend, and refusing one that is not there.
+
+JAX's backend is chosen once per process, so every check that sets `jax_platforms` runs in
+a subprocess of its own and reports back; in this process only `auto`, which sets nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import jax
+import pytest
+
+from pipeline.device import DeviceError, select_device
+
+ON_CPU_ONLY = all(d.platform == "cpu" for d in jax.devices())
+
+
+def _in_subprocess(name: str) -> dict:
+    """select_device(name) in a fresh Python: {"platform": ...} or {"error": type, "message": ...}."""
+    code = textwrap.dedent(f"""
+        import json
+        from pipeline.device import DeviceError, select_device
+        try:
+            device = select_device({name!r})
+            print(json.dumps({{"platform": device.platform}}))
+        except DeviceError as error:
+            print(json.dumps({{"error": type(error).__name__, "message": str(error)}}))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_auto_returns_a_device():
+    device = select_device("auto")
+    assert isinstance(device, jax.Device)
+    assert device in jax.devices()
+
+
+def test_cpu_returns_the_cpu():
+    assert _in_subprocess("cpu") == {"platform": "cpu"}
+
+
+@pytest.mark.skipif(not ON_CPU_ONLY, reason="this machine has an accelerator")
+@pytest.mark.parametrize("name", ["gpu", "tpu"])
+def test_missing_accelerator_is_refused_with_one_line(name):
+    outcome = _in_subprocess(name)
+    assert outcome.get("error") == "DeviceError", outcome
+    message = outcome["message"]
+    assert "\n" not in message
+    assert f"device={name}" in message
+    assert name in message.lower()
+    assert "device=cpu" in message  # what to do instead
+
+
+def test_asking_for_another_device_once_jax_runs_is_refused():
+    """In a process whose JAX already runs on the CPU, asking for a GPU is an error, not a CPU run."""
+    code = textwrap.dedent("""
+        import json, jax
+        jax.devices()  # JAX is up, on the CPU (JAX_PLATFORMS=cpu)
+        from pipeline.device import DeviceError, select_device
+        try:
+            print(json.dumps({"platform": select_device("gpu").platform}))
+        except DeviceError as error:
+            print(json.dumps({"error": type(error).__name__, "message": str(error)}))
+    """)
+    import os
+
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome.get("error") == "DeviceError", outcome
+    assert "device=gpu" in outcome["message"] and "\n" not in outcome["message"]
+
+
+def test_device_error_is_a_runtime_error():
+    assert issubclass(DeviceError, RuntimeError)

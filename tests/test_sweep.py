@@ -1,0 +1,134 @@
+"""Sweeps end to end: parent and child runs, the summary, failures, bitwise reruns, resume."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from _cli import client, run_cli, runs
+
+pytestmark = pytest.mark.slow
+
+SMALL = ("+experiment=relu_sweep", "train.steps=200", "train.log_every=50")
+
+
+def children_and_parents(cwd: Path, experiment: str):
+    table = runs(cwd, experiment)
+    is_child = table["tags.mlflow.parentRunId"].notna()
+    return table[is_child], table[~is_child]
+
+
+def parent_artifacts(cwd: Path, parent_id: str, dst: Path) -> Path:
+    return Path(client(cwd).download_artifacts(parent_id, "", str(dst)))
+
+
+def test_sweep_has_a_parent_with_children_and_a_summary(tmp_path):
+    result = run_cli(tmp_path, *SMALL, "model.hidden=1,3", "optim.lr=0.1,1.2")
+    assert result.returncode == 0, result.stderr
+    children, parents = children_and_parents(tmp_path, "relu_sweep")
+    assert len(parents) == 1 and len(children) == 4
+    parent = parents.iloc[0]
+    assert parent["status"] == "FINISHED"
+    assert set(children["tags.mlflow.parentRunId"]) == {parent["run_id"]}
+    assert set(children["status"]) == {"FINISHED"}
+    assert sorted(zip(children["params.model.hidden"], children["params.optim.lr"])) == [
+        ("1", "0.1"), ("1", "1.2"), ("3", "0.1"), ("3", "1.2")]
+    assert parent["params.sweep.model.hidden"] == "1,3"
+    assert parent["metrics.n_finished"] == 4 and parent["metrics.n_failed"] == 0
+    best = children.loc[children["metrics.val_accuracy"].idxmax()]
+    assert parent["tags.best_run_id"] == best["run_id"]
+    assert parent["metrics.best_val_accuracy"] == best["metrics.val_accuracy"]
+
+    artifacts = parent_artifacts(tmp_path, parent["run_id"], tmp_path / "parent")
+    for name in ("results.csv", "sweep_accuracy.png", "loss_curves.png", "best_decision_boundaries.png"):
+        assert (artifacts / name).stat().st_size > 0, name
+    with (artifacts / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["run_id"] for row in rows} == set(children["run_id"])
+    assert {row["status"] for row in rows} == {"FINISHED"}
+
+    # The compact table at the end of the command names every job's run.
+    assert "model.hidden" in result.stdout and "val_accuracy" in result.stdout
+    for run_id in children["run_id"]:
+        assert run_id in result.stdout
+    assert "[4/4]" in result.stdout
+
+
+def test_a_diverging_job_fails_alone_and_fails_the_parent(tmp_path):
+    result = run_cli(tmp_path, *SMALL, "model.hidden=3", "optim.lr=0.5,1e9", "model.init=he")
+    assert result.returncode == 0, result.stderr
+    children, parents = children_and_parents(tmp_path, "relu_sweep")
+    by_lr = {row["params.optim.lr"]: row for _, row in children.iterrows()}
+    assert by_lr["0.5"]["status"] == "FINISHED"
+    failed = by_lr["1000000000.0"]
+    assert failed["status"] == "FAILED"
+    assert "diverged" in failed["tags.failure_reason"]
+    diverged_at = int(failed["tags.diverged_at_step"])
+    history = client(tmp_path).get_metric_history(failed["run_id"], "loss")
+    assert all(m.step < diverged_at for m in history)  # kept up to the divergence, not past it
+    parent = parents.iloc[0]
+    assert parent["status"] == "FAILED"
+    assert parent["metrics.n_failed"] == 1 and parent["metrics.n_finished"] == 1
+
+
+def _final_state(cwd: Path, experiment: str) -> dict[str, tuple]:
+    """{config_hash: (final metrics, sha256 of params.npz)} of the sweep's child runs."""
+    children, _ = children_and_parents(cwd, experiment)
+    state = {}
+    for _, row in children.iterrows():
+        params_file = client(cwd).download_artifacts(row["run_id"], "params.npz", str(cwd / row["run_id"]))
+        metrics = tuple(sorted((k, v) for k, v in row.items() if k.startswith("metrics.")
+                               and "seconds" not in k and v == v))  # v == v: not NaN (a parent's column)
+        state[row["tags.config_hash"]] = (metrics, hashlib.sha256(Path(params_file).read_bytes()).hexdigest())
+    return state
+
+
+def test_the_same_sweep_twice_is_bitwise_identical(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for where in (first, second):
+        where.mkdir()
+        result = run_cli(where, *SMALL, "model.hidden=2,4", "optim.lr=1.2")
+        assert result.returncode == 0, result.stderr
+    assert _final_state(first, "relu_sweep") == _final_state(second, "relu_sweep")
+
+
+def test_resume_skips_finished_jobs_and_trains_the_rest(tmp_path):
+    assert run_cli(tmp_path, *SMALL, "model.hidden=1,2", "optim.lr=1.2").returncode == 0
+    result = run_cli(tmp_path, *SMALL, "model.hidden=1,2,3", "optim.lr=1.2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("SKIPPED") >= 2
+    children, parents = children_and_parents(tmp_path, "relu_sweep")
+    assert len(children) == 3  # 2 from the first sweep, 1 new: nothing trained twice
+    assert children["tags.config_hash"].nunique() == 3
+    newest = parents.sort_values("start_time").iloc[-1]
+    resumed = {v for k, v in newest.items() if k.startswith("tags.resumed.") and isinstance(v, str)}
+    first_sweep = set(children[children["tags.mlflow.parentRunId"] != newest["run_id"]]["run_id"])
+    assert resumed == first_sweep
+    assert newest["metrics.n_skipped"] == 2 and newest["metrics.n_finished"] == 1
+
+    forced = run_cli(tmp_path, *SMALL, "model.hidden=1", "optim.lr=1.2", "resume=false")
+    assert forced.returncode == 0, forced.stderr
+    children, _ = children_and_parents(tmp_path, "relu_sweep")
+    assert len(children) == 4
+
+
+def test_seeds_parent_reports_mean_and_std(tmp_path):
+    result = run_cli(tmp_path, "+experiment=seeds", "train.steps=200", "train.log_every=50", "train.seed=0,1,2")
+    assert result.returncode == 0, result.stderr
+    children, parents = children_and_parents(tmp_path, "seeds")
+    parent = parents.iloc[0]
+    values = children["metrics.val_accuracy"]
+    assert parent["metrics.val_accuracy_mean"] == pytest.approx(values.mean())
+    assert parent["metrics.val_accuracy_std"] == pytest.approx(values.std(ddof=1))
+
+
+def test_optuna_search_is_a_tracked_sweep(tmp_path):
+    result = run_cli(tmp_path, "+experiment=lr_search", "hydra.sweeper.n_trials=2", "train.steps=100",
+                     "train.log_every=50")
+    assert result.returncode == 0, result.stderr
+    children, parents = children_and_parents(tmp_path, "lr_search")
+    assert len(parents) == 1 and len(children) == 2
+    assert parents.iloc[0]["status"] == "FINISHED"

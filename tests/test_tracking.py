@@ -1,0 +1,176 @@
+"""Tests for pipeline.tracking: the Tracker against a real (temporary) SQLite MLflow store."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from pipeline.tracking import (
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_PARAMS_PER_BATCH,
+    MAX_TAGS_PER_BATCH,
+    Tracker,
+    default_artifact_root,
+)
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    """A new SQLite store, created once through Tracker: creating MLflow's schema takes
+    seconds, copying the fresh file takes milliseconds."""
+    folder = tmp_path_factory.mktemp("empty_store")
+    Tracker(f"sqlite:///{folder}/mlflow.db").client.search_experiments()
+    return folder / "mlflow.db"
+
+
+@pytest.fixture
+def tracker(tmp_path, empty_store):
+    """A Tracker on its own store, sqlite:///{tmp_path}/mlflow.db (a copy of the empty one)."""
+    shutil.copyfile(empty_store, tmp_path / "mlflow.db")
+    return Tracker(f"sqlite:///{tmp_path}/mlflow.db")
+
+
+def _local_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    assert parsed.scheme in ("file", ""), uri
+    return Path(unquote(parsed.path)).resolve()
+
+
+def test_default_artifact_root_is_beside_the_database(tmp_path):
+    root = default_artifact_root(f"sqlite:///{tmp_path}/sub/mlflow.db")
+    assert _local_path(root) == (tmp_path / "sub" / "mlartifacts").resolve()
+    assert default_artifact_root("http://localhost:5000") is None
+    assert default_artifact_root("postgresql://u@h/db") is None
+
+
+def test_experiment_is_created_once_and_found_again(tracker, tmp_path):
+    first = tracker.experiment_id("exp one")
+    assert first == tracker.experiment_id("exp one")
+    assert tracker.experiment_id("another") != first
+    assert Tracker(tracker.uri).experiment_id("exp one") == first  # a second client, same store
+    experiment = tracker.client.get_experiment(first)
+    assert experiment.name == "exp one"
+    location = _local_path(experiment.artifact_location)
+    assert location.is_relative_to((tmp_path / "mlartifacts").resolve())
+    assert " " not in location.name  # the experiment's name made safe for a folder
+
+
+def test_run_artifacts_lie_under_mlartifacts(tracker, tmp_path):
+    run_id = tracker.start_run("exp", "a-run", {})
+    artifact_uri = tracker.client.get_run(run_id).info.artifact_uri
+    assert _local_path(artifact_uri).is_relative_to((tmp_path / "mlartifacts").resolve())
+
+
+def test_start_run_is_running_with_name_tags_and_parent(tracker):
+    parent = tracker.start_run("sweep", "parent", {"kind": "sweep"})
+    child = tracker.start_run("sweep", "child-1", {"config_hash": "abc"}, parent_run_id=parent)
+    parent_run, child_run = tracker.client.get_run(parent), tracker.client.get_run(child)
+    assert child_run.info.status == "RUNNING"
+    assert child_run.data.tags[MLFLOW_PARENT_RUN_ID] == parent
+    assert child_run.data.tags[MLFLOW_RUN_NAME] == "child-1"
+    assert child_run.info.run_name == "child-1"
+    assert child_run.data.tags["config_hash"] == "abc"
+    assert MLFLOW_PARENT_RUN_ID not in parent_run.data.tags
+    assert parent_run.data.tags["kind"] == "sweep"
+    assert child_run.info.experiment_id == parent_run.info.experiment_id == tracker.experiment_id("sweep")
+
+
+def test_log_params_stores_more_than_one_batch(tracker):
+    run_id = tracker.start_run("exp", "params", {})
+    n = 2 * MAX_PARAMS_PER_BATCH + 50
+    params = {f"group{i % 7}.key_{i}": i * 1.5 for i in range(n)}
+    params["long.value"] = "x" * (MAX_PARAM_VALUE_LENGTH + 500)
+    tracker.log_params(run_id, params)
+    stored = tracker.client.get_run(run_id).data.params
+    assert len(stored) == n + 1
+    for key, value in params.items():
+        if key != "long.value":
+            assert stored[key] == str(value)
+    assert stored["long.value"] == "x" * MAX_PARAM_VALUE_LENGTH  # cut to MLflow's limit, not refused
+
+
+def test_set_tags_stores_more_than_one_batch(tracker):
+    run_id = tracker.start_run("exp", "tags", {})
+    tags = {f"tag_{i}": i for i in range(MAX_TAGS_PER_BATCH + 20)}
+    tracker.set_tags(run_id, tags)
+    stored = tracker.client.get_run(run_id).data.tags
+    assert all(stored[k] == str(v) for k, v in tags.items())
+
+
+def test_log_histories_stores_every_point_and_skips_non_finite(tracker):
+    run_id = tracker.start_run("exp", "histories", {})
+    steps = list(range(0, 5000, 10))  # 500 points per metric, 1500 in all: more than one batch
+    assert 3 * len(steps) > MAX_METRICS_PER_BATCH
+    loss = [1.0 / (1 + i) for i in range(len(steps))]
+    train_accuracy = [i / len(steps) for i in range(len(steps))]
+    val_accuracy = [0.5 + i / (4 * len(steps)) for i in range(len(steps))]
+    bad_steps = {steps[7]: math.nan, steps[100]: math.inf, steps[499]: -math.inf}
+    val_accuracy = [bad_steps.get(s, v) for s, v in zip(steps, val_accuracy)]
+    tracker.log_histories(run_id, steps, {"loss": loss, "train_accuracy": train_accuracy,
+                                          "val_accuracy": val_accuracy})
+    for name, values in (("loss", loss), ("train_accuracy", train_accuracy)):
+        history = sorted(tracker.metric_history(run_id, name), key=lambda m: m.step)
+        assert [m.step for m in history] == steps
+        assert [m.value for m in history] == pytest.approx(values, rel=1e-12)
+    val = sorted(tracker.metric_history(run_id, "val_accuracy"), key=lambda m: m.step)
+    assert [m.step for m in val] == [s for s in steps if s not in bad_steps]
+    assert all(math.isfinite(m.value) for m in val)
+    # The run's latest value of a metric is its last point.
+    assert tracker.client.get_run(run_id).data.metrics["loss"] == pytest.approx(loss[-1])
+
+
+def test_log_metrics_logs_one_point_at_a_step(tracker):
+    run_id = tracker.start_run("exp", "metrics", {})
+    tracker.log_metrics(run_id, {"gradcheck_rel_error": 1e-12, "nan_metric": math.nan}, step=3)
+    history = tracker.metric_history(run_id, "gradcheck_rel_error")
+    assert [(m.step, m.value) for m in history] == [(3, 1e-12)]
+    assert tracker.metric_history(run_id, "nan_metric") == []
+
+
+@pytest.mark.parametrize("status", ["FINISHED", "FAILED", "KILLED"])
+def test_end_run_status_reads_back(tracker, status):
+    run_id = tracker.start_run("exp", f"ends-{status}", {})
+    tracker.end_run(run_id, status)
+    info = tracker.client.get_run(run_id).info
+    assert info.status == status
+    assert info.end_time is not None and info.end_time >= info.start_time
+
+
+def test_log_artifacts_round_trips_bytes(tracker, tmp_path):
+    run_id = tracker.start_run("exp", "artifacts", {})
+    source = tmp_path / "to_upload"
+    (source / "nested").mkdir(parents=True)
+    payload = os.urandom(4096)
+    (source / "params.bin").write_bytes(payload)
+    (source / "nested" / "config.yaml").write_text("model:\n  hidden: 4\n")
+    tracker.log_artifacts(run_id, source, "final")
+    listed = {a.path for a in tracker.client.list_artifacts(run_id, "final")}
+    assert {"final/params.bin", "final/nested"} <= listed
+    (tmp_path / "download").mkdir()
+    got = tracker.download_artifacts(run_id, "final/params.bin", tmp_path / "download")
+    assert got.read_bytes() == payload
+    got_yaml = tracker.download_artifacts(run_id, "final/nested/config.yaml", tmp_path / "download")
+    assert got_yaml.read_text() == "model:\n  hidden: 4\n"
+
+
+def test_runs_filters_by_tag_newest_first(tracker):
+    a1 = tracker.start_run("exp", "a1", {"kind": "a"})
+    b = tracker.start_run("exp", "b", {"kind": "b"})
+    a2 = tracker.start_run("exp", "a2", {"kind": "a"})
+    tracker.start_run("other", "a-elsewhere", {"kind": "a"})
+    found = tracker.runs("exp", "tags.kind = 'a'")
+    assert {r.info.run_id for r in found} == {a1, a2}
+    assert found[0].info.start_time >= found[1].info.start_time  # newest first
+    assert {r.info.run_id for r in tracker.runs("exp")} == {a1, b, a2}
+    assert tracker.runs("exp", "tags.kind = 'c'") == []
+
+
+def test_runs_of_an_unknown_experiment_is_empty(tracker):
+    assert tracker.runs("never-created") == []
