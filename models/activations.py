@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 Array = jnp.ndarray
@@ -102,6 +103,33 @@ ACTIVATIONS: dict[str, Activation] = {
     "identity": Activation(_ignore_slope(identity), _ignore_slope(identity_prime)),
 }
 
+def resolve(activation: "str | Activation") -> Activation:
+    """An activation given by name (the usual case) or as an Activation built elsewhere."""
+    return ACTIVATIONS[activation] if isinstance(activation, str) else activation
+
+
 # Activations a gradient-trained network may use in its hidden layers: step is excluded
 # because its derivative is zero almost everywhere (gradient descent would never move).
 GRADIENT_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name != "step")
+
+
+def chosen_by_index(index: Array, unit_mask: Array, names: tuple[str, ...] = GRADIENT_ACTIVATIONS) -> Activation:
+    """The activation `names[index]`, with `index` a traced integer, its units masked.
+
+    This lets one compiled program train networks that differ in activation and width:
+    `index` picks the activation per network (under vmap every branch is computed and
+    one is selected), and `unit_mask` ((n, 1) of 0/1) switches off the padding units of a
+    network narrower than the program. A masked unit outputs 0 and passes back no gradient,
+    so padding weights that start at 0 stay exactly 0 and the network computes exactly what
+    its unpadded self would.
+    """
+    branches_g = [ACTIVATIONS[name].g for name in names]
+    branches_prime = [ACTIVATIONS[name].g_prime for name in names]
+
+    def g(z, slope):
+        return jax.lax.switch(index, branches_g, z, slope) * unit_mask.astype(z.dtype)
+
+    def g_prime(z, slope):
+        return jax.lax.switch(index, branches_prime, z, slope) * unit_mask.astype(z.dtype)
+
+    return Activation(g, g_prime)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from models.activations import ACTIVATIONS
+from models.activations import resolve
 from models.losses import LOSS_OF_OUTPUT, loss_of_output
 from models.network import Cache, Params, forward, num_layers
 
@@ -52,7 +52,7 @@ def backward(
     """
     L = num_layers(params)
     m = Y.shape[1]
-    g_prime = ACTIVATIONS[hidden_activation].g_prime
+    g_prime = resolve(hidden_activation).g_prime
     grads: Params = {}
     d_Z = cache.A[L] - Y
     for l in range(L, 0, -1):

@@ -25,7 +25,9 @@ def relative_error(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
     a, b = jnp.ravel(a), jnp.ravel(b)
     denominator = jnp.linalg.norm(a) + jnp.linalg.norm(b)
     safe = jnp.where(denominator > 0, denominator, 1.0)
-    return jnp.where(denominator > 0, jnp.linalg.norm(a - b) / safe, 0.0)
+    error = jnp.where(denominator > 0, jnp.linalg.norm(a - b) / safe, 0.0)
+    # A NaN anywhere must not pass as "0 where both are 0": it is no agreement at all.
+    return jnp.where(jnp.isnan(denominator), jnp.nan, error)
 
 
 def tree_relative_error(a: Params, b: Params) -> jnp.ndarray:

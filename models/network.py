@@ -24,7 +24,7 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from models.activations import ACTIVATIONS
+from models.activations import Activation, resolve
 
 Params = dict[str, jnp.ndarray]
 
@@ -86,7 +86,7 @@ def init_params(
     return params
 
 
-def activation_of_layer(l: int, L: int, hidden_activation: str, output_activation: str) -> str:
+def activation_of_layer(l: int, L: int, hidden_activation, output_activation):
     """g[l]: the hidden activation for l < L, the output activation for the last layer."""
     return output_activation if l == L else hidden_activation
 
@@ -94,7 +94,7 @@ def activation_of_layer(l: int, L: int, hidden_activation: str, output_activatio
 def forward(
     params: Params,
     X: jnp.ndarray,
-    hidden_activation: str,
+    hidden_activation: str | Activation,
     output_activation: str,
     slope: float | jnp.ndarray = 0.01,
 ) -> Cache:
@@ -103,7 +103,8 @@ def forward(
     Args:
       params: {"W1", "b1", ..., "WL", "bL"} as made by `init_params`.
       X: (n_x, m), examples as columns.
-      hidden_activation, output_activation: names in `models.activations.ACTIVATIONS`.
+      hidden_activation, output_activation: names in `models.activations.ACTIVATIONS`
+        (the hidden one may also be an `Activation`, e.g. one chosen by a traced index).
       slope: the leaky-ReLU slope α (ignored by the other activations).
 
     Returns:
@@ -112,7 +113,7 @@ def forward(
     L = num_layers(params)
     Z, A = [None], [X]
     for l in range(1, L + 1):
-        g = ACTIVATIONS[activation_of_layer(l, L, hidden_activation, output_activation)].g
+        g = resolve(activation_of_layer(l, L, hidden_activation, output_activation)).g
         Z_l = params[f"W{l}"] @ A[l - 1] + params[f"b{l}"]
         Z.append(Z_l)
         A.append(g(Z_l, slope))

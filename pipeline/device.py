@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import jax
+
+# "Unable to initialize backend 'tpu'" on every CPU machine is not news for the user.
+logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 # JAX platform names for each choice; "gpu" covers CUDA and ROCm builds alike.
 PLATFORMS = {"cpu": "cpu", "gpu": "gpu", "tpu": "tpu"}

@@ -42,8 +42,10 @@ def one_line(error: BaseException) -> str:
     lines = [line.strip().rstrip(".") for line in text.splitlines() if line.strip()]
     message = "; ".join(dict.fromkeys(lines)) or type(error).__name__
     # "Available options in 'model':; deep; logistic" -> "...: deep, logistic"
-    message = re.sub(r"(Available options in '[^']+':); ", r"\1 ", message)
-    message = re.sub(r"(?<=[A-Za-z0-9_]); (?=[a-z0-9_]+(;|$))", ", ", message)
+    if "Available options in" in message:
+        head, options = message.split("Available options in", 1)
+        label, _, names = options.partition(":; ")
+        message = f"{head}Available options in{label}: {', '.join(names.split('; '))}"
     unknown = re.search(r"Could not override '([\w.]+)'", message)
     if unknown:
         rest = [part for part in message.split("; ")[1:] if not part.startswith("To append")]

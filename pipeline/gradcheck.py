@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import NamedTuple
 
@@ -54,7 +55,9 @@ def check_run_gradients(spec: TrainSpec, params, ds: Dataset, hyper: Hyper, sett
             {name: float(value) for name, value in result.per_parameter.items()},
         )
     if not report.rel_error <= settings.tolerance:  # also catches NaN
-        worst = max(report.per_parameter, key=lambda name: report.per_parameter[name])
+        errors = report.per_parameter
+        # A NaN gradient is the worst disagreement of all (and max() cannot rank NaN).
+        worst = next((n for n, e in errors.items() if not math.isfinite(e)), None) or max(errors, key=errors.get)
         raise GradcheckFailure(
             f"hand-derived gradient of {worst} (layer {worst[1:]}) disagrees with jax.grad: "
             f"relative error {report.per_parameter[worst]:.2e} > gradcheck.tolerance={settings.tolerance:g}",

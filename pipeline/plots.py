@@ -80,10 +80,10 @@ def _draw_boundary(ax: Axes, predict: Predict, X, Y, resolution: int) -> None:
                          np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution))
     grid = np.stack([g0.ravel(), g1.ravel()])  # (2, r*r): columns are examples
     prob = np.asarray(predict(grid), float).reshape(g0.shape)
-    ax.contourf(g0, g1, prob, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.8, extend="both")
+    ax.contourf(g0, g1, prob, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.45, extend="both")
     if np.nanmin(prob) < 0.5 < np.nanmax(prob):  # else contour() warns that there is no line
         ax.contour(g0, g1, prob, levels=[0.5], colors="k", linewidths=1)
-    ax.scatter(X[0], X[1], c=y, cmap="RdBu", vmin=0, vmax=1, s=12, edgecolors="k", linewidths=0.3)
+    ax.scatter(X[0], X[1], c=y, cmap="RdBu", vmin=0, vmax=1, s=14, edgecolors="white", linewidths=0.5)
     ax.set(xlabel="$x_1$", ylabel="$x_2$")
 
 

@@ -146,24 +146,35 @@ class PipelineCallback(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._job_started = time.perf_counter()
+        if HydraConfig.get().mode == RunMode.MULTIRUN and sys.stdout.isatty():
+            # A live status line on a terminal, overwritten by the job's result line.
+            overrides = self._swept_values(list(HydraConfig.get().overrides.task))
+            print(f"\r\033[K[{self.done_jobs + 1}/{self.total_jobs or '?'}] running {overrides} "
+                  f"({self._clock()})", end="", flush=True)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         """One line per job: which values, the outcome, time so far and to go."""
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             return
         self.done_jobs += 1
-        swept = set(swept_keys(self.config)) if self.config is not None else set()
-        values = " ".join(o for o in job_return.overrides if o.split("=")[0].lstrip("+~") in swept)
         if job_return.status == JobStatus.COMPLETED:
             outcome = str(job_return.return_value)
         else:
             outcome = f"error: {job_return._return_value}"
+        line = (f"[{self.done_jobs}/{self.total_jobs or '?'}] {self._swept_values(job_return.overrides)} -> "
+                f"{outcome} ({time.perf_counter() - self._job_started:.1f}s; {self._clock()})")
+        print(("\r\033[K" if sys.stdout.isatty() else "") + line, flush=True)
+
+    def _swept_values(self, overrides: list[str]) -> str:
+        swept = set(swept_keys(self.config)) if self.config is not None else set()
+        return " ".join(o for o in overrides if o.split("=")[0].lstrip("+~") in swept) or "job"
+
+    def _clock(self) -> str:
         elapsed = time.perf_counter() - self.started
-        total, eta = self.total_jobs or "?", ""
-        if self.total_jobs:
-            eta = f", eta {elapsed / self.done_jobs * (self.total_jobs - self.done_jobs):.0f}s"
-        print(f"[{self.done_jobs}/{total}] {values or 'job'} -> {outcome} "
-              f"({time.perf_counter() - self._job_started:.1f}s; elapsed {elapsed:.0f}s{eta})", flush=True)
+        if not self.total_jobs or not self.done_jobs:
+            return f"elapsed {elapsed:.0f}s"
+        eta = elapsed / self.done_jobs * (self.total_jobs - self.done_jobs)
+        return f"elapsed {elapsed:.0f}s, eta {eta:.0f}s"
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.parent_run_id is None:

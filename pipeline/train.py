@@ -16,14 +16,20 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from models.activations import chosen_by_index
 from models.backprop import loss, loss_and_hand_grads
 from models.network import Params, forward, num_layers
+
+
+# TrainSpec.hidden_activation for a program whose jobs choose their activation by index
+# (Hyper.activation_index) and mask padding units (Hyper.unit_mask): see pipeline/batching.py.
+CHOSEN_BY_INDEX = "chosen_by_index"
 
 
 class TrainSpec(NamedTuple):
     """What a compiled training program is specialised on (hashable, static)."""
 
-    hidden_activation: str
+    hidden_activation: str  # a name, or CHOSEN_BY_INDEX
     output_activation: str  # sigmoid | identity | step
     optimizer: str  # gd | momentum | adam
     grad: str  # autodiff | hand
@@ -41,6 +47,8 @@ class Hyper(NamedTuple):
     b1: jnp.ndarray
     b2: jnp.ndarray
     eps: jnp.ndarray
+    activation_index: Optional[jnp.ndarray] = None  # with CHOSEN_BY_INDEX: index into GRADIENT_ACTIVATIONS
+    unit_mask: Optional[jnp.ndarray] = None  # with CHOSEN_BY_INDEX: (H, 1), 1 for the job's own units
 
 
 def make_hyper(lr, slope=0.01, momentum=0.9, b1=0.9, b2=0.999, eps=1e-8, dtype=jnp.float32) -> Hyper:
@@ -80,16 +88,24 @@ def make_optimizer(name: str, hyper: Hyper) -> optax.GradientTransformation:
     raise ValueError(f"optimizer {name!r} is not one of gd, momentum, adam")
 
 
-def loss_and_grads(spec: TrainSpec, params: Params, X, Y, slope) -> tuple[jnp.ndarray, Params]:
+def hidden_of(spec: TrainSpec, hyper: Hyper):
+    """The hidden activation: its name, or the one this job's index picks (batched programs)."""
+    if spec.hidden_activation == CHOSEN_BY_INDEX:
+        return chosen_by_index(hyper.activation_index, hyper.unit_mask)
+    return spec.hidden_activation
+
+
+def loss_and_grads(spec: TrainSpec, params: Params, X, Y, hyper: Hyper) -> tuple[jnp.ndarray, Params]:
     """J and dJ/dparams, by jax.grad or by the hand-derived backward pass (train.grad)."""
+    hidden = hidden_of(spec, hyper)
     if spec.grad == "hand":
-        return loss_and_hand_grads(params, X, Y, spec.hidden_activation, spec.output_activation, slope)
-    return jax.value_and_grad(loss)(params, X, Y, spec.hidden_activation, spec.output_activation, slope)
+        return loss_and_hand_grads(params, X, Y, hidden, spec.output_activation, hyper.slope)
+    return jax.value_and_grad(loss)(params, X, Y, hidden, spec.output_activation, hyper.slope)
 
 
-def quality(spec: TrainSpec, params: Params, X, Y, slope) -> jnp.ndarray:
+def quality(spec: TrainSpec, params: Params, X, Y, hyper: Hyper) -> jnp.ndarray:
     """Accuracy of ŷ > 0.5 for binary outputs; RMSE (standardised units) for regression."""
-    A = forward(params, X, spec.hidden_activation, spec.output_activation, slope).A[-1]
+    A = forward(params, X, hidden_of(spec, hyper), spec.output_activation, hyper.slope).A[-1]
     if spec.output_activation == "identity":
         return jnp.sqrt(jnp.mean((A - Y) ** 2))
     return jnp.mean(((A > 0.5).astype(Y.dtype) == Y).astype(A.dtype))
@@ -100,11 +116,11 @@ def _is_finite(value, tree) -> jnp.ndarray:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-def _measure(spec, params, data, slope):
+def _measure(spec, params, data, hyper):
     X, Y, X_val, Y_val = data
-    value, grads = loss_and_grads(spec, params, X, Y, slope)
+    value, grads = loss_and_grads(spec, params, X, Y, hyper)
     grad_norm = jnp.stack([jnp.linalg.norm(grads[f"W{l}"]) for l in range(1, num_layers(params) + 1)])
-    return value, quality(spec, params, X, Y, slope), quality(spec, params, X_val, Y_val, slope), grad_norm
+    return value, quality(spec, params, X, Y, hyper), quality(spec, params, X_val, Y_val, hyper), grad_norm
 
 
 def train(spec: TrainSpec, params: Params, data, hyper: Hyper, key: jax.Array) -> TrainResult:
@@ -133,12 +149,12 @@ def train(spec: TrainSpec, params: Params, data, hyper: Hyper, key: jax.Array) -
             # A fresh random batch each step: permutation of the examples, the first batch_size.
             index = jax.random.permutation(jax.random.fold_in(key, step), m)[: spec.batch_size]
             X_batch, Y_batch = X[:, index], Y[:, index]
-        value, grads = loss_and_grads(spec, params, X_batch, Y_batch, hyper.slope)
+        value, grads = loss_and_grads(spec, params, X_batch, Y_batch, hyper)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         ok = (diverged_at < 0) & _is_finite(value, new_params)
         keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
-        diverged_at = jnp.where((diverged_at < 0) & ~ok, step, diverged_at)
+        diverged_at = jnp.where((diverged_at < 0) & ~ok, step.astype(diverged_at.dtype), diverged_at)
         return (keep(new_params, params), keep(new_opt_state, opt_state), diverged_at), None
 
     def run_steps(carry, first_step, count):
@@ -147,16 +163,16 @@ def train(spec: TrainSpec, params: Params, data, hyper: Hyper, key: jax.Array) -
 
     def logged_chunk(carry, chunk_index):
         carry = run_steps(carry, 1 + chunk_index * spec.log_every, spec.log_every)
-        return carry, _measure(spec, carry[0], data, hyper.slope)
+        return carry, _measure(spec, carry[0], data, hyper)
 
     carry = (params, optimizer.init(params), jnp.asarray(-1, jnp.int32))
-    first = _measure(spec, params, data, hyper.slope)
+    first = _measure(spec, params, data, hyper)
     full_chunks, remainder = divmod(spec.steps, spec.log_every)
     carry, chunks = jax.lax.scan(logged_chunk, carry, jnp.arange(full_chunks))
     points = [jax.tree_util.tree_map(lambda x: x[None], first), chunks]
     if remainder:
         carry = run_steps(carry, 1 + full_chunks * spec.log_every, remainder)
-        points.append(jax.tree_util.tree_map(lambda x: x[None], _measure(spec, carry[0], data, hyper.slope)))
+        points.append(jax.tree_util.tree_map(lambda x: x[None], _measure(spec, carry[0], data, hyper)))
     loss_h, train_h, val_h, norm_h = (jnp.concatenate(parts) for parts in zip(*points))
     step = jnp.asarray(history_steps(spec.steps, spec.log_every), jnp.int32)
     return TrainResult(carry[0], History(step, loss_h, train_h, val_h, norm_h), carry[2])

@@ -32,6 +32,19 @@ def test_cross_entropy_from_logits_equals_the_notes_formula():
         np.testing.assert_allclose(binary_cross_entropy(A, Y), per_example.mean(), rtol=1e-12)
 
 
+def test_cross_entropy_from_logits_gradient_is_sigmoid_minus_y_everywhere():
+    """dL/dZ = (σ(Z) - Y) / m, the dZ[L] = A[L] - Y of the backward pass, including at exactly
+    Z = 0, where a ReLU network with every hidden unit off puts its output (and where autodiff
+    of the max(z, 0) + log(1 + e^{-|z|}) form picks wrong one-sided derivatives)."""
+    with jax.enable_x64(True):
+        Z = jnp.concatenate([jnp.zeros((1, 4)), -jnp.zeros((1, 2)), jnp.linspace(-8, 8, 10)[None]], axis=1)
+        Y = jnp.tile(jnp.asarray([[0.0, 1.0]]), (1, Z.shape[1] // 2))
+        m = Z.shape[1]
+        grad = jax.grad(binary_cross_entropy_from_logits)(Z, Y)
+        np.testing.assert_allclose(grad, (sigmoid(Z) - Y) / m, rtol=1e-12, atol=1e-16)
+        np.testing.assert_allclose(grad[0, :4] * m, [0.5, -0.5, 0.5, -0.5], rtol=1e-15)
+
+
 def test_cross_entropy_from_logits_in_float32():
     Z = jnp.asarray([[-3.0, -0.5, 0.0, 0.5, 3.0]])
     Y = jnp.asarray([[0.0, 1.0, 1.0, 0.0, 1.0]])

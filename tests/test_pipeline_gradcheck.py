@@ -47,9 +47,6 @@ def test_hand_gradients_pass_for_each_hidden_activation(flower, activation):
 @pytest.mark.parametrize("name, hidden_activation, output, sizes", [
     ("logistic", "tanh", "sigmoid", (2, 1)),
     ("perceptron", "step", "step", (2, 1)),
-    # tanh, not ReLU: with zero biases, a ReLU unit of layer >= 2 whose inputs are all off
-    # has Z exactly 0, the kink, where finite differences see half the slope.
-    ("deep", "tanh", "sigmoid", (2, 4, 3, 1)),
 ])
 def test_hand_gradients_pass_for_other_models(flower, name, hidden_activation, output, sizes):
     spec, params, hyper = _case(flower, hidden_activation, output, sizes, "xavier")
@@ -105,23 +102,13 @@ def test_broken_backward_fails_naming_the_parameter_and_layer(flower, monkeypatc
     assert f"layer {layer}" in message
     assert "\n" not in message
     assert failure.tags == {"gradcheck_failed_parameter": parameter}
+    # gradcheck.tolerance decides: the same error passes a tolerance above it.
+    report = check_run_gradients(spec, params, flower, hyper, GradcheckConfig(tolerance=1.0))
+    assert 1e-3 < report.rel_error < 1.0
+    assert max(report.per_parameter, key=report.per_parameter.get) == parameter
 
 
-def test_tolerance_decides(flower, monkeypatch, fresh_check):
-    """A tiny error passes a loose tolerance and fails a tight one."""
-    spec, params, hyper = _case(flower, "tanh", scheme="xavier")
-    _broken(monkeypatch, "W1", factor=1 + 1e-6)
-    report = check_run_gradients(spec, params, flower, hyper, GradcheckConfig(tolerance=1e-3))
-    assert 1e-9 < report.rel_error < 1e-3
-    with pytest.raises(GradcheckFailure):
-        check_run_gradients(spec, params, flower, hyper, GradcheckConfig(tolerance=1e-10))
-
-
-# KNOWN BUG (models/gradcheck.py, relative_error): for a NaN anywhere in a or b the
-# denominator ‖a‖ + ‖b‖ is NaN, `denominator > 0` is False, and the function returns 0.0,
-# so a NaN hand-derived gradient reports rel_error 0 and passes check_run_gradients, whose
-# `not report.rel_error <= tolerance` was meant to catch NaN. Strict: fails once fixed.
-@pytest.mark.xfail(strict=True, reason="models/gradcheck.relative_error maps NaN to 0.0")
+# A NaN anywhere makes ‖a‖ + ‖b‖ NaN; it must fail the check, not pass as "both zero".
 def test_nan_gradient_fails(flower, monkeypatch, fresh_check):
     spec, params, hyper = _case(flower, "tanh", scheme="xavier")
     _broken(monkeypatch, "b1", factor=float("nan"))

@@ -82,17 +82,6 @@ GRAD_CASES = [
 ]
 GRAD_IDS = [f"{h}-{o}-h{n}" for h, o, n, _ in GRAD_CASES]
 
-# KNOWN BUG (pipeline/train.py, train.one_step): with 64-bit JAX types enabled, the scan's
-# step counter is int64 and `jnp.where(..., step, diverged_at)` turns the int32 carry
-# `diverged_at` into int64, so lax.scan raises TypeError ("carry input and carry output must
-# have equal types"). Strict: once fixed this XPASSes and fails, so the marker gets removed.
-X64_BUG = pytest.mark.xfail(
-    strict=True, raises=TypeError,
-    reason="pipeline/train.py: diverged_at carry int32 vs int64 step under jax x64",
-)
-
-
-@X64_BUG
 @pytest.mark.parametrize("hidden_activation, output, hidden, lr", GRAD_CASES, ids=GRAD_IDS)
 def test_hand_and_autodiff_training_agree_in_float64(hidden_activation, output, hidden, lr):
     with jax.enable_x64(True):
@@ -108,20 +97,6 @@ def test_hand_and_autodiff_training_agree_in_float64(hidden_activation, output, 
         assert int(hand.diverged_at) == int(auto.diverged_at) == -1
         # Training moved the parameters (the comparison is not between two untouched inits).
         assert not np.allclose(np.asarray(hand.params["W1"]), np.asarray(params["W1"]))
-
-
-# The float64 comparison above is the real one; until it can run, the two cases with a kink
-# or a jump (ReLU, the perceptron's step) are compared at the default float32.
-@pytest.mark.parametrize("hidden_activation, output, hidden, lr",
-                         [GRAD_CASES[1], GRAD_CASES[5]], ids=[GRAD_IDS[1], GRAD_IDS[5]])
-def test_hand_and_autodiff_training_agree_in_float32(hidden_activation, output, hidden, lr):
-    params, _, _ = _setup(hidden)
-    hand, auto = (_run(_spec(hidden_activation, output, "gd", grad, steps=300, log_every=100), lr, hidden)
-                  for grad in ("hand", "autodiff"))
-    for name in params:
-        np.testing.assert_allclose(hand.params[name], auto.params[name], rtol=1e-4, atol=1e-5, err_msg=name)
-    np.testing.assert_allclose(hand.history.loss, auto.history.loss, rtol=1e-4, atol=1e-6)
-    assert not np.allclose(np.asarray(hand.params["W1"]), np.asarray(params["W1"]))
 
 
 # -- the history ----------------------------------------------------------------------------
