@@ -41,12 +41,12 @@ def per_parameter_relative_error(a: Params, b: Params) -> dict[str, jnp.ndarray]
 
 
 def finite_difference_grads(
-    loss_fn: Callable[[Params], jnp.ndarray], params: Params, epsilon: float = 1e-6
+    loss_fn: Callable[[Params], jnp.ndarray], params: Params, epsilon: float = 1e-6, chunk: int = 256
 ) -> Params:
     """Centred differences (J(θ + εe_i) - J(θ - εe_i)) / 2ε for every parameter element i.
 
     Every element is perturbed in its own evaluation of `loss_fn` (2·P of them for P
-    parameters), mapped in chunks so memory stays bounded for the larger MLPs.
+    parameters), `chunk` at a time, so memory stays bounded for the larger MLPs.
     """
     theta, unravel = ravel_pytree(params)
 
@@ -54,7 +54,7 @@ def finite_difference_grads(
         e_i = jnp.zeros_like(theta).at[i].set(epsilon)
         return (loss_fn(unravel(theta + e_i)) - loss_fn(unravel(theta - e_i))) / (2 * epsilon)
 
-    d_theta = jax.lax.map(centred_difference, jnp.arange(theta.size), batch_size=256)
+    d_theta = jax.lax.map(centred_difference, jnp.arange(theta.size), batch_size=chunk)
     return unravel(d_theta)
 
 
@@ -71,11 +71,12 @@ def check_gradients(
     hand_grads_fn: Callable[[Params], Params],
     params: Params,
     epsilon: float = 1e-6,
+    fd_chunk: int = 256,
 ) -> GradCheck:
     """Compare `hand_grads_fn(params)` with jax.grad(loss_fn) and with finite differences."""
     hand = hand_grads_fn(params)
     autodiff = jax.grad(loss_fn)(params)
-    numeric = finite_difference_grads(loss_fn, params, epsilon)
+    numeric = finite_difference_grads(loss_fn, params, epsilon, fd_chunk)
     return GradCheck(
         rel_error=tree_relative_error(hand, autodiff),
         fd_rel_error=tree_relative_error(hand, numeric),

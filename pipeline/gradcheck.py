@@ -10,10 +10,10 @@ import jax
 import jax.numpy as jnp
 
 from models.backprop import loss, loss_and_hand_grads
-from models.gradcheck import check_gradients
+from models.gradcheck import GradCheck, check_gradients
 from pipeline.data import Dataset
 from pipeline.errors import RunFailure
-from pipeline.train import Hyper, TrainSpec
+from pipeline.train import Hyper, TrainSpec, hidden_of
 
 
 class GradcheckFailure(RunFailure):
@@ -26,41 +26,59 @@ class GradcheckReport(NamedTuple):
     per_parameter: dict[str, float]
 
 
-@partial(jax.jit, static_argnames=("hidden_activation", "output_activation"))
-def _check(params, X, Y, slope, epsilon, hidden_activation, output_activation):
-    loss_fn = lambda p: loss(p, X, Y, hidden_activation, output_activation, slope)
-    hand_fn = lambda p: loss_and_hand_grads(p, X, Y, hidden_activation, output_activation, slope)[1]
-    return check_gradients(loss_fn, hand_fn, params, epsilon)
+def gradient_errors(spec: TrainSpec, params, X, Y, hyper: Hyper, epsilon: float, fd_chunk: int = 256) -> GradCheck:
+    """The three-way comparison at `params` on (X, Y); pure, so it can be jitted and vmapped."""
+    hidden = hidden_of(spec, hyper)
+    loss_fn = lambda p: loss(p, X, Y, hidden, spec.output_activation, hyper.slope)
+    hand_fn = lambda p: loss_and_hand_grads(p, X, Y, hidden, spec.output_activation, hyper.slope)[1]
+    return check_gradients(loss_fn, hand_fn, params, epsilon, fd_chunk)
 
 
-def check_run_gradients(spec: TrainSpec, params, ds: Dataset, hyper: Hyper, settings) -> GradcheckReport:
-    """Check the hand-derived gradients at `params` on the first `settings.max_examples` examples.
+_check = jax.jit(gradient_errors, static_argnames=("spec", "epsilon", "fd_chunk"))
 
-    Runs in float64 whatever the training dtype: the finite differences need it. A subset of
-    the examples is enough, since the equations act on each example alike, and it keeps the
+
+def as_float64(tree):
+    """Floating leaves to float64; integer leaves (an activation index) stay as they are."""
+    return jax.tree_util.tree_map(
+        lambda a: jnp.asarray(a, jnp.float64) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating) else a, tree
+    )
+
+
+def check_examples(ds: Dataset, settings) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """The first `settings.max_examples` training examples, float64: what the check runs on.
+
+    A subset is enough, since the equations act on each example alike, and it keeps the
     2·P loss evaluations of the finite differences cheap for the larger MLPs.
-
-    Raises GradcheckFailure naming the layer and parameter whose gradient is wrong.
     """
-    with jax.enable_x64(True):
-        as64 = lambda a: jnp.asarray(a, jnp.float64)
-        X = as64(ds.X_train[:, : settings.max_examples])
-        Y = as64(ds.Y_train[:, : settings.max_examples])
-        result = _check(
-            jax.tree_util.tree_map(as64, params), X, Y, as64(hyper.slope), settings.epsilon,
-            spec.hidden_activation, spec.output_activation,
-        )
-        report = GradcheckReport(
-            float(result.rel_error), float(result.fd_rel_error),
-            {name: float(value) for name, value in result.per_parameter.items()},
-        )
-    if not report.rel_error <= settings.tolerance:  # also catches NaN
+    n = settings.max_examples
+    return jnp.asarray(ds.X_train[:, :n], jnp.float64), jnp.asarray(ds.Y_train[:, :n], jnp.float64)
+
+
+def report_or_fail(result: GradCheck, settings) -> GradcheckReport:
+    """The check as Python floats; GradcheckFailure naming the layer and parameter if it failed."""
+    report = GradcheckReport(
+        float(result.rel_error), float(result.fd_rel_error),
+        {name: float(value) for name, value in result.per_parameter.items()},
+    )
+    if not report.rel_error <= settings.tolerance:  # NaN fails too
         errors = report.per_parameter
         # A NaN gradient is the worst disagreement of all (and max() cannot rank NaN).
         worst = next((n for n, e in errors.items() if not math.isfinite(e)), None) or max(errors, key=errors.get)
         raise GradcheckFailure(
             f"hand-derived gradient of {worst} (layer {worst[1:]}) disagrees with jax.grad: "
-            f"relative error {report.per_parameter[worst]:.2e} > gradcheck.tolerance={settings.tolerance:g}",
+            f"relative error {errors[worst]:.2e} > gradcheck.tolerance={settings.tolerance:g}",
             {"gradcheck_failed_parameter": worst},
         )
     return report
+
+
+def gradient_check(spec: TrainSpec, params, ds: Dataset, hyper: Hyper, settings) -> GradCheck:
+    """The three-way check of one run at `params`, in float64 whatever the run trains in."""
+    with jax.enable_x64(True):
+        X, Y = check_examples(ds, settings)
+        return jax.device_get(_check(spec, as_float64(params), X, Y, as_float64(hyper), settings.epsilon))
+
+
+def check_run_gradients(spec: TrainSpec, params, ds: Dataset, hyper: Hyper, settings) -> GradcheckReport:
+    """`gradient_check`, reported; raises GradcheckFailure naming the layer and parameter at fault."""
+    return report_or_fail(gradient_check(spec, params, ds, hyper, settings), settings)

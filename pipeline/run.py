@@ -12,21 +12,23 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from models.gradcheck import GradCheck
 from models.network import init_params, predict
 from pipeline import plots, provenance
 from pipeline.config import hidden_layers, validate
 from pipeline.data import Dataset, load_dataset
 from pipeline.device import select_device
 from pipeline.errors import RunFailure
-from pipeline.gradcheck import check_run_gradients
+from pipeline.gradcheck import gradient_check, report_or_fail
 from pipeline.tracking import Tracker
+from pipeline.precomputed import take_precomputed
 from pipeline.summary import RESUMED_TAG_PREFIX
 from pipeline.train import Hyper, TrainResult, TrainSpec, compiled_train, make_hyper
 
@@ -102,6 +104,21 @@ def run_name(cfg: DictConfig) -> str:
     return "-".join(parts)
 
 
+def finished_earlier(cfg: DictConfig, config_hash: Optional[str] = None):
+    """The newest FINISHED run of this exact config in its experiment, or None (resume's test)."""
+    if not cfg.tracking.enabled:
+        return None
+    config_hash = config_hash or provenance.config_hash(cfg)
+    return Tracker(cfg.tracking.uri).finished_run_with(cfg.tracking.experiment, config_hash)
+
+
+def initial_state(cfg: DictConfig, sizes: tuple[int, ...]):
+    """(params0, batch_key): the initial parameters and the mini-batch key, both from train.seed."""
+    init_key, batch_key = jax.random.split(jax.random.PRNGKey(cfg.train.seed))
+    params0 = init_params(init_key, sizes, cfg.model.init, cfg.model.init_scale, dtype=cfg.train.dtype)
+    return params0, batch_key
+
+
 def hydra_job_info() -> dict[str, str]:
     """The Hydra job's output dir and overrides, when running under Hydra."""
     from hydra.core.hydra_config import HydraConfig
@@ -138,16 +155,13 @@ def _train(cfg: DictConfig, parent_run_id: Optional[str]) -> JobResult:
         cfg.data.name, seed=cfg.data.seed, val_fraction=cfg.data.val_fraction,
         n_samples=cfg.data.n_samples, noise=cfg.data.noise,
     )
-    spec = train_spec(cfg, ds)
-    sizes = layer_sizes(cfg, ds)
-    init_key, batch_key = jax.random.split(jax.random.PRNGKey(cfg.train.seed))
-    params0 = init_params(init_key, sizes, cfg.model.init, cfg.model.init_scale, dtype=cfg.train.dtype)
+    spec, sizes = train_spec(cfg, ds), layer_sizes(cfg, ds)
 
     tracker = Tracker(cfg.tracking.uri) if cfg.tracking.enabled else None
     tags = run_tags(cfg, ds, device, sizes, spec)
     objective_name = metric_names(ds.task)[1]
-    if tracker and parent_run_id and cfg.resume:
-        earlier = tracker.finished_run_with(cfg.tracking.experiment, tags["config_hash"])
+    if parent_run_id and cfg.resume:
+        earlier = finished_earlier(cfg, tags["config_hash"])
         if earlier is not None:
             tracker.set_tags(parent_run_id, {f"{RESUMED_TAG_PREFIX}{tags.get('hydra.job.num', earlier.info.run_id)}":
                                              earlier.info.run_id})
@@ -158,7 +172,8 @@ def _train(cfg: DictConfig, parent_run_id: Optional[str]) -> JobResult:
         run_id = tracker.start_run(cfg.tracking.experiment, run_name(cfg), tags, parent_run_id)
         tracker.log_params(run_id, provenance.flatten(provenance.resolved_config(cfg)))
     try:
-        metrics = _train_and_record(cfg, ds, spec, params0, batch_key, tracker, run_id)
+        trained = take_precomputed(tags["config_hash"]) or train_alone(cfg, ds, spec, *initial_state(cfg, sizes))
+        metrics = _train_and_record(cfg, ds, spec, trained, tracker, run_id)
     except RunFailure as failure:
         if tracker:
             tracker.set_tags(run_id, {"failure_reason": str(failure), **failure.tags})
@@ -191,19 +206,37 @@ def run_tags(cfg, ds: Dataset, device, sizes, spec: TrainSpec) -> dict[str, str]
     }
 
 
-def _train_and_record(cfg, ds, spec, params0, batch_key, tracker, run_id) -> dict[str, float]:
-    data = device_arrays(ds, cfg.train.dtype)
-    hyper = hyper_of(cfg)
-    check_at_init = check_run_gradients(spec, params0, ds, hyper, cfg.gradcheck)
+@dataclass
+class Trained:
+    """A job's training, however it was done: alone (below) or in a batch (pipeline/batching.py)."""
+
+    check_at_init: GradCheck  # the three-way gradient check before training
+    result: TrainResult
+    timings: dict[str, float]
+    check_at_end: Callable[[], GradCheck]  # computed on demand: not needed if the run diverged
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def train_alone(cfg: DictConfig, ds: Dataset, spec: TrainSpec, params0, batch_key) -> Trained:
+    """Check the gradients, then train this one job as its own compiled program."""
+    data, hyper = device_arrays(ds, cfg.train.dtype), hyper_of(cfg)
+    check_at_init = gradient_check(spec, params0, ds, hyper, cfg.gradcheck)
+    report_or_fail(check_at_init, cfg.gradcheck)  # a wrong backward pass is not worth training
 
     started = time.perf_counter()
     program = compiled_train(spec, params0, data, hyper, batch_key)
     compiled_at = time.perf_counter()
     result: TrainResult = jax.block_until_ready(program(params0, data, hyper, batch_key))
     trained_at = time.perf_counter()
-
-    history = history_of(result, ds, spec)
     timings = {"compile_seconds": compiled_at - started, "train_seconds": trained_at - compiled_at}
+    return Trained(check_at_init, result, timings,
+                   lambda: gradient_check(spec, result.params, ds, hyper, cfg.gradcheck))
+
+
+def _train_and_record(cfg, ds, spec, trained: Trained, tracker, run_id) -> dict[str, float]:
+    check_at_init = report_or_fail(trained.check_at_init, cfg.gradcheck)
+    result, timings = trained.result, trained.timings
+    history = history_of(result, ds, spec)
     diverged_at = int(result.diverged_at)
     if tracker:
         tracker.log_histories(run_id, history["step"], {k: v for k, v in history.items() if k != "step"})
@@ -212,13 +245,15 @@ def _train_and_record(cfg, ds, spec, params0, batch_key, tracker, run_id) -> dic
             "gradcheck_fd_rel_error": check_at_init.fd_rel_error,
             **timings,
         }, step=0)
+        if trained.tags:
+            tracker.set_tags(run_id, trained.tags)
     if diverged_at >= 0:
         raise RunFailure(
             f"diverged: the loss or an update became non-finite at step {diverged_at} "
             f"(optim.lr={cfg.optim.lr:g}); the metrics up to that step are kept",
             {"diverged_at_step": str(diverged_at)},
         )
-    check_at_end = check_run_gradients(spec, result.params, ds, hyper, cfg.gradcheck)
+    check_at_end = report_or_fail(trained.check_at_end(), cfg.gradcheck)
     worst_fd = max(check_at_init.fd_rel_error, check_at_end.fd_rel_error)
     if tracker and not worst_fd <= cfg.gradcheck.fd_tolerance:
         # Reported, not fatal: centred differences straddle the kinks of ReLU-like units
@@ -231,7 +266,7 @@ def _train_and_record(cfg, ds, spec, params0, batch_key, tracker, run_id) -> dic
             "gradcheck_rel_error": check_at_end.rel_error,
             "gradcheck_fd_rel_error": check_at_end.fd_rel_error,
         }, step=cfg.train.steps)
-        _log_artifacts(cfg, ds, spec, hyper, result, history, tracker, run_id)
+        _log_artifacts(cfg, ds, spec, hyper_of(cfg), result, history, tracker, run_id)
     return {**final, "gradcheck_rel_error": check_at_end.rel_error,
             "gradcheck_fd_rel_error": check_at_end.fd_rel_error, **timings}
 

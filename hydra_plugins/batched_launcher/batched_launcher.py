@@ -1,0 +1,92 @@
+"""`hydra/launcher=batched`: Hydra's home for the batching launcher, a thin shim over pipeline/.
+
+Hydra finds launchers in the `hydra_plugins` namespace package; the work is done by
+`pipeline.batching` (which jobs share a program) and Hydra's own `run_job` (everything a job
+gets from Hydra: its output directory, `.hydra/` files, callbacks, return value).
+
+(No `from __future__ import annotations` here: Hydra's plugin scan executes this module
+outside sys.modules, where dataclasses cannot resolve string annotations.)
+"""
+
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict, read_write
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchedLauncherConf:
+    _target_: str = "hydra_plugins.batched_launcher.batched_launcher.BatchedLauncher"
+    # A batch whose estimated memory exceeds this is cut into chunks, one program each.
+    memory_budget_mb: int = 1024
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="batched", node=BatchedLauncherConf, provider="pipeline")
+
+
+class BatchedLauncher(Launcher):
+    def __init__(self, memory_budget_mb: int = 1024) -> None:
+        self.memory_budget_mb = memory_budget_mb
+        self.config: Optional[DictConfig] = None
+        self.task_function: Optional[TaskFunction] = None
+        self.hydra_context: Optional[HydraContext] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from pipeline.batching import precompute
+        from pipeline.config import validate
+        from pipeline.errors import InputRefused, one_line
+        from pipeline.run import finished_earlier
+
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        configs = [self._job_config(overrides, initial_job_idx + i) for i, overrides in enumerate(job_overrides)]
+        task_configs = [_without_hydra(config) for config in configs]  # what each job's task receives
+        for config, overrides in zip(task_configs, job_overrides):  # all of them, before anything trains
+            try:
+                validate(config)
+            except ValueError as error:
+                raise InputRefused(f"{one_line(error)} (in the sweep's job {' '.join(overrides)})") from None
+        # Jobs that resume will skip (a FINISHED run of the same config exists) need no training.
+        to_train = [c for c in task_configs if not (c.resume and finished_earlier(c))]
+        batches = precompute(to_train, self.memory_budget_mb) if to_train else []
+        log.info(f"Launching {len(configs)} jobs as {len(batches)} batched program(s)")
+        returns = []
+        for config, overrides in zip(configs, job_overrides):
+            log.info(f"\t#{config.hydra.job.num} : {' '.join(filter_overrides(overrides))}")
+            returns.append(run_job(
+                hydra_context=self.hydra_context, task_function=self.task_function, config=config,
+                job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
+            ))
+            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return returns
+
+    def _job_config(self, overrides: Sequence[str], index: int) -> DictConfig:
+        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(config):
+            config.hydra.job.id = index
+            config.hydra.job.num = index
+        HydraConfig.instance().set_config(config)
+        return config
+
+
+def _without_hydra(config: DictConfig) -> DictConfig:
+    """The job's config as its task function sees it (run_job removes the hydra node the same way)."""
+    task_config = copy.deepcopy(config)
+    with read_write(task_config), open_dict(task_config):
+        del task_config["hydra"]
+    return task_config

@@ -1,0 +1,246 @@
+"""Batched sweeps: a group of jobs trained as ONE jit(vmap(scan(train step))) program.
+
+On networks this small, a sweep's time goes to overhead, not arithmetic: each job compiles
+its own XLA program (about 0.8 s here, against well under a second of training), then
+dispatches it. So jobs are grouped, and each group is compiled once and trained at once.
+
+How jobs are grouped, and why (the costs measured on a 2-core CPU for the 48-job
+benchmark, activations × hidden sizes × learning rates):
+
+- Numbers become vmapped axes: learning rate, seed (the initial parameters and the batch
+  key), leaky slope, momentum, Adam's betas and eps, the init scheme and scale (the
+  initial parameters are computed per job before batching).
+- The hidden activation becomes a number too: an index that `lax.switch` turns into the
+  job's activation (under vmap every branch is computed and one selected, a few extra
+  elementwise ops against a whole extra compile).
+- Hidden sizes are padded to the group's largest, with a 0/1 mask on the units, so a
+  narrower job computes exactly what it would alone (models/activations.chosen_by_index).
+  One program per (activation, hidden size) pair would cost about 0.8 s of compile each,
+  10 s for the benchmark; padded and selected, one program compiles in about 1.4 s. Padding
+  wastes arithmetic, so a group whose padded work would exceed `PADDING_WASTE` times its
+  real work is split at its widest gap in hidden size.
+- What changes shapes or code stays apart: the dataset, the model kind and depth, the
+  output unit, the optimizer, the gradient mode, steps, logging interval, batch size, dtype.
+- A group too large for memory is cut into chunks (`memory_budget_mb`).
+
+Results of batched and unbatched programs agree to float tolerance, not to the bit: XLA
+may order a vmapped reduction differently (measured: final metrics within 1e-5 relative
+in float32). Runs record `batch.group`, `batch.size` and `batch.padded_hidden` as tags.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from omegaconf import DictConfig
+
+from models.activations import GRADIENT_ACTIVATIONS
+from models.network import Params
+from pipeline import precomputed, provenance
+from pipeline.config import hidden_layers
+from pipeline.data import Dataset, load_dataset
+from pipeline.gradcheck import as_float64, check_examples, gradient_errors
+from pipeline.run import Trained, device_arrays, hyper_of, initial_state, layer_sizes, train_spec
+from pipeline.train import CHOSEN_BY_INDEX, Hyper, TrainResult, TrainSpec, train
+
+PADDING_WASTE = 4.0  # at most this many times the real arithmetic, else split the group
+FD_CHUNK = 32  # finite-difference evaluations at once, per job (vmapped over the jobs)
+
+# Keys whose values change the program's shapes or code: jobs differing here never share one.
+STRUCTURAL_KEYS = (
+    "data", "model.name", "model.depth", "model.output", "optim.name", "train.grad", "train.steps",
+    "train.log_every", "train.batch_size", "train.dtype", "gradcheck", "device",
+)
+
+
+@dataclass
+class Job:
+    config: DictConfig
+    config_hash: str
+    hidden: int  # units per hidden layer (0 without hidden layers)
+
+
+def group_key(cfg: DictConfig) -> tuple:
+    """Jobs with equal keys can share a compiled program."""
+    flat = provenance.flatten(provenance.resolved_config(cfg))
+    key = tuple(sorted((k, repr(v)) for k, v in flat.items() if k.startswith(STRUCTURAL_KEYS)))
+    # Without hidden layers the depth key of a deep model is the only structure left.
+    return key + (("hidden_layers", hidden_layers(cfg)),)
+
+
+def split_by_padding(jobs: list[Job], waste: float = PADDING_WASTE) -> list[list[Job]]:
+    """Cut a group (sorted by hidden size) where padding everyone to the widest would waste too much."""
+    jobs = sorted(jobs, key=lambda j: j.hidden)
+    widest, real = jobs[-1].hidden, sum(max(j.hidden, 1) for j in jobs)
+    if len(jobs) < 2 or widest * len(jobs) <= waste * real:
+        return [jobs]
+    gaps = [jobs[i + 1].hidden / max(jobs[i].hidden, 1) for i in range(len(jobs) - 1)]
+    cut = int(np.argmax(gaps)) + 1
+    return split_by_padding(jobs[:cut], waste) + split_by_padding(jobs[cut:], waste)
+
+
+def bytes_per_job(cfg: DictConfig, ds: Dataset, hidden: int) -> int:
+    """A generous estimate of one job's memory inside a batched program."""
+    itemsize = 8 if cfg.train.dtype == "float64" else 4
+    sizes = [ds.n_features] + [hidden] * hidden_layers(cfg) + [1]
+    n_params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    activations = ds.m_train * sum(sizes[1:]) * 6  # Z, A, dZ, g'(Z), and a copy or two
+    history = (cfg.train.steps // cfg.train.log_every + 2) * (3 + len(sizes))
+    check = FD_CHUNK * (n_params + cfg.gradcheck.max_examples * sum(sizes[1:]) * 2) * 8
+    return itemsize * (n_params * 6 + activations + history) + check
+
+
+def chunks(jobs: list[Job], ds: Dataset, budget_bytes: int) -> list[list[Job]]:
+    per_job = bytes_per_job(jobs[0].config, ds, max(j.hidden for j in jobs))
+    size = max(1, budget_bytes // per_job)
+    return [jobs[i : i + size] for i in range(0, len(jobs), size)]
+
+
+def plan(configs: Sequence[DictConfig], memory_budget_mb: int = 1024) -> list[list[Job]]:
+    """The sweep's jobs, in batches that each become one compiled program."""
+    groups: dict[tuple, list[Job]] = {}
+    for cfg in configs:
+        job = Job(cfg, provenance.config_hash(cfg), cfg.model.hidden if hidden_layers(cfg) else 0)
+        groups.setdefault(group_key(cfg), []).append(job)
+    batches = []
+    for members in groups.values():
+        ds = dataset_of(members[0].config)
+        for part in split_by_padding(members):
+            batches += chunks(part, ds, memory_budget_mb * 2**20)
+    return batches
+
+
+def dataset_of(cfg: DictConfig) -> Dataset:
+    d = cfg.data
+    return load_dataset(d.name, seed=d.seed, val_fraction=d.val_fraction, n_samples=d.n_samples, noise=d.noise)
+
+
+# -- one batch, one program -----------------------------------------------------------------
+
+
+def pad_params(params: Params, hidden: int, L: int) -> Params:
+    """Zero-pad every hidden layer of `params` to `hidden` units (rows, and columns after layer 1)."""
+    padded = {}
+    for l in range(1, L + 1):
+        W, b = params[f"W{l}"], params[f"b{l}"]
+        rows = hidden - W.shape[0] if l < L else 0
+        cols = hidden - W.shape[1] if l > 1 else 0
+        padded[f"W{l}"] = jnp.pad(W, ((0, rows), (0, cols)))
+        padded[f"b{l}"] = jnp.pad(b, ((0, rows), (0, 0)))
+    return padded
+
+
+def unpad_params(params: Params, hidden: int, L: int) -> Params:
+    out = {}
+    for l in range(1, L + 1):
+        W, b = params[f"W{l}"], params[f"b{l}"]
+        rows = hidden if l < L else W.shape[0]
+        cols = hidden if l > 1 else W.shape[1]
+        out[f"W{l}"], out[f"b{l}"] = W[:rows, :cols], b[:rows]
+    return out
+
+
+def stack(trees: list) -> Any:
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+@partial(jax.jit, static_argnums=0)
+def _train_batch(spec: TrainSpec, params, data, hyper, keys):
+    return jax.vmap(partial(train, spec), in_axes=(0, None, 0, 0))(params, data, hyper, keys)
+
+
+@partial(jax.jit, static_argnames=("spec", "epsilon"))
+def _check_batch(spec: TrainSpec, params, X, Y, hyper, epsilon):
+    check = partial(gradient_errors, spec, epsilon=epsilon, fd_chunk=FD_CHUNK)
+    return jax.vmap(lambda p, h: check(p, X, Y, h))(params, hyper)
+
+
+def batch_spec(cfg: DictConfig, ds: Dataset) -> TrainSpec:
+    spec = train_spec(cfg, ds)
+    # With hidden layers, each job picks its activation by index; without, none is used.
+    return spec._replace(hidden_activation=CHOSEN_BY_INDEX if hidden_layers(cfg) else "identity")
+
+
+def job_hyper(cfg: DictConfig, hidden: int, widest: int) -> Hyper:
+    hyper = hyper_of(cfg)
+    if not hidden_layers(cfg):
+        return hyper
+    mask = (jnp.arange(widest) < hidden).astype(cfg.train.dtype)[:, None]
+    return hyper._replace(activation_index=jnp.asarray(GRADIENT_ACTIVATIONS.index(cfg.model.activation), jnp.int32),
+                          unit_mask=mask)
+
+
+class BatchRun:
+    """One batch dispatched to XLA; each job's share is taken when the job records it.
+
+    JAX dispatches asynchronously, so while the first jobs of the sweep are written to
+    MLflow the later batches are still training: recording overlaps with computing.
+    """
+
+    def __init__(self, jobs: list[Job], label: str):
+        self.jobs, self.label = jobs, label
+        first = jobs[0].config
+        self.ds = dataset_of(first)
+        self.spec = batch_spec(first, self.ds)
+        self.L = hidden_layers(first) + 1
+        self.widest = max(j.hidden for j in jobs)
+        with jax.enable_x64(first.train.dtype == "float64"):
+            self._dispatch(first)
+
+    def _dispatch(self, first: DictConfig) -> None:
+        states = [initial_state(j.config, layer_sizes(j.config, self.ds)) for j in self.jobs]
+        params0 = stack([pad_params(p, self.widest, self.L) for p, _ in states])
+        keys = jnp.stack([k for _, k in states])
+        hyper = stack([job_hyper(j.config, j.hidden, self.widest) for j in self.jobs])
+        data = device_arrays(self.ds, first.train.dtype)
+        started = time.perf_counter()
+        program = _train_batch.lower(self.spec, params0, data, hyper, keys).compile()
+        self.compile_seconds = time.perf_counter() - started
+        self.dispatched = time.perf_counter()
+        self.result: TrainResult = program(params0, data, hyper, keys)  # asynchronous
+        self.train_seconds = None
+        with jax.enable_x64(True):
+            X, Y = check_examples(self.ds, first.gradcheck)
+            hyper64 = as_float64(hyper)
+            self.check_at_init = _check_batch(self.spec, as_float64(params0), X, Y, hyper64, first.gradcheck.epsilon)
+            self.check_at_end = _check_batch(self.spec, as_float64(self.result.params), X, Y, hyper64,
+                                             first.gradcheck.epsilon)
+
+    def trained(self, index: int) -> Trained:
+        """Job `index`'s share, unpadded, as if it had trained alone (blocks until the batch is done)."""
+        if self.train_seconds is None:
+            jax.block_until_ready(self.result)
+            self.train_seconds = time.perf_counter() - self.dispatched
+        job = self.jobs[index]
+        take = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x[index]), tree)
+        result = take(self.result)
+        result = result._replace(params={k: jnp.asarray(v) for k, v in
+                                         unpad_params(result.params, job.hidden, self.L).items()})
+        check_at_end = take(self.check_at_end)
+        return Trained(
+            check_at_init=take(self.check_at_init),
+            result=result,
+            timings={"compile_seconds": self.compile_seconds, "train_seconds": self.train_seconds},
+            check_at_end=lambda: check_at_end,
+            tags={"batch.group": self.label, "batch.size": str(len(self.jobs)),
+                  "batch.padded_hidden": str(self.widest)},
+        )
+
+
+def precompute(configs: Sequence[DictConfig], memory_budget_mb: int = 1024) -> list[BatchRun]:
+    """Plan the batches, dispatch each as one program, and offer each job its share."""
+    batches = plan(configs, memory_budget_mb)
+    runs = []
+    for number, jobs in enumerate(batches):
+        run = BatchRun(jobs, f"{number + 1}/{len(batches)}")
+        for index, job in enumerate(jobs):
+            precomputed.offer(job.config_hash, partial(run.trained, index))
+        runs.append(run)
+    return runs
