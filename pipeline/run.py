@@ -20,17 +20,17 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from models.gradcheck import GradCheck
-from models.network import init_params, predict
+from models.network import init_params
 from pipeline import plots, provenance
 from pipeline.config import hidden_layers, validate
 from pipeline.data import Dataset, load_dataset
 from pipeline.device import select_device
 from pipeline.errors import RunFailure
 from pipeline.gradcheck import gradient_check, report_or_fail
-from pipeline.tracking import Tracker
 from pipeline.precomputed import take_precomputed
 from pipeline.summary import RESUMED_TAG_PREFIX
-from pipeline.train import Hyper, TrainResult, TrainSpec, compiled_train, make_hyper
+from pipeline.tracking import Tracker
+from pipeline.train import Hyper, TrainResult, TrainSpec, compiled_train, make_hyper, predict_jit
 
 
 @dataclass
@@ -318,9 +318,9 @@ def _plots(ds, spec, hyper, result, history, out: Path) -> None:
     )
     if ds.n_features == 2 and ds.task == "binary":
         params = result.params
-        predict_fn = jax.jit(lambda P: predict(params, P, spec.hidden_activation, spec.output_activation, hyper.slope))
         plots.plot_decision_boundary(
-            lambda points: np.asarray(predict_fn(jnp.asarray(points, params["W1"].dtype))),
+            lambda points: np.asarray(predict_jit(params, jnp.asarray(points, params["W1"].dtype),
+                                                  spec.hidden_activation, spec.output_activation, hyper.slope)),
             np.concatenate([ds.X_train, ds.X_val], axis=1), np.concatenate([ds.Y_train, ds.Y_val], axis=1),
             out / "decision_boundary.png",
             title=f"decision boundary, val acc {history[val_name][-1]:.3f}",

@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
-from models.network import predict
 from pipeline import plots
 from pipeline.data import load_dataset
 from pipeline.tracking import Tracker
+from pipeline.train import predict_jit
 
 RESUMED_TAG_PREFIX = "resumed."  # parent tag resumed.<job> = id of an earlier run reused
 METRICS = ("loss", "train_accuracy", "val_accuracy", "train_rmse", "val_rmse",
@@ -221,7 +221,7 @@ def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> Non
         hidden, output = p["model.activation"], run.data.tags.get("model.output_activation", "sigmoid")
         slope = float(p["model.leaky_slope"])
         predict_fn = (lambda P, params=params, hidden=hidden, output=output:
-                      np.asarray(predict(params, jnp.asarray(P, jnp.float32), hidden, output, slope)))
+                      np.asarray(predict_jit(params, jnp.asarray(P, jnp.float32), hidden, output, slope)))
         panels.append((f"{row['run_name']}\n{metric}={row[metric]:.3f}", predict_fn))
     if panels:
         X = np.concatenate([data.X_train, data.X_val], axis=1)

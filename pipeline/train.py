@@ -18,7 +18,7 @@ import optax
 
 from models.activations import chosen_by_index
 from models.backprop import loss, loss_and_hand_grads
-from models.network import Params, forward, num_layers
+from models.network import Params, forward, num_layers, predict
 
 
 # TrainSpec.hidden_activation for a program whose jobs choose their activation by index
@@ -194,3 +194,7 @@ def compiled_train(spec: TrainSpec, params: Params, data, hyper: Hyper, key: jax
     if signature not in _compiled:
         _compiled[signature] = train_jit.lower(spec, params, data, hyper, key).compile()
     return _compiled[signature]
+
+
+# ŷ for plots; one compile per shape and activation, shared by every job of a sweep.
+predict_jit = jax.jit(predict, static_argnames=("hidden_activation", "output_activation"))

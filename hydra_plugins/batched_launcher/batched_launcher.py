@@ -76,7 +76,11 @@ class BatchedLauncher(Launcher):
         return returns
 
     def _job_config(self, overrides: Sequence[str], index: int) -> DictConfig:
-        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        from pipeline.sweep import composed_jobs
+
+        cached = composed_jobs.pop(tuple(overrides), None)  # composed already by the up-front check
+        config = copy.deepcopy(cached) if cached is not None else \
+            self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         with open_dict(config):
             config.hydra.job.id = index
             config.hydra.job.num = index
