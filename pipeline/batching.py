@@ -24,8 +24,11 @@ benchmark, activations × hidden sizes × learning rates):
 - A group too large for memory is cut into chunks (`memory_budget_mb`).
 
 Results of batched and unbatched programs agree to float tolerance, not to the bit: XLA
-may order a vmapped reduction differently (measured: final metrics within 1e-5 relative
-in float32). Runs record `batch.group`, `batch.size` and `batch.padded_hidden` as tags.
+may order a vmapped reduction differently. In float64 they agree to about 1e-15 (the
+padding and masking are exact); in float32 rounding differences of about 1e-7 can grow
+through training, to 1e-4 relative on tame settings and far more on chaotic ones (a deep
+tanh network at lr 1.2: 1e-2 after 120 steps). Reruns with the same launcher are bitwise
+identical. Runs record `batch.group`, `batch.size` and `batch.padded_hidden` as tags.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ def bytes_per_job(cfg: DictConfig, ds: Dataset, hidden: int) -> int:
 
 def chunks(jobs: list[Job], ds: Dataset, budget_bytes: int) -> list[list[Job]]:
     per_job = bytes_per_job(jobs[0].config, ds, max(j.hidden for j in jobs))
-    size = max(1, budget_bytes // per_job)
+    size = max(1, int(budget_bytes // per_job))
     return [jobs[i : i + size] for i in range(0, len(jobs), size)]
 
 
