@@ -33,7 +33,6 @@ identical. Runs record `batch.group`, `batch.size` and `batch.padded_hidden` as 
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from functools import partial

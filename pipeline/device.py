@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import jax
 
@@ -17,12 +19,30 @@ class DeviceError(RuntimeError):
     """The asked-for device is not there; the message is one line for the user."""
 
 
+def enable_compilation_cache() -> Path:
+    """JAX's persistent compilation cache, so a second run of the same sweep skips compiling.
+
+    JAX caches only programs that took over a second to compile by default; these programs
+    take well under that, so the threshold is lowered to 0. The folder is $JAX_COMPILATION_CACHE_DIR
+    if set, else ~/.cache/nn-fundamentals-pipeline/jax.
+    """
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nn-fundamentals-pipeline" / "jax"
+    folder = Path(os.environ.get("JAX_COMPILATION_CACHE_DIR", default))
+    folder.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
+
+
 def select_device(name: str) -> jax.Device:
     """Make `name` JAX's backend and return the device used.
 
     "auto" leaves JAX's own choice (an accelerator when one is present, else the CPU).
     Asking for an accelerator that is not there is an error, never a silent CPU run.
+    Also switches on the persistent compilation cache.
     """
+    enable_compilation_cache()
     if name != "auto":
         try:
             jax.config.update("jax_platforms", PLATFORMS[name])
@@ -30,7 +50,7 @@ def select_device(name: str) -> jax.Device:
             pass  # the backend is already up (an earlier job in this process): checked below
     try:
         device = jax.devices()[0]
-    except RuntimeError as error:
+    except RuntimeError:
         raise DeviceError(
             f"device={name} was asked for but JAX found no {name.upper()} here (for a GPU: an NVIDIA "
             "driver and `pip install -e .[gpu]`); use device=auto or device=cpu"

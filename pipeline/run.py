@@ -12,7 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +29,7 @@ from pipeline.errors import RunFailure
 from pipeline.gradcheck import gradient_check, report_or_fail
 from pipeline.precomputed import take_precomputed
 from pipeline.summary import RESUMED_TAG_PREFIX
-from pipeline.tracking import Tracker
+from pipeline.tracking import tracker_for
 from pipeline.train import Hyper, TrainResult, TrainSpec, compiled_train, make_hyper, predict_jit
 
 
@@ -109,7 +109,7 @@ def finished_earlier(cfg: DictConfig, config_hash: Optional[str] = None):
     if not cfg.tracking.enabled:
         return None
     config_hash = config_hash or provenance.config_hash(cfg)
-    return Tracker(cfg.tracking.uri).finished_run_with(cfg.tracking.experiment, config_hash)
+    return tracker_for(cfg.tracking.uri).finished_run_with(cfg.tracking.experiment, config_hash)
 
 
 def initial_state(cfg: DictConfig, sizes: tuple[int, ...]):
@@ -157,7 +157,7 @@ def _train(cfg: DictConfig, parent_run_id: Optional[str]) -> JobResult:
     )
     spec, sizes = train_spec(cfg, ds), layer_sizes(cfg, ds)
 
-    tracker = Tracker(cfg.tracking.uri) if cfg.tracking.enabled else None
+    tracker = tracker_for(cfg.tracking.uri) if cfg.tracking.enabled else None
     tags = run_tags(cfg, ds, device, sizes, spec)
     objective_name = metric_names(ds.task)[1]
     if parent_run_id and cfg.resume:

@@ -25,13 +25,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from pipeline import provenance
 from pipeline.config import validate
 from pipeline.device import select_device
 from pipeline.errors import InputRefused, one_line
-from pipeline.tracking import Tracker
+from pipeline.tracking import Tracker, tracker_for
 
 PARENT_ID_FILE = ".mlflow_parent_run_id"
 
@@ -132,7 +132,7 @@ class PipelineCallback(Callback):
         self.config, self.total_jobs, self.started = config, total, time.perf_counter()
         if not config.tracking.enabled:
             return
-        self.tracker = Tracker(config.tracking.uri)
+        self.tracker = tracker_for(config.tracking.uri)
         grid = swept_keys(config)
         self.parent_run_id = self.tracker.start_run(
             config.tracking.experiment,

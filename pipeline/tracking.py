@@ -14,6 +14,7 @@ import math
 import os
 import re
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -149,6 +150,12 @@ class Tracker:
 
     def download_artifacts(self, run_id: str, path: str, dst: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, path, str(dst)))
+
+
+@lru_cache(maxsize=8)
+def tracker_for(uri: str) -> Tracker:
+    """One Tracker per store for the whole process: making an MlflowClient costs about 40 ms."""
+    return Tracker(uri)
 
 
 def mlflow_version() -> str:

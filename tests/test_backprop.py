@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from models.activations import ACTIVATIONS, GRADIENT_ACTIVATIONS, step
+from models.activations import GRADIENT_ACTIVATIONS, step
 from models.backprop import backward, loss, loss_and_hand_grads
 from models.gradcheck import finite_difference_grads
 from models.network import forward, init_params

@@ -8,7 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from models.activations import sigmoid, tanh
 from models.network import forward, init_params, layer_sizes_of, num_layers, predict
 
 
