@@ -7,6 +7,7 @@ one line on stderr and exit status 2, before anything trains or any MLflow run i
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 # Let Hydra's errors reach `main` as exceptions, so they are reported in one line below
@@ -14,6 +15,7 @@ import sys
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 
 import hydra  # noqa: E402
+import yaml  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from hydra.errors import HydraException  # noqa: E402
@@ -24,7 +26,8 @@ from pipeline.config import ConfigError, register_configs  # noqa: E402
 from pipeline.device import DeviceError  # noqa: E402
 from pipeline.errors import InputRefused, one_line  # noqa: E402
 
-USER_ERRORS = (ConfigError, DeviceError, HydraException, OmegaConfBaseException)
+# A config file that does not parse reaches us as yaml's own error, naming file and line.
+USER_ERRORS = (ConfigError, DeviceError, HydraException, OmegaConfBaseException, yaml.YAMLError)
 
 register_configs()
 
@@ -42,9 +45,16 @@ def hydra_main(cfg: DictConfig):
     return result  # float(result) is the objective Hydra's Optuna sweeper optimises
 
 
+def _terminate_as_interrupt(signum, frame) -> None:
+    # SIGTERM (a scheduler, `kill`) takes the same path as Ctrl-C: the job's run and the
+    # sweep's parent end KILLED, and everything logged so far stays.
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
 def main() -> None:
     from pipeline.sweep import close_open_sweeps
 
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         hydra_main()
     except InputRefused as refused:
@@ -54,8 +64,8 @@ def main() -> None:
         close_open_sweeps("FAILED", one_line(error))
         print(f"error: {one_line(error)}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        close_open_sweeps("KILLED", "interrupted")
+    except KeyboardInterrupt as interrupt:
+        close_open_sweeps("KILLED", f"interrupted ({interrupt or 'SIGINT'})")
         print("interrupted: runs so far are kept in MLflow", file=sys.stderr)
         sys.exit(130)
     except BaseException as error:

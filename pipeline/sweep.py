@@ -16,6 +16,7 @@ the command's own exit path (pipeline/__main__.py) and, last of all, from atexit
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from pipeline import provenance
 from pipeline.config import validate
 from pipeline.device import select_device
 from pipeline.errors import InputRefused, one_line
-from pipeline.tracking import Tracker, tracker_for
+from pipeline.tracking import Tracker, check_store, tracker_for
 
 PARENT_ID_FILE = ".mlflow_parent_run_id"
 
@@ -95,6 +96,17 @@ def swept_keys(config: DictConfig) -> dict[str, str]:
     return {str(k): str(v) for k, v in params.items()}
 
 
+def check_writable_places(config: DictConfig, output_dir) -> None:
+    """The tracking store answers and can be written; Hydra's output folder can be created."""
+    if config.tracking.enabled:
+        check_store(config.tracking.uri)
+    try:  # Hydra would create it a moment later; creating it now turns a traceback into a line
+        Path(str(output_dir)).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"the output folder {output_dir} cannot be created ({error.strerror}); "
+                         "run from a writable folder or set hydra.run.dir / hydra.sweep.dir") from None
+
+
 def refuse_bad_input(check, *args) -> Any:
     """Run a check; a ValueError/RuntimeError it raises becomes InputRefused (stops the command)."""
     try:
@@ -118,6 +130,7 @@ class PipelineCallback(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         refuse_bad_input(validate, config)
+        refuse_bad_input(check_writable_places, config, config.hydra.run.dir)
         refuse_bad_input(select_device, config.device)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -126,6 +139,7 @@ class PipelineCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = refuse_bad_input(expand_grid, config)
         refuse_bad_input(validate_sweep, config, jobs)
+        refuse_bad_input(check_writable_places, config, sweep_dir)
         refuse_bad_input(select_device, config.device)
         # A grid's size is known; a search sweeper (Optuna) says how many trials it will run.
         total = len(jobs) or int(config.hydra.sweeper.get("n_trials") or 0)

@@ -9,12 +9,15 @@ of at most MLflow's per-request limits.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import math
 import os
 import re
+import tempfile
 import time
 from functools import lru_cache
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -45,10 +48,54 @@ def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
 
 def default_artifact_root(uri: str) -> str | None:
     """For a local SQLite store, `mlartifacts/` beside the database file; else the server's choice."""
+    path = sqlite_path(uri)
+    return (path.parent / "mlartifacts").as_uri() if path else None
+
+
+def sqlite_path(uri: str) -> Path | None:
     match = re.match(r"sqlite:///(.+)", uri)
-    if not match:
-        return None
-    return (Path(match.group(1)).expanduser().resolve().parent / "mlartifacts").as_uri()
+    return Path(match.group(1)).expanduser().resolve() if match else None
+
+
+def check_store(uri: str, timeout: float = 5.0) -> None:
+    """Refuse, in one line, a store that cannot be written: before any run is created.
+
+    SQLite: its folder must exist and be writable. A server (http/https): it must answer
+    MLflow's /health. Raises ValueError naming the URI.
+    """
+    path = sqlite_path(uri)
+    if path is not None:
+        try:  # a real write: os.access says yes to root even on a read-only file system
+            tempfile.TemporaryFile(dir=path.parent).close()
+        except OSError as error:
+            raise ValueError(f"tracking.uri={uri}: the store cannot be written in {path.parent} "
+                             f"({error.strerror}); choose a writable folder") from None
+        return
+    if uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).read()
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise ValueError(f"tracking.uri={uri}: no MLflow server answers there ({reason}); "
+                             "start one (mlflow server) or fix the URI") from None
+
+
+@contextmanager
+def _store_lock(uri: str):
+    """For SQLite, one process at a time creates the schema (two sweeps starting together)."""
+    path = sqlite_path(uri)
+    if path is None:
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Tracker:
@@ -57,6 +104,9 @@ class Tracker:
     def __init__(self, uri: str):
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
+        with _store_lock(uri):
+            # The first call creates the SQLite schema; under the lock, so only once.
+            self.client.search_experiments(max_results=1)
 
     # -- experiments -------------------------------------------------------------------------
 
@@ -68,7 +118,11 @@ class Tracker:
         root = default_artifact_root(self.uri)
         location = f"{root}/{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}" if root else None
         try:
-            return self.client.create_experiment(name, artifact_location=location)
+            with _store_lock(self.uri):
+                experiment = self.client.get_experiment_by_name(name)
+                if experiment is not None:
+                    return experiment.experiment_id
+                return self.client.create_experiment(name, artifact_location=location)
         except MlflowException:
             # Another process created it between our lookup and our create.
             experiment = self.client.get_experiment_by_name(name)

@@ -1,0 +1,159 @@
+"""Nothing lost, nothing confusing: bad input, interruption, concurrent writers, a soak test.
+
+All through the real command line in temporary directories, read back from MLflow.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from _cli import client, run_cli, runs
+
+pytestmark = pytest.mark.slow
+
+TINY = ("train.steps=200", "train.log_every=50", "tracking.plots=false")
+
+
+# -- bad input: one line, exit 2, no run -----------------------------------------------------
+
+BAD_INPUTS = [
+    (("optim.lr=nan",), "optim.lr=nan"),
+    (("optim.lr=inf",), "optim.lr=inf"),
+    (("model=deep", "model.depth=-1"), "model.depth=-1"),
+    (("train.log_every=0",), "train.log_every=0"),
+    (("train.steps=10", "train.log_every=20"), "train.log_every=20"),
+    (("data.val_fraction=1.0",), "data.val_fraction=1.0"),
+    (("data.val_fraction=0",), "data.val_fraction=0"),
+    (("model.leaky_slope=1.0",), "model.leaky_slope=1.0"),
+    (("+experiment=no_such_experiment",), "no_such_experiment"),
+    (("tracking.uri=http://127.0.0.1:9",), "http://127.0.0.1:9"),
+    (("tracking.uri=sqlite:////nonexistent/folder/mlflow.db",), "/nonexistent/folder"),
+    (("hydra.run.dir=/proc/forbidden/run",), "/proc/forbidden/run"),
+    (("+experiment=relu_sweep", "optim.lr=0.1,-1"), "optim.lr=-1"),
+    (("device=tpu",), "device=tpu"),
+]
+
+
+@pytest.mark.parametrize("overrides, named", BAD_INPUTS, ids=[" ".join(o) for o, _ in BAD_INPUTS])
+def test_bad_input_is_refused_in_one_line_before_any_run(tmp_path, overrides, named):
+    result = run_cli(tmp_path, *overrides)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], result.stderr
+    if (tmp_path / "mlflow.db").exists():
+        assert all(len(runs(tmp_path, e.name)) == 0 for e in client(tmp_path).search_experiments())
+
+
+def test_an_experiment_file_that_does_not_parse_is_one_line(tmp_path):
+    extra = tmp_path / "more_conf" / "experiment"
+    extra.mkdir(parents=True)
+    (extra / "broken.yaml").write_text("# @package _global_\nmodel: [unclosed\n")
+    result = run_cli(tmp_path, f"hydra.searchpath=[file://{tmp_path / 'more_conf'}]", "+experiment=broken")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "broken" in lines[0], result.stderr
+
+
+# -- interruption ------------------------------------------------------------------------------
+
+SWEEP = ("+experiment=relu_sweep", "hydra/launcher=basic", "train.steps=3000", "train.log_every=100",
+         "model.hidden=1,2,3", "optim.lr=0.1,1.2")
+N_CONFIGS = 6
+
+
+def start_sweep(cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pipeline", *SWEEP], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finished_configs(cwd: Path) -> list[str]:
+    table = runs(cwd, "relu_sweep")
+    children = table[table["tags.mlflow.parentRunId"].notna() & (table["status"] == "FINISHED")]
+    return list(children["tags.config_hash"])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_interrupted_sweep_keeps_its_runs_and_one_rerun_completes_it(tmp_path, sig):
+    delay = random.Random(f"{sig.name}-{os.getpid()}").uniform(6.0, 14.0)  # a random point
+    process = start_sweep(tmp_path)
+    time.sleep(delay)
+    sent = time.monotonic()
+    process.send_signal(sig)
+    process.communicate(timeout=60)
+    assert time.monotonic() - sent < 30, "the command did not exit promptly"
+    if sig != signal.SIGKILL and (tmp_path / "mlflow.db").exists():
+        statuses = set(runs(tmp_path, "relu_sweep")["status"])
+        assert "RUNNING" not in statuses  # the job's run and the parent were ended KILLED
+    before = finished_configs(tmp_path) if (tmp_path / "mlflow.db").exists() else []
+
+    rerun = run_cli(tmp_path, *SWEEP)
+    assert rerun.returncode == 0, rerun.stderr
+    after = finished_configs(tmp_path)
+    assert len(after) == N_CONFIGS and len(set(after)) == N_CONFIGS  # exactly one FINISHED run per config
+    assert set(before) <= set(after)  # nothing that had finished was lost or retrained
+    parents = runs(tmp_path, "relu_sweep")
+    newest = parents[parents["tags.mlflow.parentRunId"].isna()].sort_values("start_time").iloc[-1]
+    assert newest["status"] == "FINISHED"
+
+
+# -- concurrent writers ------------------------------------------------------------------------
+
+
+def test_joblib_workers_write_into_one_sqlite_store(tmp_path):
+    result = run_cli(tmp_path, "+experiment=relu_sweep", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                     *TINY, "model.hidden=1,2", "optim.lr=0.1,0.5,1.2")
+    assert result.returncode == 0, result.stderr
+    assert "database is locked" not in result.stderr
+    table = runs(tmp_path, "relu_sweep")
+    children = table[table["tags.mlflow.parentRunId"].notna()]
+    assert len(children) == 6 and set(children["status"]) == {"FINISHED"}
+    assert set(children["tags.mlflow.parentRunId"]) == set(table[table["tags.mlflow.parentRunId"].isna()]["run_id"])
+
+
+def test_two_sweeps_at_once_into_one_new_store(tmp_path):
+    commands = [[sys.executable, "-m", "pipeline", "+experiment=relu_sweep", *TINY, f"model.hidden={h}",
+                 "optim.lr=0.1,0.5,1.2"] for h in ("1,2", "3,4")]
+    processes = [subprocess.Popen(c, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for c in commands]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr
+        assert "database is locked" not in stderr
+    experiments = [e.name for e in client(tmp_path).search_experiments()]
+    assert experiments.count("relu_sweep") == 1  # created once
+    table = runs(tmp_path, "relu_sweep")
+    children = table[table["tags.mlflow.parentRunId"].notna()]
+    assert len(children) == 12 and set(children["status"]) == {"FINISHED"}
+    assert (table["tags.mlflow.parentRunId"].isna()).sum() == 2
+
+
+# -- soak --------------------------------------------------------------------------------------
+
+
+def test_soak_200_jobs_with_failures_injected_at_random(tmp_path):
+    rng = random.Random(2026)
+    rates = [round(0.05 * i, 2) for i in range(1, 21)]
+    doomed = set(rng.sample(range(len(rates)), 5))  # these learning rates are made to diverge
+    rates = [1e9 if i in doomed else lr for i, lr in enumerate(rates)]
+    result = run_cli(tmp_path, "+experiment=relu_sweep", "model.init=he", "model.hidden=4",
+                     "train.steps=50", "train.log_every=25", "tracking.plots=false",
+                     "optim.lr=" + ",".join(map(str, rates)), "train.seed=range(0,10)", timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = runs(tmp_path, "relu_sweep")
+    children = table[table["tags.mlflow.parentRunId"].notna()]
+    assert len(children) == 200
+    failed = children[children["status"] == "FAILED"]
+    assert len(failed) == 5 * 10
+    assert set(failed["params.optim.lr"]) == {"1000000000.0"}
+    assert (children["status"] == "FINISHED").sum() == 150
+    parent = table[table["tags.mlflow.parentRunId"].isna()].iloc[0]
+    assert parent["metrics.n_failed"] == 50 and parent["metrics.n_finished"] == 150
+    assert parent["status"] == "FAILED"
