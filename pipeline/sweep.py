@@ -134,6 +134,16 @@ class PipelineCallback(Callback):
         refuse_bad_input(select_device, config.device)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra turns a callback's exception into a warning and goes on; a sweep that could
+        # not open its parent run must stop instead of writing orphan runs.
+        try:
+            self._start_sweep(config)
+        except InputRefused:
+            raise
+        except Exception as error:
+            raise InputRefused(f"the sweep could not start: {one_line(error)}") from None
+
+    def _start_sweep(self, config: DictConfig) -> None:
         # Resolve ${now:...} in the sweep dir before composing the jobs: each composed job
         # copies the resolver cache of this config, so all of them share this one directory.
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -103,9 +103,10 @@ class Tracker:
 
     def __init__(self, uri: str):
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
         with _store_lock(uri):
-            # The first call creates the SQLite schema; under the lock, so only once.
+            # Making the client (and its first call) creates or migrates the SQLite schema:
+            # under the lock, so two processes starting together do it once.
+            self.client = MlflowClient(tracking_uri=uri)
             self.client.search_experiments(max_results=1)
 
     # -- experiments -------------------------------------------------------------------------
