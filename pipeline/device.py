@@ -12,7 +12,9 @@ import jax
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 # JAX platform names for each choice; "gpu" covers CUDA and ROCm builds alike.
-PLATFORMS = {"cpu": "cpu", "gpu": "gpu", "tpu": "tpu"}
+# "gpu" is CUDA: JAX's "gpu" alias also tries ROCm and fails where only CUDA is installed.
+# The host CPU stays available beside the accelerator.
+PLATFORMS = {"cpu": "cpu", "gpu": "cuda,cpu", "tpu": "tpu,cpu"}
 
 
 class DeviceError(RuntimeError):
