@@ -47,7 +47,7 @@ from models.activations import GRADIENT_ACTIVATIONS
 from models.network import Params
 from pipeline import precomputed, provenance
 from pipeline.config import hidden_layers
-from pipeline.data import Dataset, load_dataset
+from pipeline.data import Dataset, load_from_config
 from pipeline.gradcheck import as_float64, check_examples, gradient_errors
 from pipeline.run import Trained, device_arrays, hyper_of, initial_state, layer_sizes, train_spec
 from pipeline.train import CHOSEN_BY_INDEX, Hyper, TrainResult, TrainSpec, train
@@ -120,8 +120,7 @@ def plan(configs: Sequence[DictConfig], memory_budget_mb: int = 1024) -> list[li
 
 
 def dataset_of(cfg: DictConfig) -> Dataset:
-    d = cfg.data
-    return load_dataset(d.name, seed=d.seed, val_fraction=d.val_fraction, n_samples=d.n_samples, noise=d.noise)
+    return load_from_config(cfg.data)
 
 
 # -- one batch, one program -----------------------------------------------------------------

@@ -33,6 +33,9 @@ class DataConfig:
     val_fraction: float = 0.2
     n_samples: int = 400  # generated sets only (flower is fixed at 400)
     noise: float = 0.2  # generated sets that take noise
+    path: Optional[str] = None  # data=csv: the table's file
+    target: Optional[str] = None  # data=csv: the label column
+    task: str = "auto"  # data=csv: auto (0/1 labels -> binary, else regression), binary, regression
 
 
 @dataclass
@@ -131,6 +134,12 @@ def validate(cfg: Any) -> None:
     `cfg` is the composed config (DictConfig or the dataclass). Raises ConfigError.
     """
     _one_of("data.name", cfg.data.name, tuple(sorted(DATASETS)))
+    if cfg.data.name != "csv" and (cfg.data.path or cfg.data.target):
+        raise ConfigError(f"data.path and data.target are for data=csv (your own table), not data.name="
+                          f"{cfg.data.name!r}; add data=csv to train on the table")
+    if cfg.data.name == "csv" and not (cfg.data.path and cfg.data.target):
+        raise ConfigError("data=csv needs data.path (the table's file) and data.target (its label column), "
+                          "e.g. data=csv data.path=houses.csv data.target=price")
     _one_of("model.name", cfg.model.name, MODELS)
     _one_of("model.activation", cfg.model.activation, tuple(ACTIVATIONS))
     _one_of("model.output", cfg.model.output, OUTPUTS)
@@ -163,7 +172,7 @@ def _validate_model(cfg: Any) -> None:
                 f"optim.name={cfg.optim.name!r} is not allowed for model=perceptron; "
                 "it learns by the perceptron rule, which is optim=gd"
             )
-        if DATASETS.get(cfg.data.name) != "binary":
+        if DATASETS.get(cfg.data.name) == "regression":
             raise ConfigError(f"data.name={cfg.data.name!r} is a regression set; model=perceptron needs binary labels")
     elif model.output == "step":
         raise ConfigError(f"model.output='step' is allowed for model=perceptron only, not model={model.name}")

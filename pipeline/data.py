@@ -21,11 +21,17 @@ DATASETS: dict[str, str] = {
     "gaussian_quantiles": "binary",
     "breast_cancer": "binary",
     "diabetes": "regression",
+    "csv": "from the target column",  # the user's own table: data.path, data.target
 }
+TASKS = ("auto", "binary", "regression")
 
 # Real data sets are standardised (features on wildly different scales); generated 2-D
 # sets are not, so decision-boundary plots stay in the data's own coordinates.
-_STANDARDISED = {"breast_cancer", "diabetes"}
+_STANDARDISED = {"breast_cancer", "diabetes", "csv"}
+
+
+class DataError(ValueError):
+    """Data that cannot be trained on; the message is one line naming the file, column and row."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value
@@ -138,19 +144,94 @@ def _digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def read_csv(path: str, target: str, task: str = "auto") -> tuple[np.ndarray, np.ndarray, str]:
+    """A user's table: numeric feature columns and one target column -> X (m, k), y (m,), task.
+
+    The task is "binary" when the target holds only 0 and 1, else "regression", unless
+    `task` says which. Every problem is a DataError naming the file, and the column and
+    row where it can.
+    """
+    import csv
+    from pathlib import Path
+
+    if not path or not target:
+        raise DataError("data=csv needs data.path (the table's file) and data.target (its label column)")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataError(f"data.path={path!r}: no such file (looked in {Path.cwd()})")
+    try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]  # no blank lines
+    except UnicodeDecodeError as error:
+        raise DataError(f"{file.name} is not UTF-8 text (byte {error.start}); save it as UTF-8 CSV") from None
+    header, body = (rows[0], rows[1:]) if rows else ([], [])
+    header = [name.strip() for name in header]
+    if not body:
+        raise DataError(f"{file.name} has no data rows")
+    if target not in header:
+        raise DataError(f"data.target={target!r} is not a column of {file.name}; its columns: {', '.join(header)}")
+    values = np.empty((len(body), len(header)))
+    for row_number, row in enumerate(body, start=2):  # row 1 is the header
+        if len(row) != len(header):
+            raise DataError(f"{file.name} row {row_number} has {len(row)} cells, the header {len(header)}")
+        for column, cell in enumerate(row):
+            values[row_number - 2, column] = _number(cell, file.name, header[column], row_number)
+    y = values[:, header.index(target)]
+    X = np.delete(values, header.index(target), axis=1)
+    if X.shape[1] == 0:
+        raise DataError(f"{file.name} has no feature column besides the target {target!r}")
+    return X, y, _task_of(y, target, task)
+
+
+def _number(cell: str, file: str, column: str, row: int) -> float:
+    text = cell.strip()
+    if text == "" or text.lower() in ("nan", "na", "null"):
+        raise DataError(f"{file} has an empty or NaN cell in column {column!r}, row {row}; fill or drop it first")
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"column {column!r} of {file} is not numeric (row {row}: {text!r}); "
+                        "only numeric features are supported") from None
+    if not np.isfinite(value):
+        raise DataError(f"{file} has a non-finite cell in column {column!r}, row {row}")
+    return value
+
+
+def _task_of(y: np.ndarray, target: str, task: str) -> str:
+    if task not in TASKS:
+        raise DataError(f"data.task={task!r} is not allowed; choose one of: {', '.join(TASKS)}")
+    labels = set(np.unique(y).tolist())
+    is_binary = labels <= {0.0, 1.0}
+    if task == "auto":
+        task = "binary" if is_binary else "regression"
+    if task == "binary":
+        if not is_binary:
+            raise DataError(f"data.target={target!r} holds values other than 0 and 1; "
+                            "binary labels must be 0/1 (or set data.task=regression)")
+        if len(labels) < 2:
+            raise DataError(f"data.target={target!r} has a single class (all {int(labels.pop())}); "
+                            "binary training needs both 0 and 1")
+    return task
+
+
 def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2,
-                 n_samples: int = 400, noise: float = 0.2) -> Dataset:
+                 n_samples: int = 400, noise: float = 0.2,
+                 path: str | None = None, target: str | None = None, task: str = "auto") -> Dataset:
     """Load `name` and split it with `seed`; see `Dataset` for shapes.
 
     `seed` drives both a generator's draw and the split. `n_samples` and `noise` apply to
     the generated sets only (`flower` is the fixed 400 points; `noise` where the
-    generator has it). Raises ValueError, one line, for an unknown name or bad fraction.
+    generator has it). `name="csv"` reads the table at `path` with `target` as the label
+    (see `read_csv`). Raises ValueError (DataError), one line, for anything unusable.
     """
     if name not in DATASETS:
         raise ValueError(f"data.name={name!r} is not a known dataset; "
                          f"choose one of: {', '.join(sorted(DATASETS))}")
-    task = DATASETS[name]
-    X, y = _raw(name, seed, n_samples, noise)
+    if name == "csv":
+        X, y, task = read_csv(path, target, task)
+    else:
+        X, y = _raw(name, seed, n_samples, noise)
+        task = DATASETS[name]
     train, val = _split(len(y), seed, val_fraction)
     X_tr, X_va, y_tr, y_va = X[train], X[val], y[train].astype(np.float64), y[val].astype(np.float64)
     target_scale = 1.0
@@ -161,6 +242,12 @@ def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2,
         target_scale = float(std)
     arrays = [_columns(a) for a in (X_tr, y_tr, X_va, y_va)]
     return Dataset(name, task, *arrays, target_scale=target_scale, sha256=_digest(*arrays))
+
+
+def load_from_config(data) -> Dataset:
+    """`load_dataset` for a config's `data` node (anything with its attributes)."""
+    return load_dataset(data.name, seed=data.seed, val_fraction=data.val_fraction, n_samples=data.n_samples,
+                        noise=data.noise, path=data.path, target=data.target, task=data.task)
 
 
 def dataset_summary(ds: Dataset) -> dict[str, object]:

@@ -42,7 +42,11 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def config_hash(cfg: DictConfig) -> str:
     """sha256 of the config's result-determining keys, in a canonical (sorted) form."""
     plain = {k: v for k, v in resolved_config(cfg).items() if k not in NOT_HASHED}
-    canonical = "\n".join(f"{k}={v!r}" for k, v in sorted(flatten(plain).items()))
+    flat = flatten(plain)
+    if flat.get("data.name") == "csv" and flat.get("data.path") and Path(flat["data.path"]).is_file():
+        # A user's table can change under the same path: the hash covers its contents.
+        flat["data.file_sha256"] = hashlib.sha256(Path(flat["data.path"]).read_bytes()).hexdigest()
+    canonical = "\n".join(f"{k}={v!r}" for k, v in sorted(flat.items()))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -23,7 +23,7 @@ from models.gradcheck import GradCheck
 from models.network import init_params
 from pipeline import plots, provenance
 from pipeline.config import hidden_layers, validate
-from pipeline.data import Dataset, load_dataset
+from pipeline.data import Dataset, load_from_config
 from pipeline.device import select_device
 from pipeline.errors import RunFailure
 from pipeline.gradcheck import gradient_check, report_or_fail
@@ -151,10 +151,7 @@ def train(cfg: DictConfig, parent_run_id: Optional[str] = None) -> JobResult:
 
 def _train(cfg: DictConfig, parent_run_id: Optional[str]) -> JobResult:
     device = select_device(cfg.device)
-    ds = load_dataset(
-        cfg.data.name, seed=cfg.data.seed, val_fraction=cfg.data.val_fraction,
-        n_samples=cfg.data.n_samples, noise=cfg.data.noise,
-    )
+    ds = load_from_config(cfg.data)
     spec, sizes = train_spec(cfg, ds), layer_sizes(cfg, ds)
 
     tracker = tracker_for(cfg.tracking.uri) if cfg.tracking.enabled else None

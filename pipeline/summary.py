@@ -211,7 +211,8 @@ def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> Non
         if run.data.tags.get("data.task") != "binary":
             return
         ds = load_dataset(p["data.name"], seed=int(p["data.seed"]), val_fraction=float(p["data.val_fraction"]),
-                          n_samples=int(p["data.n_samples"]), noise=float(p["data.noise"]))
+                          n_samples=int(p["data.n_samples"]), noise=float(p["data.noise"]),
+                          path=p.get("data.path"), target=p.get("data.target"), task=p.get("data.task", "auto"))
         if ds.n_features != 2:
             return
         data = data or ds

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from functools import lru_cache
 import sys
 import time
 from pathlib import Path
@@ -27,9 +28,11 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from pipeline import provenance
 from pipeline.config import validate
+from pipeline.data import DataError, load_dataset
 from pipeline.device import select_device
 from pipeline.errors import InputRefused, one_line
 from pipeline.tracking import Tracker, check_store, tracker_for
@@ -82,6 +85,7 @@ def validate_sweep(config: DictConfig, jobs: list[list[str]]) -> None:
         composed_jobs[tuple(overrides)] = job_config
         try:
             validate(job_config)
+            check_data(job_config)
         except ValueError as error:
             raise type(error)(f"{error} (in the sweep's job {' '.join(overrides)})") from None
 
@@ -94,6 +98,26 @@ def swept_keys(config: DictConfig) -> dict[str, str]:
         if "," in value or value.startswith(("range(", "choice(", "interval(", "tag(")):
             params[key.lstrip("+~")] = value
     return {str(k): str(v) for k, v in params.items()}
+
+
+def check_data(config: DictConfig) -> None:
+    """A user's table is read and split before anything runs: a missing file, a bad cell,
+    too few rows or a task the model cannot learn is bad input, not a failed run.
+
+    (The built-in sets are generated or shipped; they cannot fail this way.)
+    """
+    if config.data.name != "csv":
+        return
+    d = config.data
+    ds = _load_table(d.path, d.target, d.task, d.seed, d.val_fraction)
+    if config.model.name == "perceptron" and ds.task == "regression":
+        raise DataError(f"data.target={d.target!r} of {d.path} is a regression target; "
+                        "model=perceptron needs 0/1 labels")
+
+
+@lru_cache(maxsize=16)
+def _load_table(path, target, task, seed, val_fraction):
+    return load_dataset("csv", path=path, target=target, task=task, seed=seed, val_fraction=val_fraction)
 
 
 def check_writable_places(config: DictConfig, output_dir) -> None:
@@ -111,7 +135,7 @@ def refuse_bad_input(check, *args) -> Any:
     """Run a check; a ValueError/RuntimeError it raises becomes InputRefused (stops the command)."""
     try:
         return check(*args)
-    except (ValueError, RuntimeError) as error:
+    except (ValueError, RuntimeError, OmegaConfBaseException) as error:
         raise InputRefused(one_line(error)) from None
 
 
@@ -130,6 +154,7 @@ class PipelineCallback(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         refuse_bad_input(validate, config)
+        refuse_bad_input(check_data, config)
         refuse_bad_input(check_writable_places, config, config.hydra.run.dir)
         refuse_bad_input(select_device, config.device)
 

@@ -6,6 +6,7 @@ import pytest
 from pipeline.data import DATASETS, Dataset, dataset_summary, flower_arrays, load_dataset
 
 BINARY = [n for n, t in DATASETS.items() if t == "binary"]
+BUILT_IN = sorted(n for n in DATASETS if n != "csv")  # csv needs a user's file (tests at the end)
 
 
 def _reference_flower():
@@ -32,11 +33,11 @@ def _reference_flower():
 
 def test_names_and_tasks():
     assert set(DATASETS) == {"flower", "moons", "circles", "blobs", "gaussian_quantiles",
-                             "breast_cancer", "diabetes"}
+                             "breast_cancer", "diabetes", "csv"}
     assert DATASETS["diabetes"] == "regression" and len(BINARY) == 6
 
 
-@pytest.mark.parametrize("name", sorted(DATASETS))
+@pytest.mark.parametrize("name", BUILT_IN)
 def test_shapes_dtypes_layout(name):
     ds = load_dataset(name, seed=3, val_fraction=0.25)
     assert isinstance(ds, Dataset) and ds.name == name and ds.task == DATASETS[name]
@@ -81,7 +82,7 @@ def test_flower_split_is_a_permutation_of_the_course_data():
     assert ds.m_train == 320
 
 
-@pytest.mark.parametrize("name", sorted(DATASETS))
+@pytest.mark.parametrize("name", BUILT_IN)
 def test_same_seed_same_data_different_seed_different_split(name):
     a, b, c = load_dataset(name, seed=0), load_dataset(name, seed=0), load_dataset(name, seed=1)
     for x, y in zip((a.X_train, a.Y_train, a.X_val, a.Y_val), (b.X_train, b.Y_train, b.X_val, b.Y_val)):
@@ -164,3 +165,249 @@ def test_each_split_needs_an_example(frac, n):
     with pytest.raises(ValueError) as err:
         load_dataset("moons", val_fraction=frac, n_samples=n)
     assert "\n" not in str(err.value) and repr(frac) in str(err.value)
+
+
+# -- data=csv: the user's own table ---------------------------------------------------------
+
+import csv  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from pipeline.data import DataError, read_csv  # noqa: E402
+
+HOUSES = Path(__file__).resolve().parents[1] / "examples" / "houses.csv"
+HOUSE_FEATURES = ["area_m2", "bedrooms", "age_years", "distance_km"]
+
+
+@pytest.fixture
+def houses(tmp_path):
+    """A copy of the shipped example table in a temporary folder."""
+    path = tmp_path / "houses.csv"
+    shutil.copy(HOUSES, path)
+    return path
+
+
+def _write(tmp_path, text, name="table.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _table(header, rows):
+    return "\n".join([",".join(header), *(",".join(map(str, r)) for r in rows)]) + "\n"
+
+
+def _binary_rows(n=20):
+    """Two features and a 0/1 label y that alternates, so both classes are in every split."""
+    return [(i, (i * 7) % 5, i % 2) for i in range(n)]
+
+
+def _raw_columns(path):
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {name: np.array([float(r[name]) for r in rows]) for name in rows[0]}
+
+
+def test_read_csv_returns_the_features_in_order_and_the_target(houses):
+    X, y, task = read_csv(str(houses), "price_k")
+    raw = _raw_columns(houses)
+    assert task == "regression"
+    assert X.shape == (120, 4) and y.shape == (120,)
+    np.testing.assert_array_equal(y, raw["price_k"])
+    np.testing.assert_array_equal(X, np.column_stack([raw[c] for c in HOUSE_FEATURES]))
+
+
+def test_example_table_loads_as_standardised_regression(houses):
+    ds = load_dataset("csv", path=str(houses), target="price_k", seed=3)
+    assert isinstance(ds, Dataset) and ds.name == "csv" and ds.task == "regression"
+    assert ds.n_features == 4 and ds.m_train + ds.m_val == 120 and ds.m_val == 24
+    for a in (ds.X_train, ds.Y_train, ds.X_val, ds.Y_val):
+        assert a.dtype == np.float64 and a.flags.c_contiguous and np.isfinite(a).all()
+        assert not a.flags.writeable
+    # Features standardised with the TRAIN statistics: exact on train, close on validation.
+    np.testing.assert_allclose(ds.X_train.mean(axis=1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(ds.X_train.std(axis=1), 1.0, atol=1e-12)
+    assert not np.allclose(ds.X_val.mean(axis=1), 0.0, atol=1e-12)
+    assert np.abs(ds.X_val.mean(axis=1)).max() < 1.0
+    # The target too; target_scale is the raw train std of price_k (prices in the hundreds).
+    np.testing.assert_allclose(ds.Y_train.mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(ds.Y_train.std(), 1.0, atol=1e-12)
+    assert ds.target_scale > 1
+    price = _raw_columns(houses)["price_k"]
+    assert 0.5 * price.std() < ds.target_scale < 2 * price.std()
+    # Undoing the scaling gives back exactly the raw prices, split between train and val:
+    # raw = Y * target_scale + mu, with mu the train mean, so sum(price) fixes mu.
+    mu = (price.sum() - ds.target_scale * (ds.Y_train.sum() + ds.Y_val.sum())) / price.size
+    both = np.concatenate([ds.Y_train.ravel(), ds.Y_val.ravel()]) * ds.target_scale + mu
+    np.testing.assert_allclose(np.sort(both), np.sort(price), rtol=1e-12, atol=1e-9)
+
+
+def test_zero_one_target_is_inferred_binary(tmp_path):
+    path = _write(tmp_path, _table(["a", "b", "y"], _binary_rows()))
+    assert read_csv(str(path), "y")[2] == "binary"
+    ds = load_dataset("csv", path=str(path), target="y")
+    assert ds.task == "binary" and ds.target_scale == 1.0 and ds.n_features == 2
+    assert set(np.unique(np.concatenate([ds.Y_train.ravel(), ds.Y_val.ravel()]))) == {0.0, 1.0}
+    # The features are still standardised (a user's table has arbitrary scales).
+    np.testing.assert_allclose(ds.X_train.mean(axis=1), 0.0, atol=1e-12)
+
+
+def test_zero_one_written_as_floats_is_binary(tmp_path):
+    path = _write(tmp_path, _table(["a", "y"], [(i, f"{i % 2}.0") for i in range(10)]))
+    assert read_csv(str(path), "y")[2] == "binary"
+
+
+def test_task_regression_forces_regression_on_a_zero_one_target(tmp_path):
+    path = _write(tmp_path, _table(["a", "b", "y"], _binary_rows()))
+    ds = load_dataset("csv", path=str(path), target="y", task="regression")
+    assert ds.task == "regression"
+    np.testing.assert_allclose(ds.Y_train.mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(ds.Y_train.std(), 1.0, atol=1e-12)
+    assert 0 < ds.target_scale <= 0.5  # the std of 0/1 labels
+    assert len(np.unique(ds.Y_train)) == 2 and not set(np.unique(ds.Y_train)) <= {0.0, 1.0}
+
+
+def test_task_binary_on_a_target_that_is_not_zero_one_is_refused(houses):
+    with pytest.raises(DataError) as err:
+        load_dataset("csv", path=str(houses), target="price_k", task="binary")
+    msg = str(err.value)
+    assert "\n" not in msg and "'price_k'" in msg and "0 and 1" in msg
+
+
+def _expect_one_line(path, target="y", task="auto", *named):
+    with pytest.raises(DataError) as err:
+        load_dataset("csv", path=str(path), target=target, task=task)
+    assert isinstance(err.value, ValueError)
+    msg = str(err.value)
+    assert msg and "\n" not in msg, msg
+    for fragment in named:
+        assert fragment in msg, (fragment, msg)
+    return msg
+
+
+ROW_3 = re.compile(r"\brow 3\b")  # the file's third line: header is row 1, first data row is row 2
+
+
+def test_missing_file_names_the_path(tmp_path):
+    missing = tmp_path / "nope" / "houses.csv"
+    _expect_one_line(missing, "price_k", "auto", str(missing), "no such file")
+
+
+def test_missing_target_column_lists_the_columns(houses):
+    msg = _expect_one_line(houses, "price", "auto", "'price'", "houses.csv", *HOUSE_FEATURES, "price_k")
+    assert "not a column" in msg
+
+
+@pytest.mark.parametrize("cell", ["cheap", "1,5", "12abc"])
+def test_non_numeric_cell_names_column_and_row(tmp_path, cell):
+    cell_text = f'"{cell}"' if "," in cell else cell
+    path = _write(tmp_path, f"a,b,y\n1,2,0\n3,{cell_text},1\n5,6,0\n")
+    msg = _expect_one_line(path, "y", "auto", "'b'", "not numeric", repr(cell))
+    assert ROW_3.search(msg), msg
+
+
+@pytest.mark.parametrize("cell", ["", "  ", "NaN", "nan", "NA", "null"])
+def test_empty_or_nan_cell_names_column_and_row(tmp_path, cell):
+    path = _write(tmp_path, f"a,b,y\n1,2,0\n3,{cell},1\n5,6,0\n")
+    msg = _expect_one_line(path, "y", "auto", "'b'", "table.csv")
+    assert ROW_3.search(msg), msg
+    assert "empty" in msg or "NaN" in msg
+
+
+def test_empty_or_nan_target_cell_names_the_target_column(tmp_path):
+    path = _write(tmp_path, "a,b,y\n1,2,0\n3,4,NaN\n5,6,0\n")
+    msg = _expect_one_line(path, "y", "auto", "'y'")
+    assert ROW_3.search(msg), msg
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "1e999"])
+def test_infinite_cell_names_column_and_row(tmp_path, cell):
+    path = _write(tmp_path, f"a,b,y\n1,2,0\n3,{cell},1\n5,6,0\n")
+    msg = _expect_one_line(path, "y", "auto", "'b'", "non-finite")
+    assert ROW_3.search(msg), msg
+
+
+@pytest.mark.parametrize("text", ["a,b,y\n", "a,b,y", ""], ids=["header", "header-no-newline", "empty-file"])
+def test_header_only_file_has_no_data_rows(tmp_path, text):
+    path = _write(tmp_path, text)
+    _expect_one_line(path, "y", "auto", "table.csv", "no data rows")
+
+
+@pytest.mark.parametrize("task", ["auto", "binary"])
+@pytest.mark.parametrize("label", [0, 1])
+def test_single_class_binary_target_is_refused(tmp_path, task, label):
+    path = _write(tmp_path, _table(["a", "b", "y"], [(i, i * 2, label) for i in range(10)]))
+    _expect_one_line(path, "y", task, "'y'", "single class", f"all {label}")
+
+
+def test_ragged_row_names_the_row(tmp_path):
+    path = _write(tmp_path, "a,b,y\n1,2,0\n3,4\n5,6,1\n")
+    msg = _expect_one_line(path, "y", "auto", "table.csv", "2 cells", "header 3")
+    assert ROW_3.search(msg), msg
+
+
+def test_too_many_cells_is_ragged_too(tmp_path):
+    path = _write(tmp_path, "a,b,y\n1,2,0\n3,4,1,9\n5,6,1\n")
+    msg = _expect_one_line(path, "y", "auto", "4 cells")
+    assert ROW_3.search(msg), msg
+
+
+def test_target_alone_without_features_is_refused(tmp_path):
+    path = _write(tmp_path, _table(["y"], [(i,) for i in range(10)]))
+    _expect_one_line(path, "y", "auto", "no feature column", "'y'")
+
+
+def test_unknown_task_is_refused_naming_the_choices(houses):
+    _expect_one_line(houses, "price_k", "multiclass", "'multiclass'", "auto", "binary", "regression")
+
+
+def test_same_file_and_seed_same_hash_one_changed_cell_changes_it(tmp_path, houses):
+    a = load_dataset("csv", path=str(houses), target="price_k", seed=0)
+    b = load_dataset("csv", path=str(houses), target="price_k", seed=0)
+    assert a.sha256 == b.sha256 and len(a.sha256) == 64
+    for x, y in zip((a.X_train, a.Y_train, a.X_val, a.Y_val), (b.X_train, b.Y_train, b.X_val, b.Y_val)):
+        assert np.array_equal(x, y)
+    # A copy elsewhere, same bytes: same data, same hash (the hash is of the data, not the path).
+    copy = tmp_path / "copy" / "houses.csv"
+    copy.parent.mkdir()
+    shutil.copy(houses, copy)
+    assert load_dataset("csv", path=str(copy), target="price_k", seed=0).sha256 == a.sha256
+    # Another seed: another split.
+    assert load_dataset("csv", path=str(houses), target="price_k", seed=1).sha256 != a.sha256
+    # One cell changed (a feature, then the target): another hash.
+    lines = houses.read_text().splitlines()
+    cells = lines[5].split(",")
+    for column in (0, 4):
+        edited = list(cells)
+        edited[column] = str(float(edited[column]) + 1)
+        changed = _write(tmp_path, "\n".join([*lines[:5], ",".join(edited), *lines[6:]]) + "\n", f"edit{column}.csv")
+        assert load_dataset("csv", path=str(changed), target="price_k", seed=0).sha256 != a.sha256, column
+
+
+# -- Tables as people save them: no path, trailing blank line, byte-order mark, not UTF-8 --
+
+
+def test_csv_without_path_is_a_one_line_data_error():
+    with pytest.raises(DataError) as err:
+        load_dataset("csv", target="y")
+    assert "\n" not in str(err.value) and "data.path" in str(err.value)
+
+
+def test_trailing_blank_line_is_ignored(tmp_path):
+    path = _write(tmp_path, _table(["a", "b", "y"], _binary_rows()) + "\n")
+    assert read_csv(str(path), "y")[0].shape == (20, 2)
+
+
+def test_utf8_bom_is_not_part_of_the_first_column_name(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_text(_table(["y", "a", "b"], [(i % 2, i, i * 3) for i in range(10)]), encoding="utf-8-sig")
+    assert read_csv(str(path), "y")[2] == "binary"
+
+
+def test_undecodable_file_is_a_data_error_naming_the_file(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("a,b,y\n1,2,0\n3,caf\xe9,1\n".encode("latin-1"))
+    with pytest.raises(DataError) as err:
+        read_csv(str(path), "y")
+    assert "latin1.csv" in str(err.value)
