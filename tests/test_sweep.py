@@ -132,3 +132,14 @@ def test_optuna_search_is_a_tracked_sweep(tmp_path):
     children, parents = children_and_parents(tmp_path, "lr_search")
     assert len(parents) == 1 and len(children) == 2
     assert parents.iloc[0]["status"] == "FINISHED"
+
+
+def test_submitit_local_jobs_attach_to_the_parent(tmp_path):
+    # Hydra's submitit launcher (the SLURM path, here with its local executor): each job runs
+    # in its own process and finds the parent run in the shared sweep directory.
+    result = run_cli(tmp_path, *SMALL, "hydra/launcher=submitit_local", "model.hidden=2,4", "optim.lr=1.2")
+    assert result.returncode == 0, result.stderr
+    children, parents = children_and_parents(tmp_path, "relu_sweep")
+    assert len(parents) == 1 and len(children) == 2
+    assert set(children["tags.mlflow.parentRunId"]) == {parents.iloc[0]["run_id"]}
+    assert set(children["status"]) == {"FINISHED"} and parents.iloc[0]["status"] == "FINISHED"
