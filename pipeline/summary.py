@@ -149,6 +149,8 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
     counts = {s: sum(r["status"] == s for r in rows) for s in ("FINISHED", "FAILED", "KILLED", "SKIPPED")}
     best = best_row(rows)
     summary_metrics = {f"n_{s.lower()}": float(n) for s, n in counts.items()}
+    # What writing to MLflow cost this process (the jobs it ran in-process, and the parent).
+    summary_metrics["mlflow_write_seconds"] = Tracker.write_seconds
     summary_tags: dict[str, str] = {}
     if best:
         summary_metrics[f"best_{metric}"] = best[metric]

@@ -16,7 +16,6 @@ the command's own exit path (pipeline/__main__.py) and, last of all, from atexit
 from __future__ import annotations
 
 import atexit
-import os
 from functools import lru_cache
 import sys
 import time

@@ -10,6 +10,7 @@ of at most MLflow's per-request limits.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import math
 import os
@@ -98,8 +99,24 @@ def _store_lock(uri: str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _writes(method):
+    """Count the seconds this process spends writing to the store (a sweep reports it)."""
+
+    @functools.wraps(method)
+    def timed(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            Tracker.write_seconds += time.perf_counter() - started
+
+    return timed
+
+
 class Tracker:
     """One tracking store (`tracking.uri`) and the calls the pipeline makes to it."""
+
+    write_seconds = 0.0  # time spent in the write calls below, by every Tracker of this process
 
     def __init__(self, uri: str):
         self.uri = uri
@@ -133,6 +150,7 @@ class Tracker:
 
     # -- runs --------------------------------------------------------------------------------
 
+    @_writes
     def start_run(
         self, experiment: str, run_name: str, tags: Mapping[str, str], parent_run_id: str | None = None
     ) -> str:
@@ -143,16 +161,19 @@ class Tracker:
         run = self.client.create_run(self.experiment_id(experiment), run_name=run_name, tags=all_tags)
         return run.info.run_id
 
+    @_writes
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         entries = [Param(k, str(v)[:MAX_PARAM_VALUE_LENGTH]) for k, v in params.items()]
         for chunk in _chunks(entries, MAX_PARAMS_PER_BATCH):
             self.client.log_batch(run_id, params=list(chunk))
 
+    @_writes
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         entries = [RunTag(k, str(v)) for k, v in tags.items()]
         for chunk in _chunks(entries, MAX_TAGS_PER_BATCH):
             self.client.log_batch(run_id, tags=list(chunk))
 
+    @_writes
     def log_histories(self, run_id: str, steps: Sequence[int], histories: Mapping[str, Sequence[float]]) -> None:
         """Whole metric histories ({name: values at `steps`}) in as few requests as MLflow allows.
 
@@ -171,9 +192,11 @@ class Tracker:
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         self.log_histories(run_id, [step], {k: [v] for k, v in metrics.items()})
 
+    @_writes
     def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifacts(run_id, str(local_dir), artifact_path)
 
+    @_writes
     def end_run(self, run_id: str, status: str) -> None:
         """status: FINISHED | FAILED | KILLED."""
         self.client.set_terminated(run_id, status=status)
