@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -26,11 +27,12 @@ from pipeline.config import hidden_layers, validate
 from pipeline.data import Dataset, load_from_config
 from pipeline.device import select_device
 from pipeline.errors import RunFailure
+from pipeline.finishing import finish_run
 from pipeline.gradcheck import gradient_check, report_or_fail
 from pipeline.precomputed import take_precomputed
 from pipeline.summary import RESUMED_TAG_PREFIX
 from pipeline.tracking import tracker_for
-from pipeline.train import Hyper, TrainResult, TrainSpec, compiled_train, make_hyper, predict_jit
+from pipeline.train import Hyper, TrainResult, TrainSpec, compiled_train, make_hyper, predict_numpy
 
 
 @dataclass
@@ -182,8 +184,7 @@ def _train(cfg: DictConfig, parent_run_id: Optional[str]) -> JobResult:
             tracker.set_tags(run_id, {"failure_reason": f"{type(error).__name__}: {error}"})
             tracker.end_run(run_id, "KILLED" if killed else "FAILED")
         raise
-    if tracker:
-        tracker.end_run(run_id, "FINISHED")
+    # The run itself was ended FINISHED by finish_run, once its artifacts were uploaded.
     return JobResult("FINISHED", run_id, objective_name, metrics[objective_name], metrics)
 
 
@@ -293,32 +294,33 @@ def rerunnable_config(cfg: DictConfig) -> str:
 
 
 def _log_artifacts(cfg, ds, spec, hyper, result, history, tracker, run_id) -> None:
-    """The resolved config, the overrides, the final parameters and the plots, in one upload."""
+    """The resolved config, the overrides, the final parameters and the plots; then the run ends.
+
+    The files are written here; the plots are drawn, all uploaded in one go, and the run
+    ended FINISHED by pipeline/finishing.py (in a worker process during a sweep).
+    """
     from hydra.core.hydra_config import HydraConfig
 
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        (out / "resolved_config.yaml").write_text(rerunnable_config(cfg))
-        if HydraConfig.initialized():
-            (out / "overrides.yaml").write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
-        np.savez(out / "params.npz", **{k: np.asarray(v) for k, v in result.params.items()})
-        if cfg.tracking.plots:
-            _plots(ds, spec, hyper, result, history, out)
-        tracker.log_artifacts(run_id, out)
+    files = tempfile.TemporaryDirectory(prefix="run-artifacts-")
+    out = Path(files.name)
+    (out / "resolved_config.yaml").write_text(rerunnable_config(cfg))
+    if HydraConfig.initialized():
+        (out / "overrides.yaml").write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
+    np.savez(out / "params.npz", **{k: np.asarray(v) for k, v in result.params.items()})
+    calls = plot_calls(ds, spec, hyper, result, history, out) if cfg.tracking.plots else []
+    finish_run(tracker, run_id, files, calls)
 
 
-def _plots(ds, spec, hyper, result, history, out: Path) -> None:
+def plot_calls(ds, spec, hyper, result, history, out: Path) -> list:
+    """The run's plots as (function, args, kwargs): picklable, so a worker process can draw them."""
     train_name, val_name = metric_names(ds.task)
-    plots.plot_loss_curve(
-        history["step"], history["loss"], out / "loss_curve.png",
-        title=f"{spec.hidden_activation} network, loss", val_metric=(val_name, history[val_name]),
-    )
+    calls = [(plots.plot_loss_curve, (history["step"], history["loss"], out / "loss_curve.png"),
+              {"title": f"{spec.hidden_activation} network, loss", "val_metric": (val_name, history[val_name])})]
     if ds.n_features == 2 and ds.task == "binary":
-        params = result.params
-        plots.plot_decision_boundary(
-            lambda points: np.asarray(predict_jit(params, jnp.asarray(points, params["W1"].dtype),
-                                                  spec.hidden_activation, spec.output_activation, hyper.slope)),
-            np.concatenate([ds.X_train, ds.X_val], axis=1), np.concatenate([ds.Y_train, ds.Y_val], axis=1),
-            out / "decision_boundary.png",
-            title=f"decision boundary, val acc {history[val_name][-1]:.3f}",
-        )
+        params = {k: np.asarray(v) for k, v in result.params.items()}
+        predict = partial(predict_numpy, params, spec.hidden_activation, spec.output_activation, float(hyper.slope))
+        calls.append((plots.plot_decision_boundary,
+                      (predict, np.concatenate([ds.X_train, ds.X_val], axis=1),
+                       np.concatenate([ds.Y_train, ds.Y_val], axis=1), out / "decision_boundary.png"),
+                      {"title": f"decision boundary, val acc {history[val_name][-1]:.3f}"}))
+    return calls

@@ -29,7 +29,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline import provenance
+from pipeline import finishing, provenance
 from pipeline.config import validate
 from pipeline.data import DataError, load_dataset
 from pipeline.device import select_device
@@ -197,6 +197,7 @@ class PipelineCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_ID_FILE).write_text(self.parent_run_id)
         _open_sweeps.append(self)
+        finishing.draw_in_background()  # this process runs the sweep, and will wait for the plots
         print(f"sweep: {total or '?'} jobs -> MLflow experiment '{config.tracking.experiment}', "
               f"parent run {self.parent_run_id}", flush=True)
 
@@ -233,6 +234,7 @@ class PipelineCallback(Callback):
         return f"elapsed {elapsed:.0f}s, eta {eta:.0f}s"
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        finishing.drain()  # every job's run ended, with all its files, before the summary reads them
         if self.parent_run_id is None:
             return
         from pipeline.summary import summarize_sweep
@@ -253,6 +255,7 @@ _open_sweeps: list[PipelineCallback] = []
 
 def close_open_sweeps(status: str, reason: str = "") -> None:
     """End every parent run still open (a job raised, Ctrl-C): never leave one RUNNING."""
+    finishing.drain(status_if_late=status, timeout=30)  # runs whose plots are being drawn
     for sweep in list(_open_sweeps):
         if reason:
             sweep.tracker.set_tags(sweep.parent_run_id, {"failure_reason": reason})

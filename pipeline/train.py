@@ -14,6 +14,7 @@ from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from models.activations import chosen_by_index
@@ -198,3 +199,11 @@ def compiled_train(spec: TrainSpec, params: Params, data, hyper: Hyper, key: jax
 
 # ŷ for plots; one compile per shape and activation, shared by every job of a sweep.
 predict_jit = jax.jit(predict, static_argnames=("hidden_activation", "output_activation"))
+
+
+def predict_numpy(params, hidden_activation: str, output_activation: str, slope: float, points) -> np.ndarray:
+    """`predict_jit` from NumPy to NumPy: picklable with functools.partial, for a plotting worker."""
+    params = {k: jnp.asarray(v) for k, v in params.items()}
+    dtype = params["W1"].dtype
+    return np.asarray(predict_jit(params, jnp.asarray(points, dtype), hidden_activation, output_activation,
+                                  jnp.asarray(slope, dtype)))

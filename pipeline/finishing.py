@@ -1,0 +1,95 @@
+"""Finishing a run: its files uploaded, then the run ended FINISHED, never the other way round.
+
+Drawing a run's plots costs more than training it on these small networks (matplotlib,
+about 0.2 s a run). In a sweep, that work goes to one worker process, so it overlaps with
+the next jobs; the run is ended FINISHED only once its plots are drawn and every artifact
+is uploaded, and a run whose files could not be made or uploaded ends FAILED. Outside a
+sweep (and in launcher worker processes, which have no sweep end to wait for) everything
+happens in line.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import tempfile
+from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError
+from typing import Any, Callable, Optional
+
+PlotCall = tuple[Callable, tuple, dict]  # a pipeline.plots function, its args and kwargs (picklable)
+
+_in_background = False
+_pool: Optional[ProcessPoolExecutor] = None
+_pending: list[tuple[Any, str, tempfile.TemporaryDirectory, Future]] = []
+
+
+def draw_in_background() -> None:
+    """From now on (this process runs a sweep), plots are drawn by a worker process."""
+    global _in_background
+    _in_background = True
+
+
+def finish_run(tracker, run_id: str, files: tempfile.TemporaryDirectory, plot_calls: list[PlotCall]) -> None:
+    """Draw `plot_calls` into `files`, upload the folder to the run, end it FINISHED (or FAILED)."""
+    if not _in_background:
+        future: Future = Future()
+        try:
+            _draw(plot_calls)
+            future.set_result(None)
+        except Exception as error:  # recorded on the run by _finish
+            future.set_exception(error)
+        _finish(tracker, run_id, files, future)
+        return
+    _pending.append((tracker, run_id, files, _worker().submit(_draw, plot_calls)))
+    finish_ready()
+
+
+def finish_ready(wait: Optional[float] = 0.0) -> None:
+    """Finish the pending runs whose plots are drawn; `wait=None` waits for all of them."""
+    while _pending and (wait is None or _pending[0][3].done()):
+        _finish(*_pending.pop(0))
+
+
+def drain(status_if_late: str = "KILLED", timeout: Optional[float] = None) -> None:
+    """Finish every pending run; with `timeout`, runs still drawing after it end `status_if_late`."""
+    global _pool
+    while _pending:
+        tracker, run_id, files, future = _pending.pop(0)
+        try:
+            future.result(timeout=timeout)
+        except TimeoutError:
+            tracker.set_tags(run_id, {"failure_reason": "ended before its plots were drawn"})
+            tracker.end_run(run_id, status_if_late)
+            files.cleanup()
+            continue
+        except Exception:
+            pass  # recorded by _finish
+        _finish(tracker, run_id, files, future)
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+
+
+def _finish(tracker, run_id: str, files: tempfile.TemporaryDirectory, future: Future) -> None:
+    try:
+        future.result()
+        tracker.log_artifacts(run_id, files.name)
+    except Exception as error:
+        tracker.set_tags(run_id, {"failure_reason": f"artifacts could not be written: {type(error).__name__}: {error}"})
+        tracker.end_run(run_id, "FAILED")
+    else:
+        tracker.end_run(run_id, "FINISHED")
+    finally:
+        files.cleanup()
+
+
+def _worker() -> ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        # spawn, not fork: this process runs JAX's threads, which a fork would copy mid-flight.
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
+def _draw(plot_calls: list[PlotCall]) -> None:
+    for function, args, kwargs in plot_calls:
+        function(*args, **kwargs)
