@@ -45,21 +45,23 @@ def select_device(name: str) -> jax.Device:
     Also switches on the persistent compilation cache.
     """
     enable_compilation_cache()
-    if name != "auto":
-        try:
-            jax.config.update("jax_platforms", PLATFORMS[name])
-        except RuntimeError:
-            pass  # the backend is already up (an earlier job in this process): checked below
+    if name == "auto":
+        return jax.devices()[0]
     try:
-        device = jax.devices()[0]
+        jax.config.update("jax_platforms", PLATFORMS[name])
     except RuntimeError:
+        pass  # the backends are already up (an earlier job in this process): checked below
+    backend = PLATFORMS[name].split(",")[0]
+    try:
+        device = jax.devices(backend)[0]
+    except RuntimeError:  # with "cuda,cpu", a missing CUDA leaves JAX on the CPU: refuse that
         raise DeviceError(
             f"device={name} was asked for but JAX found no {name.upper()} here (for a GPU: an NVIDIA "
             "driver and `pip install -e .[gpu]`); use device=auto or device=cpu"
         ) from None
-    if name != "auto" and device.platform.replace("cuda", "gpu").replace("rocm", "gpu") != name:
+    if jax.default_backend() != ("gpu" if name == "gpu" else name):
         raise DeviceError(
-            f"device={name} was asked for but JAX is already running on {device.platform} in this process; "
+            f"device={name} was asked for but JAX already runs on {jax.default_backend()} in this process; "
             "run jobs with different devices in separate commands"
         )
     return device

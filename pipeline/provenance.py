@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import platform
+import shlex
 import subprocess
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -74,3 +76,11 @@ def package_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def command_line() -> str:
+    """The command as the user typed it (`python -m pipeline ...`), for re-running a run."""
+    program = sys.argv[0]
+    if Path(program).name == "__main__.py" and Path(program).parent.name == "pipeline":
+        program = "python -m pipeline"
+    return " ".join([program, *(shlex.quote(a) for a in sys.argv[1:])])

@@ -7,7 +7,6 @@ function of the composed config, so tests and other launchers can call it direct
 from __future__ import annotations
 
 import math
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -199,7 +198,7 @@ def run_tags(cfg, ds: Dataset, device, sizes, spec: TrainSpec) -> dict[str, str]
         "data.task": ds.task,
         "model.layer_sizes": "-".join(map(str, sizes)),
         "model.output_activation": spec.output_activation,
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": provenance.command_line(),
         **hydra_job_info(),
     }
 

@@ -9,16 +9,16 @@
   on_job_start/end   print progress;
   on_multirun_end    writes the summary on the parent and ends it FINISHED or FAILED.
 
-Hydra skips on_multirun_end when a job raises, so `close_open_sweep` ends the parent from
+Hydra skips on_multirun_end when a job raises, so `close_open_sweeps` ends the parent from
 the command's own exit path (pipeline/__main__.py) and, last of all, from atexit.
 """
 
 from __future__ import annotations
 
 import atexit
-from functools import lru_cache
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
@@ -189,7 +189,7 @@ class PipelineCallback(Callback):
                 "sweep": "parent",
                 "sweep.dir": str(sweep_dir.resolve()),
                 "sweep.n_jobs": str(total or "unknown"),
-                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                "command": provenance.command_line(),
                 **provenance.git_state(),
             },
         )
