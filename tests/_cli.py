@@ -33,3 +33,17 @@ def runs(cwd: Path, experiment: str):
         return mlflow.search_runs(experiment_names=[experiment])
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def assert_refused(result: subprocess.CompletedProcess, cwd: Path, *named: str) -> str:
+    """Bad input: exit 2, one line on stderr, "error: ..." naming each of `named`, no traceback,
+    and no MLflow run created (the store may not even exist). Returns the line."""
+    assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in named:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert "Traceback" not in result.stderr
+    if (cwd / "mlflow.db").exists():
+        assert all(len(runs(cwd, e.name)) == 0 for e in client(cwd).search_experiments())
+    return lines[0]

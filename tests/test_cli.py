@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from _cli import client, run_cli, runs
+from _cli import assert_refused, client, run_cli, runs
 
 pytestmark = pytest.mark.slow
 
@@ -88,25 +92,11 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("overrides, named", BAD_INPUTS, ids=[" ".join(o) for o, _ in BAD_INPUTS])
 def test_bad_input_is_one_clear_line_and_creates_no_run(tmp_path, overrides, named):
     multirun = ("-m",) if any("," in o for o in overrides) else ()
-    result = run_cli(tmp_path, *multirun, *overrides)
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert named in lines[0]
-    assert "Traceback" not in result.stderr
-    # Refused before any run was created (the store may not even exist).
-    if (tmp_path / "mlflow.db").exists():
-        assert client(tmp_path).search_experiments() == [] or all(
-            len(runs(tmp_path, e.name)) == 0 for e in client(tmp_path).search_experiments()
-        )
+    assert_refused(run_cli(tmp_path, *multirun, *overrides), tmp_path, named)
 
 
 # -- data=csv: the user's own table, end to end --------------------------------------------
 
-import csv  # noqa: E402
-import shutil  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 HOUSES = Path(__file__).resolve().parents[1] / "examples/houses.csv"
 
@@ -175,16 +165,4 @@ def test_bad_csv_table_is_one_clear_line_and_creates_no_run(tmp_path, text, over
     if text is not None:
         (tmp_path / "t.csv").write_text(text)
     multirun = ("-m",) if any("," in o for o in overrides) else ()
-    result = run_cli(tmp_path, *multirun, "data=csv", *overrides, *QUICK)
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    for fragment in named:
-        assert fragment in lines[0], (fragment, lines[0])
-    assert "Traceback" not in result.stderr
-    # Refused before any run was created (the store may not even exist).
-    if (tmp_path / "mlflow.db").exists():
-        assert client(tmp_path).search_experiments() == [] or all(
-            len(runs(tmp_path, e.name)) == 0 for e in client(tmp_path).search_experiments()
-        )
+    assert_refused(run_cli(tmp_path, *multirun, "data=csv", *overrides, *QUICK), tmp_path, *named)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from _cli import client, run_cli, runs
+from _cli import assert_refused, client, run_cli, runs
 
 pytestmark = pytest.mark.slow
 
@@ -44,12 +44,7 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize("overrides, named", BAD_INPUTS, ids=[" ".join(o) for o, _ in BAD_INPUTS])
 def test_bad_input_is_refused_in_one_line_before_any_run(tmp_path, overrides, named):
-    result = run_cli(tmp_path, *overrides)
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], result.stderr
-    if (tmp_path / "mlflow.db").exists():
-        assert all(len(runs(tmp_path, e.name)) == 0 for e in client(tmp_path).search_experiments())
+    assert_refused(run_cli(tmp_path, *overrides), tmp_path, named)
 
 
 def test_an_experiment_file_that_does_not_parse_is_one_line(tmp_path):
@@ -57,9 +52,7 @@ def test_an_experiment_file_that_does_not_parse_is_one_line(tmp_path):
     extra.mkdir(parents=True)
     (extra / "broken.yaml").write_text("# @package _global_\nmodel: [unclosed\n")
     result = run_cli(tmp_path, f"hydra.searchpath=[file://{tmp_path / 'more_conf'}]", "+experiment=broken")
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "broken" in lines[0], result.stderr
+    assert_refused(result, tmp_path, "broken.yaml", "line 2")
 
 
 # -- interruption ------------------------------------------------------------------------------

@@ -1,0 +1,75 @@
+"""A run ends FINISHED only once all its files are drawn and uploaded; else FAILED, never half."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import finishing, plots
+
+
+class FakeTracker:
+    """Records what finishing does to a run; optionally fails the upload."""
+
+    def __init__(self, upload_fails: bool = False):
+        self.upload_fails = upload_fails
+        self.uploaded: list[str] = []
+        self.statuses: list[str] = []
+        self.tags: dict = {}
+
+    def log_artifacts(self, run_id, folder):
+        if self.upload_fails:
+            raise OSError("disk full")
+        self.uploaded = sorted(p.name for p in Path(folder).iterdir())
+
+    def end_run(self, run_id, status):
+        self.statuses.append(status)
+
+    def set_tags(self, run_id, tags):
+        self.tags.update(tags)
+
+
+def _loss_plot(folder: Path):
+    steps = np.arange(5)
+    return (plots.plot_loss_curve, (steps, np.exp(-steps), folder / "loss_curve.png"), {"title": "t"})
+
+
+def _broken_plot(folder: Path):
+    # A plot that cannot be drawn: steps and loss of different lengths.
+    return (plots.plot_loss_curve, (np.arange(3), np.ones(4), folder / "loss_curve.png"), {"title": "t"})
+
+
+@pytest.fixture(params=["inline", "worker"])
+def mode(request, monkeypatch):
+    monkeypatch.setattr(finishing, "_in_background", request.param == "worker")
+    yield request.param
+    finishing.drain()
+
+
+def test_files_are_uploaded_before_the_run_ends_finished(mode):
+    tracker, files = FakeTracker(), tempfile.TemporaryDirectory()
+    (Path(files.name) / "params.npz").write_bytes(b"x")
+    finishing.finish_run(tracker, "run", files, [_loss_plot(Path(files.name))])
+    finishing.drain()
+    assert tracker.uploaded == ["loss_curve.png", "params.npz"]
+    assert tracker.statuses == ["FINISHED"]
+    assert not Path(files.name).exists()  # the staging folder is gone
+
+
+def test_a_plot_that_cannot_be_drawn_fails_the_run_and_uploads_nothing(mode):
+    tracker, files = FakeTracker(), tempfile.TemporaryDirectory()
+    finishing.finish_run(tracker, "run", files, [_broken_plot(Path(files.name))])
+    finishing.drain()
+    assert tracker.statuses == ["FAILED"] and tracker.uploaded == []
+    assert "artifacts could not be written" in tracker.tags["failure_reason"]
+
+
+def test_a_failed_upload_is_not_reported_finished(mode):
+    tracker, files = FakeTracker(upload_fails=True), tempfile.TemporaryDirectory()
+    finishing.finish_run(tracker, "run", files, [_loss_plot(Path(files.name))])
+    finishing.drain()
+    assert tracker.statuses == ["FAILED"]
+    assert "disk full" in tracker.tags["failure_reason"]
