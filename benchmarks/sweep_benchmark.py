@@ -116,7 +116,8 @@ def breakdown(store: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--thousand", action="store_true", help="also time a 1,000-job sweep")
-    parser.add_argument("--skip-basic", action="store_true")
+    parser.add_argument("--skip-basic", action="store_true", help="skip (a)")
+    parser.add_argument("--skip-torch", action="store_true", help="skip (b), which takes about 10 minutes")
     args = parser.parse_args()
 
     batched, batched_peak, store = pipeline_sweep("batched")
@@ -126,7 +127,7 @@ def main() -> None:
     if not args.skip_basic:
         basic, _, _ = pipeline_sweep("basic")
         rows.append(("(a) same sweep, hydra/launcher=basic", basic, basic / batched))
-    torch_wall = torch_sweep()
+    torch_wall = None if args.skip_torch else torch_sweep()
     if torch_wall is not None:
         rows.append(("(b) Hydra + eager PyTorch + MLflow", torch_wall, torch_wall / batched))
     numpy_seconds, jax_seconds = steps_numpy_vs_jax()
@@ -135,7 +136,7 @@ def main() -> None:
     for name, wall, ratio in rows:
         print(f"{name:<42} {wall:>8.1f} {ratio:>10.1f}")
     if torch_wall is None:
-        print("(b) skipped: torch is not installed (pip install torch==2.13.0)")
+        print("(b) skipped (--skip-torch, or torch not installed: pip install -e '.[bench]')")
     print(f"\n(c) one job, 10,000 steps: NumPy {numpy_seconds:.3f} s, jitted scan {jax_seconds:.3f} s: "
           f"{numpy_seconds / jax_seconds:.1f}× faster")
     other = batched - parts["import"] - parts["compile"] - parts["train"] - parts["mlflow"]

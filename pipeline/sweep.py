@@ -34,7 +34,7 @@ from pipeline.config import validate
 from pipeline.data import DataError, load_dataset
 from pipeline.device import select_device
 from pipeline.errors import InputRefused, one_line
-from pipeline.tracking import Tracker, check_store, tracker_for
+from pipeline.tracking import Tracker, check_store, end_open_runs, tracker_for
 
 PARENT_ID_FILE = ".mlflow_parent_run_id"
 
@@ -254,12 +254,17 @@ _open_sweeps: list[PipelineCallback] = []
 
 
 def close_open_sweeps(status: str, reason: str = "") -> None:
-    """End every parent run still open (a job raised, Ctrl-C): never leave one RUNNING."""
-    finishing.drain(status_if_late=status, timeout=30)  # runs whose plots are being drawn
+    """End every run still open (a job raised, Ctrl-C, SIGTERM): never leave one RUNNING.
+
+    Runs whose plots are being drawn get a moment to finish; then the parents end with
+    `status`, and any other run of this process that is still open ends with it too.
+    """
+    finishing.drain(status_if_late=status, timeout=30)
     for sweep in list(_open_sweeps):
         if reason:
             sweep.tracker.set_tags(sweep.parent_run_id, {"failure_reason": reason})
         sweep._close(status)
+    end_open_runs(status, reason or "the command ended before this run did")
 
 
 atexit.register(close_open_sweeps, "FAILED", "the command exited before the sweep ended")

@@ -159,6 +159,7 @@ class Tracker:
         if parent_run_id:
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
         run = self.client.create_run(self.experiment_id(experiment), run_name=run_name, tags=all_tags)
+        _open_runs[run.info.run_id] = self
         return run.info.run_id
 
     @_writes
@@ -200,6 +201,7 @@ class Tracker:
     def end_run(self, run_id: str, status: str) -> None:
         """status: FINISHED | FAILED | KILLED."""
         self.client.set_terminated(run_id, status=status)
+        _open_runs.pop(run_id, None)
 
     # -- reading back ------------------------------------------------------------------------
 
@@ -228,6 +230,21 @@ class Tracker:
 
     def download_artifacts(self, run_id: str, path: str, dst: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, path, str(dst)))
+
+
+# Every run this process started and has not ended yet, so that an interruption at any point
+# (even between creating a run and the code that would end it) leaves none RUNNING.
+_open_runs: dict[str, "Tracker"] = {}
+
+
+def end_open_runs(status: str, reason: str) -> None:
+    """End every run this process still has open with `status` (KILLED after Ctrl-C, SIGTERM)."""
+    for run_id, tracker in list(_open_runs.items()):
+        try:
+            tracker.set_tags(run_id, {"failure_reason": reason})
+            tracker.end_run(run_id, status)
+        except Exception:  # the store itself may be what failed; the others still get ended
+            _open_runs.pop(run_id, None)
 
 
 @lru_cache(maxsize=8)
