@@ -11,7 +11,10 @@ happens in line.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import tempfile
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError
 from typing import Any, Callable, Optional
 
@@ -86,8 +89,21 @@ def _worker() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
         # spawn, not fork: this process runs JAX's threads, which a fork would copy mid-flight.
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_exit_with_parent, initargs=(os.getpid(),))
     return _pool
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """In the worker: leave when the sweep's process is gone (a SIGKILL runs none of its cleanup),
+    rather than live on holding its terminal or pipes open."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _draw(plot_calls: list[PlotCall]) -> None:
