@@ -22,7 +22,3 @@ def take_precomputed(config_hash: str) -> Optional[Any]:
     """The training left for this job (a pipeline.run.Trained), or None: then the job trains alone."""
     make = _waiting.pop(config_hash, None)
     return make() if make is not None else None
-
-
-def clear() -> None:
-    _waiting.clear()

@@ -190,8 +190,8 @@ def compiled_train(spec: TrainSpec, params: Params, data, hyper: Hyper, key: jax
     Compiling explicitly (lower, then compile) lets the caller time compilation apart from
     training. The returned callable takes (params, data, hyper, key).
     """
-    signature = (spec, jax.tree_util.tree_map(lambda a: (a.shape, a.dtype), (params, data, hyper, key)))
-    signature = (spec, str(signature[1]))
+    shapes = jax.tree_util.tree_map(lambda a: (jnp.shape(a), jnp.result_type(a)), (params, data, hyper, key))
+    signature = (spec, str(shapes))  # str: the tree of (shape, dtype) pairs is not hashable itself
     if signature not in _compiled:
         _compiled[signature] = train_jit.lower(spec, params, data, hyper, key).compile()
     return _compiled[signature]
