@@ -77,13 +77,27 @@ def init_params(
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"init scheme {scheme!r} is not one of {', '.join(INIT_SCHEMES)}")
     params: Params = {}
-    keys = jax.random.split(key, len(layer_sizes) - 1)
-    for l in range(1, len(layer_sizes)):
-        n_in, n_out = layer_sizes[l - 1], layer_sizes[l]
-        std = {"small": scale, "xavier": math.sqrt(1.0 / n_in), "he": math.sqrt(2.0 / n_in)}[scheme]
-        params[f"W{l}"] = jax.random.normal(keys[l - 1], (n_out, n_in), dtype) * std
-        params[f"b{l}"] = jnp.zeros((n_out, 1), dtype)
+    for l, normal in enumerate(standard_normal_weights(key, layer_sizes, dtype), start=1):
+        params[f"W{l}"] = normal * init_std(scheme, layer_sizes[l - 1], scale)
+        params[f"b{l}"] = jnp.zeros((layer_sizes[l], 1), dtype)
     return params
+
+
+def standard_normal_weights(key: jax.Array, layer_sizes: Sequence[int], dtype=jnp.float32) -> list[jax.Array]:
+    """The N(0, 1) draws behind init_params' weights: [(n_1, n_0), ..., (n_L, n_{L-1})]."""
+    keys = layer_keys(key, len(layer_sizes) - 1)
+    return [jax.random.normal(keys[l - 1], (layer_sizes[l], layer_sizes[l - 1]), dtype)
+            for l in range(1, len(layer_sizes))]
+
+
+def layer_keys(key: jax.Array, L: int) -> jax.Array:
+    """One key per layer, [l - 1] for layer l: where layer l's weights are drawn from."""
+    return jax.random.split(key, L)
+
+
+def init_std(scheme: str, n_in: int, scale: float = 0.01) -> float:
+    """The standard deviation of a layer's weights under `scheme`, given its fan-in n_{l-1}."""
+    return {"small": scale, "xavier": math.sqrt(1.0 / n_in), "he": math.sqrt(2.0 / n_in)}[scheme]
 
 
 def activation_of_layer(l: int, L: int, hidden_activation, output_activation):

@@ -44,12 +44,12 @@ import numpy as np
 from omegaconf import DictConfig
 
 from models.activations import GRADIENT_ACTIVATIONS
-from models.network import Params
+from models.network import init_std, layer_keys
 from pipeline import precomputed, provenance
 from pipeline.config import hidden_layers
 from pipeline.data import Dataset, load_from_config
 from pipeline.gradcheck import as_float64, check_examples, gradient_errors
-from pipeline.run import Trained, device_arrays, hyper_of, initial_state, layer_sizes, train_spec
+from pipeline.run import Trained, device_arrays, layer_sizes, seed_keys, train_spec
 from pipeline.train import CHOSEN_BY_INDEX, Hyper, TrainResult, TrainSpec, train
 
 PADDING_WASTE = 4.0  # at most this many times the real arithmetic, else split the group
@@ -126,19 +126,19 @@ def dataset_of(cfg: DictConfig) -> Dataset:
 # -- one batch, one program -----------------------------------------------------------------
 
 
-def pad_params(params: Params, hidden: int, L: int) -> Params:
+def pad_params(params: dict[str, np.ndarray], hidden: int, L: int) -> dict[str, np.ndarray]:
     """Zero-pad every hidden layer of `params` to `hidden` units (rows, and columns after layer 1)."""
     padded = {}
     for l in range(1, L + 1):
         W, b = params[f"W{l}"], params[f"b{l}"]
         rows = hidden - W.shape[0] if l < L else 0
         cols = hidden - W.shape[1] if l > 1 else 0
-        padded[f"W{l}"] = jnp.pad(W, ((0, rows), (0, cols)))
-        padded[f"b{l}"] = jnp.pad(b, ((0, rows), (0, 0)))
+        padded[f"W{l}"] = np.pad(W, ((0, rows), (0, cols)))
+        padded[f"b{l}"] = np.pad(b, ((0, rows), (0, 0)))
     return padded
 
 
-def unpad_params(params: Params, hidden: int, L: int) -> Params:
+def unpad_params(params: dict[str, np.ndarray], hidden: int, L: int) -> dict[str, np.ndarray]:
     out = {}
     for l in range(1, L + 1):
         W, b = params[f"W{l}"], params[f"b{l}"]
@@ -149,7 +149,53 @@ def unpad_params(params: Params, hidden: int, L: int) -> Params:
 
 
 def stack(trees: list) -> Any:
-    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
+    """Per-job trees of host arrays -> one tree with a leading job axis (stacked in NumPy: an
+    eager jnp.stack would compile a small program for every new shape)."""
+    return jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *trees)
+
+
+@partial(jax.jit, static_argnames=("counts", "dtype"))
+def _seeded_draws(seeds, counts: tuple[int, ...], dtype):
+    """For many seeds at once: counts[l - 1] N(0, 1) draws from layer l's init key, and the batch key."""
+
+    def one(seed):
+        init_key, batch_key = seed_keys(seed)
+        keys = layer_keys(init_key, len(counts))
+        return [jax.random.normal(k, (n,), dtype) for k, n in zip(keys, counts)], batch_key
+
+    return jax.vmap(one)(seeds)
+
+
+def initial_states(jobs: list[Job], ds: Dataset) -> list[tuple[dict[str, np.ndarray], np.ndarray]]:
+    """Each job's (params0, batch_key) as host arrays: the very numbers of its own `initial_state`.
+
+    Drawing each job alone costs a compile of about 0.2 s per weight shape (threefry is slow
+    to compile). With JAX's partitionable threefry (its default), the value at a position of
+    a draw does not depend on the draw's size, so a layer's weights are the first
+    n_l·n_{l-1} values of one long flat draw: one program draws for all jobs of the batch
+    (vmapped over seeds), whatever their widths. The scaling is done here, in NumPy: one
+    IEEE multiply per weight, like init_params' eager `normal * std` (inside a program, XLA
+    may fuse that multiply into the draw and round differently). tests/test_batching.py
+    checks the result bit for bit.
+    """
+    if not jax.config.jax_threefry_partitionable:  # then a draw's values depend on its shape
+        from pipeline.run import initial_state
+
+        return [jax.device_get(initial_state(j.config, layer_sizes(j.config, ds))) for j in jobs]
+    all_sizes = [layer_sizes(j.config, ds) for j in jobs]
+    counts = tuple(max(sizes[l] * sizes[l - 1] for sizes in all_sizes) for l in range(1, len(all_sizes[0])))
+    dtype = jobs[0].config.train.dtype  # one per batch (a structural key)
+    seeds = np.array([j.config.train.seed for j in jobs], np.uint32)
+    draws, keys = jax.device_get(_seeded_draws(seeds, counts, dtype))
+    states = []
+    for row, (job, sizes) in enumerate(zip(jobs, all_sizes)):
+        m, params = job.config.model, {}
+        for l in range(1, len(sizes)):
+            normal = draws[l - 1][row, : sizes[l] * sizes[l - 1]].reshape(sizes[l], sizes[l - 1])
+            params[f"W{l}"] = normal * np.asarray(init_std(m.init, sizes[l - 1], m.init_scale), dtype)
+            params[f"b{l}"] = np.zeros((sizes[l], 1), dtype)
+        states.append((params, keys[row]))
+    return states
 
 
 @partial(jax.jit, static_argnums=0)
@@ -159,8 +205,10 @@ def _train_batch(spec: TrainSpec, params, data, hyper, keys):
 
 @partial(jax.jit, static_argnames=("spec", "epsilon"))
 def _check_batch(spec: TrainSpec, params, X, Y, hyper, epsilon):
+    """The gradient check of every job, in float64 (cast here, in the program: cast outside,
+    each array's conversion would be an eager op, compiled for its shape)."""
     check = partial(gradient_errors, spec, epsilon=epsilon, fd_chunk=FD_CHUNK)
-    return jax.vmap(lambda p, h: check(p, X, Y, h))(params, hyper)
+    return jax.vmap(lambda p, h: check(p, X, Y, h))(as_float64(params), as_float64(hyper))
 
 
 def batch_spec(cfg: DictConfig, ds: Dataset) -> TrainSpec:
@@ -170,11 +218,14 @@ def batch_spec(cfg: DictConfig, ds: Dataset) -> TrainSpec:
 
 
 def job_hyper(cfg: DictConfig, hidden: int, widest: int) -> Hyper:
-    hyper = hyper_of(cfg)
+    """The job's numbers as host arrays (as `pipeline.run.hyper_of`), plus its activation index
+    and unit mask when it has hidden layers."""
+    o, dtype = cfg.optim, cfg.train.dtype
+    hyper = Hyper(*(np.asarray(v, dtype) for v in (o.lr, cfg.model.leaky_slope, o.momentum, o.b1, o.b2, o.eps)))
     if not hidden_layers(cfg):
         return hyper
-    mask = (jnp.arange(widest) < hidden).astype(cfg.train.dtype)[:, None]
-    return hyper._replace(activation_index=jnp.asarray(GRADIENT_ACTIVATIONS.index(cfg.model.activation), jnp.int32),
+    mask = (np.arange(widest) < hidden).astype(dtype)[:, None]
+    return hyper._replace(activation_index=np.asarray(GRADIENT_ACTIVATIONS.index(cfg.model.activation), np.int32),
                           unit_mask=mask)
 
 
@@ -196,9 +247,9 @@ class BatchRun:
             self._dispatch(first)
 
     def _dispatch(self, first: DictConfig) -> None:
-        states = [initial_state(j.config, layer_sizes(j.config, self.ds)) for j in self.jobs]
+        states = initial_states(self.jobs, self.ds)
         params0 = stack([pad_params(p, self.widest, self.L) for p, _ in states])
-        keys = jnp.stack([k for _, k in states])
+        keys = np.stack([k for _, k in states])
         hyper = stack([job_hyper(j.config, j.hidden, self.widest) for j in self.jobs])
         data = device_arrays(self.ds, first.train.dtype)
         started = time.perf_counter()
@@ -209,21 +260,21 @@ class BatchRun:
         self.train_seconds = None
         with jax.enable_x64(True):
             X, Y = check_examples(self.ds, first.gradcheck)
-            hyper64 = as_float64(hyper)
-            self.check_at_init = _check_batch(self.spec, as_float64(params0), X, Y, hyper64, first.gradcheck.epsilon)
-            self.check_at_end = _check_batch(self.spec, as_float64(self.result.params), X, Y, hyper64,
-                                             first.gradcheck.epsilon)
+            check = partial(_check_batch, self.spec, X=X, Y=Y, hyper=hyper, epsilon=first.gradcheck.epsilon)
+            self.check_at_init, self.check_at_end = check(params0), check(self.result.params)
 
     def trained(self, index: int) -> Trained:
         """Job `index`'s share, unpadded, as if it had trained alone (blocks until the batch is done)."""
         if self.train_seconds is None:
             jax.block_until_ready(self.result)
             self.train_seconds = time.perf_counter() - self.dispatched
+            # To the host once; each job's share is then a NumPy view, not a device op.
+            self.result, self.check_at_init, self.check_at_end = jax.device_get(
+                (self.result, self.check_at_init, self.check_at_end))
         job = self.jobs[index]
-        take = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x[index]), tree)
+        take = lambda tree: jax.tree_util.tree_map(lambda x: x[index], tree)
         result = take(self.result)
-        result = result._replace(params={k: jnp.asarray(v) for k, v in
-                                         unpad_params(result.params, job.hidden, self.L).items()})
+        result = result._replace(params=unpad_params(result.params, job.hidden, self.L))
         check_at_end = take(self.check_at_end)
         return Trained(
             check_at_init=take(self.check_at_init),

@@ -192,6 +192,8 @@ def _validate_numbers(cfg: Any) -> None:
         )
     if cfg.train.batch_size is not None:
         _at_least("train.batch_size", cfg.train.batch_size, 1)
+    if not 0 <= cfg.train.seed < 2**32:  # jax.random.PRNGKey's seeds, the same under vmap
+        raise ConfigError(f"train.seed={cfg.train.seed!r} is out of range; it must lie in [0, 2**32 - 1]")
     if not 0 < cfg.data.val_fraction < 1:
         raise ConfigError(f"data.val_fraction={cfg.data.val_fraction!r} is out of range; it must lie in (0, 1)")
     _at_least("data.n_samples", cfg.data.n_samples, 4)

@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 
 import numpy as np
-from sklearn import datasets as skd
 
 DATASETS: dict[str, str] = {
     "flower": "binary",
@@ -91,6 +90,8 @@ def _raw(name: str, seed: int, n_samples: int, noise: float) -> tuple[np.ndarray
     if name == "flower":
         X, Y = flower_arrays()
         return X.T, Y.ravel()
+    from sklearn import datasets as skd  # here, not above: importing scikit-learn takes a second
+
     if name == "moons":
         return skd.make_moons(n_samples=n_samples, noise=noise, random_state=seed)
     if name == "circles":

@@ -26,9 +26,19 @@ _pending: list[tuple[Any, str, tempfile.TemporaryDirectory, Future]] = []
 
 
 def draw_in_background() -> None:
-    """From now on (this process runs a sweep), plots are drawn by a worker process."""
+    """From now on (this process runs a sweep), plots are drawn by a worker process.
+
+    The worker starts now and imports what drawing needs (a few seconds), while this process
+    composes and compiles: by the first job's plots it is ready.
+    """
     global _in_background
     _in_background = True
+    _worker().submit(_import_for_drawing)
+
+
+def _import_for_drawing() -> None:
+    import pipeline.plots  # noqa: F401  (matplotlib)
+    import pipeline.train  # noqa: F401  (JAX, for the decision boundaries' predictions)
 
 
 def finish_run(tracker, run_id: str, files: tempfile.TemporaryDirectory, plot_calls: list[PlotCall]) -> None:

@@ -18,7 +18,12 @@ def offer(config_hash: str, make: Callable[[], Any]) -> None:
     _waiting[config_hash] = make
 
 
-def take_precomputed(config_hash: str) -> Optional[Any]:
+def is_offered(config_hash: str) -> bool:
+    """Whether a launcher left this job's training (it has checked already that it must train)."""
+    return config_hash in _waiting
+
+
+def take(config_hash: str) -> Optional[Any]:
     """The training left for this job (a pipeline.run.Trained), or None: then the job trains alone."""
     make = _waiting.pop(config_hash, None)
     return make() if make is not None else None

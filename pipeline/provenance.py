@@ -23,10 +23,10 @@ NOT_HASHED = ("tracking", "hydra", "resume")
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
-    """The job's config as plain data, interpolations resolved, Hydra's own node left out."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    plain.pop("hydra", None)
-    return plain
+    """The job's config as plain data, interpolations resolved, Hydra's own node left out
+    (and not resolved: a launcher asks before Hydra has filled in the job's runtime values)."""
+    return {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+            for key in cfg if key != "hydra"}
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -21,14 +21,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from models.gradcheck import GradCheck
 from models.network import init_params
-from pipeline import plots, provenance
+from pipeline import plots, precomputed, provenance
 from pipeline.config import hidden_layers, validate
 from pipeline.data import Dataset, load_from_config
 from pipeline.device import select_device
 from pipeline.errors import RunFailure
 from pipeline.finishing import finish_run
 from pipeline.gradcheck import gradient_check, report_or_fail
-from pipeline.precomputed import take_precomputed
 from pipeline.summary import RESUMED_TAG_PREFIX
 from pipeline.tracking import tracker_for
 from pipeline.train import Hyper, TrainResult, TrainSpec, compiled_train, make_hyper, predict_numpy
@@ -113,11 +112,23 @@ def finished_earlier(cfg: DictConfig, config_hash: Optional[str] = None):
     return tracker_for(cfg.tracking.uri).finished_run_with(cfg.tracking.experiment, config_hash)
 
 
+def finished_hashes(configs: list[DictConfig]) -> set[str]:
+    """The config hashes among `configs` that have a FINISHED run already (resume skips them):
+    one query per experiment, not one per job."""
+    experiments = {(c.tracking.uri, c.tracking.experiment) for c in configs if c.tracking.enabled and c.resume}
+    return set().union(*(tracker_for(uri).finished_config_hashes(name) for uri, name in experiments))
+
+
 def initial_state(cfg: DictConfig, sizes: tuple[int, ...]):
     """(params0, batch_key): the initial parameters and the mini-batch key, both from train.seed."""
-    init_key, batch_key = jax.random.split(jax.random.PRNGKey(cfg.train.seed))
+    init_key, batch_key = seed_keys(cfg.train.seed)
     params0 = init_params(init_key, sizes, cfg.model.init, cfg.model.init_scale, dtype=cfg.train.dtype)
     return params0, batch_key
+
+
+def seed_keys(seed) -> jax.Array:
+    """(init_key, batch_key) from train.seed (an int, or a traced uint32 under vmap)."""
+    return jax.random.split(jax.random.PRNGKey(seed))
 
 
 def hydra_job_info() -> dict[str, str]:
@@ -158,7 +169,7 @@ def _train(cfg: DictConfig, parent_run_id: Optional[str]) -> JobResult:
     tracker = tracker_for(cfg.tracking.uri) if cfg.tracking.enabled else None
     tags = run_tags(cfg, ds, device, sizes, spec)
     objective_name = metric_names(ds.task)[1]
-    if parent_run_id and cfg.resume:
+    if parent_run_id and cfg.resume and not precomputed.is_offered(tags["config_hash"]):
         earlier = finished_earlier(cfg, tags["config_hash"])
         if earlier is not None:
             tracker.set_tags(parent_run_id, {f"{RESUMED_TAG_PREFIX}{tags.get('hydra.job.num', earlier.info.run_id)}":
@@ -170,7 +181,7 @@ def _train(cfg: DictConfig, parent_run_id: Optional[str]) -> JobResult:
         run_id = tracker.start_run(cfg.tracking.experiment, run_name(cfg), tags, parent_run_id)
         tracker.log_params(run_id, provenance.flatten(provenance.resolved_config(cfg)))
     try:
-        trained = take_precomputed(tags["config_hash"]) or train_alone(cfg, ds, spec, *initial_state(cfg, sizes))
+        trained = precomputed.take(tags["config_hash"]) or train_alone(cfg, ds, spec, *initial_state(cfg, sizes))
         metrics = _train_and_record(cfg, ds, spec, trained, tracker, run_id)
     except RunFailure as failure:
         if tracker:
@@ -231,39 +242,41 @@ def train_alone(cfg: DictConfig, ds: Dataset, spec: TrainSpec, params0, batch_ke
 
 
 def _train_and_record(cfg, ds, spec, trained: Trained, tracker, run_id) -> dict[str, float]:
+    """Check and record a job's training: its metrics and tags go to MLflow in one log_batch."""
     check_at_init = report_or_fail(trained.check_at_init, cfg.gradcheck)
     result, timings = trained.result, trained.timings
     history = history_of(result, ds, spec)
+    metrics = [(name, value, step) for name, values in history.items() if name != "step"
+               for step, value in zip(history["step"].tolist(), values.tolist())]
+    metrics += [(name, value, 0) for name, value in {"gradcheck_rel_error": check_at_init.rel_error,
+                                                       "gradcheck_fd_rel_error": check_at_init.fd_rel_error,
+                                                       **timings}.items()]
+    tags = dict(trained.tags)
     diverged_at = int(result.diverged_at)
-    if tracker:
-        tracker.log_histories(run_id, history["step"], {k: v for k, v in history.items() if k != "step"})
-        tracker.log_metrics(run_id, {
-            "gradcheck_rel_error": check_at_init.rel_error,
-            "gradcheck_fd_rel_error": check_at_init.fd_rel_error,
-            **timings,
-        }, step=0)
-        if trained.tags:
-            tracker.set_tags(run_id, trained.tags)
-    if diverged_at >= 0:
-        raise RunFailure(
-            f"diverged: the loss or an update became non-finite at step {diverged_at} "
-            f"(optim.lr={cfg.optim.lr:g}); the metrics up to that step are kept",
-            {"diverged_at_step": str(diverged_at)},
-        )
-    check_at_end = report_or_fail(trained.check_at_end(), cfg.gradcheck)
+    try:
+        if diverged_at >= 0:
+            raise RunFailure(
+                f"diverged: the loss or an update became non-finite at step {diverged_at} "
+                f"(optim.lr={cfg.optim.lr:g}); the metrics up to that step are kept",
+                {"diverged_at_step": str(diverged_at)},
+            )
+        check_at_end = report_or_fail(trained.check_at_end(), cfg.gradcheck)
+    except RunFailure:
+        if tracker:  # what the run computed is kept; the caller records why it failed
+            tracker.log_batch(run_id, metrics=metrics, tags=tags)
+        raise
     worst_fd = max(check_at_init.fd_rel_error, check_at_end.fd_rel_error)
-    if tracker and not worst_fd <= cfg.gradcheck.fd_tolerance:
+    if not worst_fd <= cfg.gradcheck.fd_tolerance:
         # Reported, not fatal: centred differences straddle the kinks of ReLU-like units
         # whenever some Z is exactly 0 (zero biases, dead units), while jax.grad is exact.
-        tracker.set_tags(run_id, {"gradcheck_fd_warning": f"finite differences differ by {worst_fd:.1e} "
-                                  f"> gradcheck.fd_tolerance={cfg.gradcheck.fd_tolerance:g}"})
-    final = {name: float(values[-1]) for name, values in history.items() if name != "step"}
+        tags["gradcheck_fd_warning"] = (f"finite differences differ by {worst_fd:.1e} "
+                                        f"> gradcheck.fd_tolerance={cfg.gradcheck.fd_tolerance:g}")
+    metrics += [("gradcheck_rel_error", check_at_end.rel_error, cfg.train.steps),
+                ("gradcheck_fd_rel_error", check_at_end.fd_rel_error, cfg.train.steps)]
     if tracker:
-        tracker.log_metrics(run_id, {
-            "gradcheck_rel_error": check_at_end.rel_error,
-            "gradcheck_fd_rel_error": check_at_end.fd_rel_error,
-        }, step=cfg.train.steps)
+        tracker.log_batch(run_id, metrics=metrics, tags=tags)
         _log_artifacts(cfg, ds, spec, hyper_of(cfg), result, history, tracker, run_id)
+    final = {name: float(values[-1]) for name, values in history.items() if name != "step"}
     return {**final, "gradcheck_rel_error": check_at_end.rel_error,
             "gradcheck_fd_rel_error": check_at_end.fd_rel_error, **timings}
 

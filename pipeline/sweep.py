@@ -30,6 +30,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline import finishing, provenance
+from pipeline.composing import composer_for
 from pipeline.config import validate
 from pipeline.data import DataError, load_dataset
 from pipeline.device import select_device
@@ -69,19 +70,13 @@ def expand_grid(config: DictConfig) -> list[list[str]]:
     return jobs
 
 
-# Each job's composed config, kept for a launcher of this process to reuse: composing costs
-# about 0.1 s a job, and Hydra's own sweeper composes each once more anyway.
-composed_jobs: dict[tuple[str, ...], DictConfig] = {}
-
-
 def validate_sweep(config: DictConfig, jobs: list[list[str]]) -> None:
     """Compose and validate every job's config; the first bad one refuses the whole sweep."""
     from hydra.core.global_hydra import GlobalHydra
 
-    loader = GlobalHydra.instance().config_loader()
+    composer = composer_for(GlobalHydra.instance().config_loader(), config)
     for overrides in jobs:
-        job_config = loader.load_sweep_config(config, list(overrides))
-        composed_jobs[tuple(overrides)] = job_config
+        job_config = composer.compose(overrides)
         try:
             validate(job_config)
             check_data(job_config)

@@ -32,6 +32,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
 MAX_TAGS_PER_BATCH = 100
+MAX_ENTITIES_PER_BATCH = 1000  # metrics, params and tags together
 MAX_PARAM_VALUE_LENGTH = 6000
 
 # A progress bar per downloaded file is noise in a sweep's summary.
@@ -42,9 +43,18 @@ for _noisy in ("alembic", "mlflow.store.db.utils", "mlflow.store.sqlalchemy_stor
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 
-def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _requests(entries: dict[str, list]) -> Iterable[dict[str, list]]:
+    """{"metrics": [...], "params": [...], "tags": [...]} cut into log_batch requests within
+    MLflow's limits, each filled as far as they allow."""
+    limits = {"metrics": MAX_METRICS_PER_BATCH, "params": MAX_PARAMS_PER_BATCH, "tags": MAX_TAGS_PER_BATCH}
+    queues = {kind: list(items) for kind, items in entries.items()}
+    while any(queues.values()):
+        request, room = {}, MAX_ENTITIES_PER_BATCH
+        for kind in ("params", "tags", "metrics"):
+            take = min(limits[kind], room, len(queues[kind]))
+            request[kind], queues[kind] = queues[kind][:take], queues[kind][take:]
+            room -= take
+        yield request
 
 
 def default_artifact_root(uri: str) -> str | None:
@@ -125,11 +135,17 @@ class Tracker:
             # under the lock, so two processes starting together do it once.
             self.client = MlflowClient(tracking_uri=uri)
             self.client.search_experiments(max_results=1)
+        self._experiment_ids: dict[str, str] = {}
 
     # -- experiments -------------------------------------------------------------------------
 
     def experiment_id(self, name: str) -> str:
         """The id of experiment `name`, created on first use (safe against a concurrent creator)."""
+        if name not in self._experiment_ids:  # a sweep asks once per run: one lookup is enough
+            self._experiment_ids[name] = self._find_or_create_experiment(name)
+        return self._experiment_ids[name]
+
+    def _find_or_create_experiment(self, name: str) -> str:
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
@@ -163,35 +179,42 @@ class Tracker:
         return run.info.run_id
 
     @_writes
-    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
-        entries = [Param(k, str(v)[:MAX_PARAM_VALUE_LENGTH]) for k, v in params.items()]
-        for chunk in _chunks(entries, MAX_PARAMS_PER_BATCH):
-            self.client.log_batch(run_id, params=list(chunk))
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[tuple[str, float, int]] = (),
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> None:
+        """Metrics as (name, value, step), params and tags in as few requests as MLflow allows
+        (one, for a run of this pipeline: each request costs a transaction on the store).
 
-    @_writes
-    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
-        entries = [RunTag(k, str(v)) for k, v in tags.items()]
-        for chunk in _chunks(entries, MAX_TAGS_PER_BATCH):
-            self.client.log_batch(run_id, tags=list(chunk))
-
-    @_writes
-    def log_histories(self, run_id: str, steps: Sequence[int], histories: Mapping[str, Sequence[float]]) -> None:
-        """Whole metric histories ({name: values at `steps`}) in as few requests as MLflow allows.
-
-        Non-finite values are skipped, not logged: MLflow's charts cannot draw NaN.
+        Non-finite metric values are skipped, not logged: MLflow's charts cannot draw NaN.
         """
         timestamp = int(time.time() * 1000)
-        entries = [
-            Metric(name, float(value), timestamp, int(step))
-            for name, values in histories.items()
-            for step, value in zip(steps, values)
-            if math.isfinite(float(value))
-        ]
-        for chunk in _chunks(entries, MAX_METRICS_PER_BATCH):
-            self.client.log_batch(run_id, metrics=list(chunk))
+        entries = {
+            "metrics": [Metric(name, float(value), timestamp, int(step)) for name, value, step in metrics
+                        if math.isfinite(float(value))],
+            "params": [Param(k, str(v)[:MAX_PARAM_VALUE_LENGTH]) for k, v in (params or {}).items()],
+            "tags": [RunTag(k, str(v)) for k, v in (tags or {}).items()],
+        }
+        for request in _requests(entries):
+            self.client.log_batch(run_id, **request)
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        self.log_batch(run_id, params=params)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        self.log_batch(run_id, tags=tags)
+
+    def log_histories(self, run_id: str, steps: Sequence[int], histories: Mapping[str, Sequence[float]]) -> None:
+        """Whole metric histories ({name: values at `steps`})."""
+        self.log_batch(run_id, metrics=[(name, value, step) for name, values in histories.items()
+                                        for step, value in zip(steps, values)])
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-        self.log_histories(run_id, [step], {k: [v] for k, v in metrics.items()})
+        self.log_batch(run_id, metrics=[(name, value, step) for name, value in metrics.items()])
 
     @_writes
     def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
@@ -224,6 +247,11 @@ class Tracker:
         """The newest FINISHED run of `experiment` whose config hash is `config_hash`, or None."""
         runs = self.runs(experiment, f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'")
         return runs[0] if runs else None
+
+    def finished_config_hashes(self, experiment: str) -> set[str]:
+        """The config hashes of every FINISHED run of `experiment`."""
+        runs = self.runs(experiment, "attributes.status = 'FINISHED'")
+        return {run.data.tags["config_hash"] for run in runs if "config_hash" in run.data.tags}
 
     def metric_history(self, run_id: str, name: str) -> list:
         return self.client.get_metric_history(run_id, name)

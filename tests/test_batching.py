@@ -161,3 +161,20 @@ def test_batched_and_basic_launchers_write_the_same_mlflow_structure(tmp_path):
         assert batched[4][key] == pytest.approx(value, abs=1e-6)
     batched_runs = runs(stores["batched"], "relu_sweep")
     assert set(batched_runs["tags.batch.size"].dropna()) == {"4"}  # all four in one program
+
+
+@pytest.mark.parametrize("init", ["small", "xavier", "he"])
+def test_batched_initial_states_are_each_jobs_own(make_config, init):
+    # One vmapped program draws every job's initial parameters; they must be the very numbers
+    # each job draws alone (pipeline.run.initial_state), to the bit.
+    configs = [make_config(f"model.hidden={h}", f"train.seed={seed}", f"model.init={init}",
+                           f"model.init_scale={scale}")
+               for h, seed, scale in ((1, 0, 0.01), (4, 7, 0.5), (4, 2**32 - 1, 0.01), (8, 123456, 2.0))]
+    ds = batching.dataset_of(configs[0])
+    jobs = [batching.Job(c, provenance.config_hash(c), c.model.hidden) for c in configs]
+    for (params, key), cfg in zip(batching.initial_states(jobs, ds), configs):
+        own_params, own_key = initial_state(cfg, layer_sizes(cfg, ds))
+        np.testing.assert_array_equal(key, np.asarray(own_key))
+        assert params.keys() == own_params.keys()
+        for name in params:
+            np.testing.assert_array_equal(params[name], np.asarray(own_params[name]), err_msg=name)

@@ -205,6 +205,8 @@ BAD_OVERRIDES = [
     (["model=perceptron", "data=diabetes"], "data.name", "diabetes", ["perceptron", "binary"]),
     (["model.output=step"], "model.output", "step", ["perceptron"]),
     (["train.batch_size=0"], "train.batch_size", "0", [">= 1"]),
+    (["train.seed=-1"], "train.seed", "-1", ["[0, 2**32 - 1]"]),
+    (["train.seed=4294967296"], "train.seed", "4294967296", ["[0, 2**32 - 1]"]),
 ]
 
 

@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from pipeline import tracking
 from pipeline.tracking import (
     MAX_METRICS_PER_BATCH,
     MAX_PARAM_VALUE_LENGTH,
@@ -124,6 +125,39 @@ def test_log_histories_stores_every_point_and_skips_non_finite(tracker):
     assert all(math.isfinite(m.value) for m in val)
     # The run's latest value of a metric is its last point.
     assert tracker.client.get_run(run_id).data.metrics["loss"] == pytest.approx(loss[-1])
+
+
+@pytest.mark.parametrize("n_metrics, n_params, n_tags", [(0, 0, 0), (505, 60, 30), (1000, 0, 0), (950, 99, 99),
+                                                        (2500, 250, 130)])
+def test_requests_respect_mlflow_limits_and_keep_everything(n_metrics, n_params, n_tags):
+    entries = {"metrics": list(range(n_metrics)), "params": list(range(n_params)), "tags": list(range(n_tags))}
+    requests = list(tracking._requests(entries))
+    for request in requests:
+        assert len(request["metrics"]) <= MAX_METRICS_PER_BATCH
+        assert len(request["params"]) <= MAX_PARAMS_PER_BATCH and len(request["tags"]) <= MAX_TAGS_PER_BATCH
+        assert sum(map(len, request.values())) <= tracking.MAX_ENTITIES_PER_BATCH
+    for kind, items in entries.items():
+        assert [x for r in requests for x in r[kind]] == items  # all of them, in order
+    total = n_metrics + n_params + n_tags
+    # As few requests as the limits allow: a run of this pipeline (505 + 60 + 30) is one.
+    least = max(-(-total // tracking.MAX_ENTITIES_PER_BATCH), -(-n_params // MAX_PARAMS_PER_BATCH),
+                -(-n_tags // MAX_TAGS_PER_BATCH))
+    assert len(requests) == least
+
+
+def test_log_batch_sends_metrics_params_and_tags_in_one_request(tracker, monkeypatch):
+    run_id = tracker.start_run("exp", "one request", {})
+    sent = []
+    real = tracker.client.log_batch
+    monkeypatch.setattr(tracker.client, "log_batch", lambda *a, **k: (sent.append(k), real(*a, **k)))
+    tracker.log_batch(run_id, metrics=[("loss", 0.5, 0), ("loss", 0.25, 10), ("acc", math.nan, 0)],
+                      params={"model.hidden": 4}, tags={"batch.size": 48})
+    assert len(sent) == 1
+    run = tracker.client.get_run(run_id)
+    assert run.data.params["model.hidden"] == "4" and run.data.tags["batch.size"] == "48"
+    assert [(m.step, m.value) for m in sorted(tracker.metric_history(run_id, "loss"), key=lambda m: m.step)] == \
+        [(0, 0.5), (10, 0.25)]
+    assert "acc" not in run.data.metrics  # non-finite: skipped
 
 
 def test_log_metrics_logs_one_point_at_a_step(tracker):

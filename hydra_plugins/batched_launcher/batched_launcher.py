@@ -9,7 +9,6 @@ outside sys.modules, where dataclasses cannot resolve string annotations.)
 """
 
 
-import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig, open_dict
 
 log = logging.getLogger(__name__)
 
@@ -43,26 +42,33 @@ class BatchedLauncher(Launcher):
         self.hydra_context: Optional[HydraContext] = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from pipeline.composing import DerivingConfigLoader
+
+        # The sweeper checks each batch by composing every job (`validate_batch_is_legal`) with
+        # this same context's loader: give it one that composes once per shape of job.
+        if not isinstance(hydra_context.config_loader, DerivingConfigLoader):
+            hydra_context.config_loader = DerivingConfigLoader(hydra_context.config_loader)
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from pipeline.batching import precompute
         from pipeline.config import validate
         from pipeline.errors import InputRefused, one_line
-        from pipeline.run import finished_earlier
+        from pipeline.provenance import config_hash
+        from pipeline.run import finished_hashes
 
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         configs = [self._job_config(overrides, initial_job_idx + i) for i, overrides in enumerate(job_overrides)]
-        task_configs = [_without_hydra(config) for config in configs]  # what each job's task receives
-        for config, overrides in zip(task_configs, job_overrides):  # all of them, before anything trains
+        for config, overrides in zip(configs, job_overrides):  # all of them, before anything trains
             try:
                 validate(config)
             except ValueError as error:
                 raise InputRefused(f"{one_line(error)} (in the sweep's job {' '.join(overrides)})") from None
         # Jobs that resume will skip (a FINISHED run of the same config exists) need no training.
-        to_train = [c for c in task_configs if not (c.resume and finished_earlier(c))]
+        finished = finished_hashes(configs)
+        to_train = [c for c in configs if not (c.resume and config_hash(c) in finished)]
         batches = precompute(to_train, self.memory_budget_mb) if to_train else []
         log.info(f"Launching {len(configs)} jobs as {len(batches)} batched program(s)")
         returns = []
@@ -76,21 +82,10 @@ class BatchedLauncher(Launcher):
         return returns
 
     def _job_config(self, overrides: Sequence[str], index: int) -> DictConfig:
-        from pipeline.sweep import composed_jobs
-
-        cached = composed_jobs.pop(tuple(overrides), None)  # composed already by the up-front check
-        config = copy.deepcopy(cached) if cached is not None else \
-            self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         with open_dict(config):
             config.hydra.job.id = index
             config.hydra.job.num = index
         HydraConfig.instance().set_config(config)
         return config
 
-
-def _without_hydra(config: DictConfig) -> DictConfig:
-    """The job's config as its task function sees it (run_job removes the hydra node the same way)."""
-    task_config = copy.deepcopy(config)
-    with read_write(task_config), open_dict(task_config):
-        del task_config["hydra"]
-    return task_config

@@ -1,0 +1,148 @@
+"""Each job's config of a sweep, composed by Hydra once per shape instead of once per job.
+
+Hydra composes every job of a sweep from scratch: the defaults list, every config file, the
+schema, the merge. That costs about 0.1 s a job on this machine, and a sweep pays it
+several times over (the up-front check in pipeline/sweep.py, the sweeper's
+`validate_batch_is_legal`, the launcher), more than a small network takes to train.
+
+Most jobs of a sweep differ from each other only in plain values (`optim.lr=0.5`,
+`train.seed=3`), which Hydra applies after composing, with
+`ConfigLoaderImpl._apply_overrides_to_config`. So `JobComposer` composes one job per *shape*
+(the same config-group choices, the same plain keys) with Hydra's own loader, and derives
+its siblings from it by applying their plain values with that same function, as Hydra
+would. Anything else (a config group, `+key`, `~key`, a `hydra.*` override) gives a shape
+of its own, composed by Hydra. The derivation is checked, not assumed: the second job of
+each shape is also composed by Hydra and must come out equal, or the shape falls back to
+Hydra's composition for every job.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Optional, Sequence
+
+from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+from hydra.core.config_loader import ConfigLoader
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger(__name__)
+
+
+class JobComposer:
+    """The configs of one sweep's jobs; `master` is the sweep's own config (`hydra -m ...`)."""
+
+    def __init__(self, loader: ConfigLoader, master: DictConfig):
+        self.loader, self.master = loader, master
+        self.parser = OverridesParser.create()
+        self.shapes: dict[tuple, _Shape] = {}
+        self._repository = None
+
+    def compose(self, overrides: Sequence[str]) -> DictConfig:
+        """The job's config, equal to `loader.load_sweep_config(master, overrides)`."""
+        parsed = self.parser.parse_overrides(list(overrides))
+        if any(o.is_hydra_override() for o in parsed):
+            return self._by_hydra(overrides)
+        is_plain = [self._is_plain(o) for o in parsed]
+        plain = [o for o, p in zip(parsed, is_plain) if p]
+        others = [o.input_line for o, p in zip(parsed, is_plain) if not p]
+        shape_key = (tuple(others), tuple(o.key_or_group for o in plain))
+        shape = self.shapes.get(shape_key)
+        if shape is None:  # the first job of its shape: Hydra composes it, and it is the template
+            shape = self.shapes[shape_key] = _Shape(self._by_hydra(overrides))
+            return copy.deepcopy(shape.template)
+        if shape.derivable is None:  # the second: derived, and checked against Hydra's own
+            composed = self._by_hydra(overrides)
+            shape.derivable = _same(self._derive(shape, parsed, plain), composed)
+            if not shape.derivable:
+                log.warning("deriving the config of job '%s' did not give Hydra's: this sweep's jobs "
+                            "of its shape are composed one by one", " ".join(overrides))
+            return composed
+        return self._derive(shape, parsed, plain) if shape.derivable else self._by_hydra(overrides)
+
+    def _by_hydra(self, overrides: Sequence[str]) -> DictConfig:
+        return self.loader.load_sweep_config(self.master, list(overrides))
+
+    def _derive(self, shape: _Shape, parsed: list[Override], plain: list[Override]) -> DictConfig:
+        """What Hydra's composition gives for this job, from its shape's template."""
+        config = copy.deepcopy(shape.template)
+        ConfigLoaderImpl._apply_overrides_to_config(plain, config)  # as Hydra applies them
+        dirname = config.hydra.job.config.override_dirname
+        with open_dict(config.hydra):
+            config.hydra.overrides.task = [o.input_line for o in parsed]
+            config.hydra.job.override_dirname = get_overrides_dirname(
+                overrides=parsed, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep,
+                exclude_keys=list(dirname.exclude_keys))
+        OmegaConf.copy_cache(from_config=self.master, to_config=config)
+        return config
+
+    def _is_plain(self, override: Override) -> bool:
+        """A value Hydra applies after composing (not a config group, not added or deleted)."""
+        if override.is_hydra_override() or override.is_add() or override.is_delete() or override.package:
+            return False
+        if isinstance(override.value(), dict):
+            return True  # Hydra merges a dict value as a config value, even at a group's key
+        return not self._groups().group_exists(override.key_or_group)
+
+    def _groups(self):
+        """The config repository as Hydra sees it for this sweep (its search path included)."""
+        if self._repository is None:
+            hydra_overrides = list(self.master.hydra.overrides.hydra)
+            _, self._repository = self.loader._parse_overrides_and_create_caching_repo(
+                self.master.hydra.job.config_name, hydra_overrides)
+        return self._repository
+
+
+class _Shape:
+    def __init__(self, template: DictConfig):
+        self.template = template
+        self.derivable: Optional[bool] = None  # unknown until the second job is checked
+
+
+def _same(a: DictConfig, b: DictConfig) -> bool:
+    return OmegaConf.to_container(a, resolve=False) == OmegaConf.to_container(b, resolve=False)
+
+
+# One composer for the sweep running now: the up-front check (pipeline/sweep.py), the sweeper
+# and the batched launcher all receive the same master config object from Hydra.
+_current: Optional[JobComposer] = None
+
+
+def composer_for(loader: ConfigLoader, master: DictConfig) -> JobComposer:
+    global _current
+    if _current is None or _current.master is not master:
+        _current = JobComposer(loader, master)
+    return _current
+
+
+class DerivingConfigLoader(ConfigLoader):
+    """Hydra's config loader, with `load_sweep_config` going through the sweep's JobComposer."""
+
+    def __init__(self, inner: ConfigLoader):
+        self.inner = inner
+
+    def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        return composer_for(self.inner, master_config).compose(sweep_overrides)
+
+    def load_configuration(self, *args, **kwargs):
+        return self.inner.load_configuration(*args, **kwargs)
+
+    def get_search_path(self):
+        return self.inner.get_search_path()
+
+    def get_sources(self):
+        return self.inner.get_sources()
+
+    def list_groups(self, parent_name):
+        return self.inner.list_groups(parent_name)
+
+    def get_group_options(self, *args, **kwargs):
+        return self.inner.get_group_options(*args, **kwargs)
+
+    def compute_defaults_list(self, *args, **kwargs):
+        return self.inner.compute_defaults_list(*args, **kwargs)
+
+    def __getattr__(self, name):  # anything else Hydra's implementation offers
+        return getattr(self.inner, name)

@@ -1,0 +1,128 @@
+"""Job configs derived from one composition per shape equal Hydra's own, job by job."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, RunMode
+from omegaconf import OmegaConf
+
+from hydra_plugins.batched_launcher.batched_launcher import BatchedLauncher
+from pipeline import composing
+from pipeline.config import register_configs
+from pipeline.sweep import expand_grid
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+EXPERIMENTS = sorted(p.stem for p in (Path(CONF) / "experiment").glob("*.yaml") if p.stem != "lr_search")
+
+
+@pytest.fixture
+def loader():
+    register_configs()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        yield GlobalHydra.instance().config_loader()
+
+
+def master_config(loader, *overrides: str):
+    """The sweep's own config, as `python -m pipeline -m OVERRIDES` composes it."""
+    return loader.load_configuration("config", list(overrides), run_mode=RunMode.MULTIRUN)
+
+
+def grid(master) -> list[list[str]]:
+    return expand_grid(master)
+
+
+def as_data(config) -> dict:
+    return OmegaConf.to_container(config, resolve=False)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_job_of_every_experiment_equals_hydras_composition(loader, experiment):
+    master = master_config(loader, f"+experiment={experiment}")
+    composer = composing.JobComposer(loader, master)
+    jobs = grid(master)
+    for overrides in jobs:
+        assert as_data(composer.compose(overrides)) == as_data(loader.load_sweep_config(master, overrides)), overrides
+    # ...and Hydra composed once per shape (the config-group choices, the added keys), not per job.
+    assert all(shape.derivable is not False for shape in composer.shapes.values())
+    groups = {d.name for d in Path(CONF).iterdir() if d.is_dir()}
+    not_plain = lambda o: o.startswith(("+", "~")) or o.split("=")[0] in groups
+    assert len(composer.shapes) == len({tuple(filter(not_plain, o)) for o in jobs})
+
+
+def counted(loader, monkeypatch) -> list:
+    """Every composition Hydra's loader does from now on, one entry each."""
+    calls, real = [], type(loader).load_sweep_config
+    monkeypatch.setattr(type(loader), "load_sweep_config",
+                        lambda self, master, overrides: (calls.append(overrides), real(self, master, overrides))[1])
+    return calls
+
+
+def test_group_choices_and_added_keys_are_shapes_of_their_own(loader, monkeypatch):
+    master = master_config(loader, "data=moons,circles", "optim.lr=0.1,0.5,0.9", "+train.note=a,b")
+    composer = composing.JobComposer(loader, master)
+    jobs = grid(master)
+    assert len(jobs) == 12
+    calls = counted(loader, monkeypatch)
+    derived = [composer.compose(o) for o in jobs]
+    monkeypatch.undo()
+    for config, overrides in zip(derived, jobs):
+        composed = loader.load_sweep_config(master, overrides)
+        assert as_data(config) == as_data(composed)
+        assert config.data.name in ("moons", "circles") and config.train.note in ("a", "b")
+    # 4 shapes (2 data sets x 2 notes), each composed by Hydra for its first two jobs only.
+    assert len(composer.shapes) == 4 and len(calls) == 8
+
+
+def test_override_dirname_and_task_overrides_are_each_jobs_own(loader):
+    master = master_config(loader, "optim.lr=0.1,0.5", "model.hidden=3")
+    composer = composing.JobComposer(loader, master)
+    configs = [composer.compose(o) for o in grid(master)]
+    assert [list(c.hydra.overrides.task) for c in configs] == [["optim.lr=0.1", "model.hidden=3"],
+                                                               ["optim.lr=0.5", "model.hidden=3"]]
+    assert [c.hydra.job.override_dirname for c in configs] == ["model.hidden=3,optim.lr=0.1",
+                                                               "model.hidden=3,optim.lr=0.5"]
+    assert [c.optim.lr for c in configs] == [0.1, 0.5]
+
+
+def test_a_derivation_that_differs_falls_back_to_hydra(loader, monkeypatch, caplog):
+    master = master_config(loader, "optim.lr=0.1,0.2,0.3,0.4")
+    composer = composing.JobComposer(loader, master)
+    real_derive = composer._derive
+
+    def wrong(shape, parsed, plain):
+        config = real_derive(shape, parsed, plain)
+        config.train.steps += 1
+        return config
+
+    monkeypatch.setattr(composer, "_derive", wrong)
+    with caplog.at_level(logging.WARNING, logger="pipeline.composing"):
+        configs = [composer.compose(o) for o in grid(master)]
+    assert "composed one by one" in caplog.text
+    assert [c.optim.lr for c in configs] == [0.1, 0.2, 0.3, 0.4]
+    assert {c.train.steps for c in configs} == {master.train.steps}  # every one is Hydra's own
+
+
+def test_the_batched_launcher_gives_the_sweepers_check_the_deriving_loader(loader, monkeypatch):
+    master = master_config(loader, "optim.lr=0.1,0.2,0.3,0.4,0.5,0.6")
+    context = HydraContext(config_loader=loader, callbacks=None)
+    BatchedLauncher().setup(hydra_context=context, task_function=lambda cfg: None, config=master)
+    assert isinstance(context.config_loader, composing.DerivingConfigLoader)
+    calls = counted(loader, monkeypatch)
+    sweeper = SimpleNamespace(hydra_context=context, config=master)  # all the check reads of a sweeper
+    Sweeper.validate_batch_is_legal(sweeper, grid(master))  # what Hydra's sweepers do before launching
+    assert len(calls) == 2  # not 6: the first job of the shape, and the check of the second
+
+
+def test_an_unknown_key_is_still_refused_by_hydra(loader):
+    master = master_config(loader, "optim.lr=0.1,0.2")
+    composer = composing.JobComposer(loader, master)
+    composer.compose(["optim.lr=0.1"])
+    with pytest.raises(Exception, match="optim.lrr"):
+        composer.compose(["optim.lrr=0.2"])  # another shape: Hydra composes it and refuses it
