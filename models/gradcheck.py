@@ -54,8 +54,10 @@ def finite_difference_grads(
         e_i = jnp.zeros_like(theta).at[i].set(epsilon)
         return (loss_fn(unravel(theta + e_i)) - loss_fn(unravel(theta - e_i))) / (2 * epsilon)
 
-    d_theta = jax.lax.map(centred_difference, jnp.arange(theta.size), batch_size=chunk)
-    return unravel(d_theta)
+    elements = jnp.arange(theta.size)
+    if theta.size <= chunk:  # all at once: a plain vmap compiles faster than a loop of one chunk
+        return unravel(jax.vmap(centred_difference)(elements))
+    return unravel(jax.lax.map(centred_difference, elements, batch_size=chunk))
 
 
 class GradCheck(NamedTuple):

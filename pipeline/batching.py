@@ -53,7 +53,9 @@ from pipeline.run import Trained, device_arrays, layer_sizes, seed_keys, train_s
 from pipeline.train import CHOSEN_BY_INDEX, Hyper, TrainResult, TrainSpec, train
 
 PADDING_WASTE = 4.0  # at most this many times the real arithmetic, else split the group
-FD_CHUNK = 32  # finite-difference evaluations at once, per job (vmapped over the jobs)
+# Finite-difference evaluations at once, per job (vmapped over the jobs): all of them for a
+# small network (one vmap compiles in about half the time of a loop), else FD_CHUNK at a time.
+FD_CHUNK, FD_ALL_AT_ONCE_UP_TO = 32, 256
 
 # Keys whose values change the program's shapes or code: jobs differing here never share one.
 STRUCTURAL_KEYS = (
@@ -95,8 +97,16 @@ def bytes_per_job(cfg: DictConfig, ds: Dataset, hidden: int) -> int:
     n_params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
     activations = ds.m_train * sum(sizes[1:]) * 6  # Z, A, dZ, g'(Z), and a copy or two
     history = (cfg.train.steps // cfg.train.log_every + 2) * (3 + len(sizes))
-    check = FD_CHUNK * (n_params + cfg.gradcheck.max_examples * sum(sizes[1:]) * 2) * 8
+    check = fd_chunk(n_params) * (n_params + cfg.gradcheck.max_examples * sum(sizes[1:]) * 2) * 8
     return itemsize * (n_params * 6 + activations + history) + check
+
+
+def fd_chunk(n_params: int) -> int:
+    return n_params if n_params <= FD_ALL_AT_ONCE_UP_TO else FD_CHUNK
+
+
+def n_params_of(params) -> int:
+    return sum(int(np.prod(np.shape(leaf)[1:])) for leaf in jax.tree_util.tree_leaves(params))
 
 
 def chunks(jobs: list[Job], ds: Dataset, budget_bytes: int) -> list[list[Job]]:
@@ -207,7 +217,7 @@ def _train_batch(spec: TrainSpec, params, data, hyper, keys):
 def _check_batch(spec: TrainSpec, params, X, Y, hyper, epsilon):
     """The gradient check of every job, in float64 (cast here, in the program: cast outside,
     each array's conversion would be an eager op, compiled for its shape)."""
-    check = partial(gradient_errors, spec, epsilon=epsilon, fd_chunk=FD_CHUNK)
+    check = partial(gradient_errors, spec, epsilon=epsilon, fd_chunk=fd_chunk(n_params_of(params)))
     return jax.vmap(lambda p, h: check(p, X, Y, h))(as_float64(params), as_float64(hyper))
 
 

@@ -38,10 +38,15 @@ class JobComposer:
         self.loader, self.master = loader, master
         self.parser = OverridesParser.create()
         self.shapes: dict[tuple, _Shape] = {}
+        self._checked: dict[tuple[str, ...], DictConfig] = {}
         self._repository = None
 
-    def compose(self, overrides: Sequence[str]) -> DictConfig:
-        """The job's config, equal to `loader.load_sweep_config(master, overrides)`."""
+    def compose(self, overrides: Sequence[str], *, to_read: bool = False) -> DictConfig:
+        """The job's config, equal to `loader.load_sweep_config(master, overrides)`.
+
+        to_read: the config is only read, to validate it, before the next call: then the
+        values are applied to a scratch copy of the shape's template, sparing a deep copy.
+        """
         parsed = self.parser.parse_overrides(list(overrides))
         if any(o.is_hydra_override() for o in parsed):
             return self._by_hydra(overrides)
@@ -55,19 +60,35 @@ class JobComposer:
             return copy.deepcopy(shape.template)
         if shape.derivable is None:  # the second: derived, and checked against Hydra's own
             composed = self._by_hydra(overrides)
-            shape.derivable = _same(self._derive(shape, parsed, plain), composed)
+            shape.derivable = _same(self._derive(copy.deepcopy(shape.template), parsed, plain), composed)
             if not shape.derivable:
                 log.warning("deriving the config of job '%s' did not give Hydra's: this sweep's jobs "
                             "of its shape are composed one by one", " ".join(overrides))
             return composed
-        return self._derive(shape, parsed, plain) if shape.derivable else self._by_hydra(overrides)
+        if not shape.derivable:
+            return self._by_hydra(overrides)
+        if to_read:
+            if shape.scratch is None:
+                shape.scratch = copy.deepcopy(shape.template)
+            return self._derive(shape.scratch, parsed, plain)  # every plain key of the shape is set anew
+        return self._derive(copy.deepcopy(shape.template), parsed, plain)
+
+    def take(self, overrides: Sequence[str]) -> DictConfig:
+        """`compose`, or the config composed for the sweeper's check of this batch (it keeps none)."""
+        checked = self._checked.pop(tuple(overrides), None)
+        return checked if checked is not None else self.compose(overrides)
+
+    def compose_for_check(self, overrides: Sequence[str]) -> DictConfig:
+        """`compose`, kept for the launcher to `take`: a sweeper composes every job of a batch
+        to check it (`Sweeper.validate_batch_is_legal`), then launches the batch."""
+        config = self._checked[tuple(overrides)] = self.compose(overrides)
+        return config
 
     def _by_hydra(self, overrides: Sequence[str]) -> DictConfig:
         return self.loader.load_sweep_config(self.master, list(overrides))
 
-    def _derive(self, shape: _Shape, parsed: list[Override], plain: list[Override]) -> DictConfig:
-        """What Hydra's composition gives for this job, from its shape's template."""
-        config = copy.deepcopy(shape.template)
+    def _derive(self, config: DictConfig, parsed: list[Override], plain: list[Override]) -> DictConfig:
+        """What Hydra's composition gives for this job, from a copy of its shape's template."""
         ConfigLoaderImpl._apply_overrides_to_config(plain, config)  # as Hydra applies them
         dirname = config.hydra.job.config.override_dirname
         with open_dict(config.hydra):
@@ -99,6 +120,7 @@ class _Shape:
     def __init__(self, template: DictConfig):
         self.template = template
         self.derivable: Optional[bool] = None  # unknown until the second job is checked
+        self.scratch: Optional[DictConfig] = None  # for configs that are only read
 
 
 def _same(a: DictConfig, b: DictConfig) -> bool:
@@ -124,7 +146,7 @@ class DerivingConfigLoader(ConfigLoader):
         self.inner = inner
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        return composer_for(self.inner, master_config).compose(sweep_overrides)
+        return composer_for(self.inner, master_config).compose_for_check(sweep_overrides)
 
     def load_configuration(self, *args, **kwargs):
         return self.inner.load_configuration(*args, **kwargs)

@@ -1,7 +1,7 @@
 """Finishing a run: its files uploaded, then the run ended FINISHED, never the other way round.
 
 Drawing a run's plots costs more than training it on these small networks (matplotlib,
-about 0.2 s a run). In a sweep, that work goes to one worker process, so it overlaps with
+about 0.2 s a run). In a sweep, that work goes to worker processes, so it overlaps with
 the next jobs; the run is ended FINISHED only once its plots are drawn and every artifact
 is uploaded, and a run whose files could not be made or uploaded ends FAILED. Outside a
 sweep (and in launcher worker processes, which have no sweep end to wait for) everything
@@ -20,20 +20,25 @@ from typing import Any, Callable, Optional
 
 PlotCall = tuple[Callable, tuple, dict]  # a pipeline.plots function, its args and kwargs (picklable)
 
+# Two drawing processes: on a 2-core machine, one alone fell about 4 s behind the 48 jobs of
+# the benchmark sweep (benchmarks/sweep_benchmark.py); two kept up. More would only compete.
+WORKERS = min(2, os.cpu_count() or 1)
+
 _in_background = False
 _pool: Optional[ProcessPoolExecutor] = None
 _pending: list[tuple[Any, str, tempfile.TemporaryDirectory, Future]] = []
 
 
 def draw_in_background() -> None:
-    """From now on (this process runs a sweep), plots are drawn by a worker process.
+    """From now on (this process runs a sweep), plots are drawn by worker processes.
 
-    The worker starts now and imports what drawing needs (a few seconds), while this process
-    composes and compiles: by the first job's plots it is ready.
+    The workers start now and import what drawing needs (a few seconds), while this process
+    composes and compiles: by the first job's plots they are ready.
     """
     global _in_background
     _in_background = True
-    _worker().submit(_import_for_drawing)
+    for _ in range(WORKERS):  # one task each: the pool starts a process per task it cannot give an idle one
+        _worker().submit(_import_for_drawing)
 
 
 def _import_for_drawing() -> None:
@@ -99,7 +104,7 @@ def _worker() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
         # spawn, not fork: this process runs JAX's threads, which a fork would copy mid-flight.
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+        _pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"),
                                     initializer=_exit_with_parent, initargs=(os.getpid(),))
     return _pool
 

@@ -28,7 +28,8 @@ def _save(fig: Figure, path) -> Path:
     """Write `fig` as PNG; dropping the "Software" tag keeps the bytes reproducible."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
+    # compress_level 1: a third of the encoding time of the default 6, for files a little larger.
+    fig.savefig(path, format="png", dpi=100, metadata={"Software": None}, pil_kwargs={"compress_level": 1})
     return path
 
 

@@ -76,7 +76,7 @@ def validate_sweep(config: DictConfig, jobs: list[list[str]]) -> None:
 
     composer = composer_for(GlobalHydra.instance().config_loader(), config)
     for overrides in jobs:
-        job_config = composer.compose(overrides)
+        job_config = composer.compose(overrides, to_read=True)
         try:
             validate(job_config)
             check_data(job_config)
@@ -192,7 +192,8 @@ class PipelineCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_ID_FILE).write_text(self.parent_run_id)
         _open_sweeps.append(self)
-        finishing.draw_in_background()  # this process runs the sweep, and will wait for the plots
+        if config.tracking.plots:
+            finishing.draw_in_background()  # this process runs the sweep, and will wait for the plots
         print(f"sweep: {total or '?'} jobs -> MLflow experiment '{config.tracking.experiment}', "
               f"parent run {self.parent_run_id}", flush=True)
 

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import re
+import sqlite3
 import tempfile
 import time
 from functools import lru_cache
@@ -94,6 +95,38 @@ def check_store(uri: str, timeout: float = 5.0) -> None:
                              "start one (mlflow server) or fix the URI") from None
 
 
+def use_write_ahead_log(uri: str) -> None:
+    """Put a local SQLite store in SQLite's write-ahead-log mode (the file keeps it).
+
+    Each MLflow call is a transaction; in the default rollback-journal mode every commit
+    creates, syncs and deletes a journal file, in WAL mode it appends to one log (still
+    synced: as durable). A sweep's writes take about half the time, and readers (the
+    MLflow UI) no longer wait for writers. SQLite's WAL needs shared memory between the
+    processes that open the file, so a store on a network filesystem (NFS) is not for
+    this mode, nor for SQLite at all: use a tracking server there.
+    """
+    path = sqlite_path(uri)
+    if path is None or not path.parent.is_dir():  # no folder: MLflow's own error says so
+        return
+    connection = sqlite3.connect(path, timeout=20)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()
+
+
+def checkpoint(uri: str) -> None:
+    """Move what the write-ahead log holds into the SQLite file, so that the file alone is
+    the whole store (SQLite does it by itself when the last connection closes)."""
+    path = sqlite_path(uri)
+    if path is not None and path.is_file():
+        connection = sqlite3.connect(path, timeout=20)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            connection.close()
+
+
 @contextmanager
 def _store_lock(uri: str):
     """For SQLite, one process at a time creates the schema (two sweeps starting together)."""
@@ -133,8 +166,10 @@ class Tracker:
         with _store_lock(uri):
             # Making the client (and its first call) creates or migrates the SQLite schema:
             # under the lock, so two processes starting together do it once.
+            use_write_ahead_log(uri)
             self.client = MlflowClient(tracking_uri=uri)
             self.client.search_experiments(max_results=1)
+            checkpoint(uri)  # the new schema into the database file itself, not only its log
         self._experiment_ids: dict[str, str] = {}
 
     # -- experiments -------------------------------------------------------------------------

@@ -126,3 +126,24 @@ def test_an_unknown_key_is_still_refused_by_hydra(loader):
     composer.compose(["optim.lr=0.1"])
     with pytest.raises(Exception, match="optim.lrr"):
         composer.compose(["optim.lrr=0.2"])  # another shape: Hydra composes it and refuses it
+
+
+def test_configs_to_read_are_right_and_share_one_scratch_copy(loader):
+    master = master_config(loader, "optim.lr=0.1,0.2,0.3,0.4", "model.hidden=2,5")
+    composer = composing.JobComposer(loader, master)
+    jobs = grid(master)
+    read = [as_data(composer.compose(o, to_read=True)) for o in jobs]
+    assert read == [as_data(loader.load_sweep_config(master, o)) for o in jobs]
+    later = [composer.compose(o, to_read=True) for o in jobs[2:]]
+    assert all(c is later[0] for c in later)  # one scratch copy, values applied anew each time
+
+
+def test_the_launcher_takes_the_config_the_sweepers_check_composed(loader):
+    master = master_config(loader, "optim.lr=0.1,0.2,0.3")
+    composer = composing.JobComposer(loader, master)
+    jobs = grid(master)
+    checked = [composer.compose_for_check(o) for o in jobs]
+    taken = [composer.take(o) for o in jobs]
+    assert all(a is b for a, b in zip(checked, taken))
+    again = composer.take(jobs[2])  # taken already: composed anew, equal
+    assert again is not taken[2] and as_data(again) == as_data(taken[2])

@@ -100,6 +100,20 @@ def test_finite_differences_handle_more_params_than_one_chunk():
     np.testing.assert_allclose(grads["W"], theta["W"] ** 2, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 25, 26, 1000])
+def test_finite_differences_are_the_same_in_chunks_or_all_at_once(chunk):
+    """26 elements: in chunks of 1 or 7 (a loop plus a remainder), 25 (one chunk plus one),
+    26 or more (one vmap): the same 2·P evaluations, the same numbers up to rounding (XLA may
+    order a batched sum differently, and the division by 2ε magnifies the last bits)."""
+    params = {"W": jax.random.normal(jax.random.key(13), (5, 4)), "b": jax.random.normal(jax.random.key(14), (6,))}
+    cubic = lambda p: sum(jnp.sum(v**3) for v in jax.tree_util.tree_leaves(p)) / 3
+    reference = finite_difference_grads(cubic, params, chunk=1)
+    grads = finite_difference_grads(cubic, params, chunk=chunk)
+    for name in params:
+        np.testing.assert_allclose(grads[name], reference[name], rtol=1e-7)
+        np.testing.assert_allclose(grads[name], params[name] ** 2, rtol=1e-5, atol=1e-6)
+
+
 def _problem():
     params = init_params(jax.random.key(10), (3, 4, 1), scheme="xavier", dtype=jnp.float64)
     X = jax.random.normal(jax.random.key(11), (3, 20))

@@ -160,6 +160,17 @@ def test_log_batch_sends_metrics_params_and_tags_in_one_request(tracker, monkeyp
     assert "acc" not in run.data.metrics  # non-finite: skipped
 
 
+def test_a_local_store_uses_sqlites_write_ahead_log(tracker):
+    import sqlite3
+
+    run_id = tracker.start_run("exp", "wal", {})
+    tracker.log_metrics(run_id, {"loss": 0.5})
+    with sqlite3.connect(tracking.sqlite_path(tracker.uri)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # ...and a second client of the same file (the MLflow UI, another sweep) reads what was written.
+    assert Tracker(tracker.uri).client.get_run(run_id).data.metrics["loss"] == 0.5
+
+
 def test_log_metrics_logs_one_point_at_a_step(tracker):
     run_id = tracker.start_run("exp", "metrics", {})
     tracker.log_metrics(run_id, {"gradcheck_rel_error": 1e-12, "nan_metric": math.nan}, step=3)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
@@ -82,10 +81,12 @@ class BatchedLauncher(Launcher):
         return returns
 
     def _job_config(self, overrides: Sequence[str], index: int) -> DictConfig:
-        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        from pipeline.composing import composer_for
+
+        # Composed already, most likely, by the sweeper's check of the batch.
+        config = composer_for(self.hydra_context.config_loader.inner, self.config).take(overrides)
         with open_dict(config):
             config.hydra.job.id = index
             config.hydra.job.num = index
-        HydraConfig.instance().set_config(config)
-        return config
+        return config  # run_job makes it HydraConfig's when the job runs
 
