@@ -39,7 +39,6 @@ from functools import partial
 from typing import Any, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
@@ -49,7 +48,7 @@ from pipeline import precomputed, provenance
 from pipeline.config import hidden_layers
 from pipeline.data import Dataset, load_from_config
 from pipeline.gradcheck import as_float64, check_examples, gradient_errors
-from pipeline.run import Trained, device_arrays, layer_sizes, seed_keys, train_spec
+from pipeline.run import Trained, device_arrays, hyper_of, layer_sizes, seed_keys, train_spec
 from pipeline.train import CHOSEN_BY_INDEX, Hyper, TrainResult, TrainSpec, train
 
 PADDING_WASTE = 4.0  # at most this many times the real arithmetic, else split the group
@@ -105,8 +104,9 @@ def fd_chunk(n_params: int) -> int:
     return n_params if n_params <= FD_ALL_AT_ONCE_UP_TO else FD_CHUNK
 
 
-def n_params_of(params) -> int:
-    return sum(int(np.prod(np.shape(leaf)[1:])) for leaf in jax.tree_util.tree_leaves(params))
+def params_per_job(stacked_params) -> int:
+    """The number of parameters of one job, from the batch's stacked (job axis first) params."""
+    return sum(int(np.prod(np.shape(leaf)[1:])) for leaf in jax.tree_util.tree_leaves(stacked_params))
 
 
 def chunks(jobs: list[Job], ds: Dataset, budget_bytes: int) -> list[list[Job]]:
@@ -217,7 +217,7 @@ def _train_batch(spec: TrainSpec, params, data, hyper, keys):
 def _check_batch(spec: TrainSpec, params, X, Y, hyper, epsilon):
     """The gradient check of every job, in float64 (cast here, in the program: cast outside,
     each array's conversion would be an eager op, compiled for its shape)."""
-    check = partial(gradient_errors, spec, epsilon=epsilon, fd_chunk=fd_chunk(n_params_of(params)))
+    check = partial(gradient_errors, spec, epsilon=epsilon, fd_chunk=fd_chunk(params_per_job(params)))
     return jax.vmap(lambda p, h: check(p, X, Y, h))(as_float64(params), as_float64(hyper))
 
 
@@ -228,13 +228,12 @@ def batch_spec(cfg: DictConfig, ds: Dataset) -> TrainSpec:
 
 
 def job_hyper(cfg: DictConfig, hidden: int, widest: int) -> Hyper:
-    """The job's numbers as host arrays (as `pipeline.run.hyper_of`), plus its activation index
-    and unit mask when it has hidden layers."""
-    o, dtype = cfg.optim, cfg.train.dtype
-    hyper = Hyper(*(np.asarray(v, dtype) for v in (o.lr, cfg.model.leaky_slope, o.momentum, o.b1, o.b2, o.eps)))
+    """The job's numbers as host arrays, plus its activation index and unit mask when it has
+    hidden layers."""
+    hyper = hyper_of(cfg, xp=np)
     if not hidden_layers(cfg):
         return hyper
-    mask = (np.arange(widest) < hidden).astype(dtype)[:, None]
+    mask = (np.arange(widest) < hidden).astype(cfg.train.dtype)[:, None]
     return hyper._replace(activation_index=np.asarray(GRADIENT_ACTIVATIONS.index(cfg.model.activation), np.int32),
                           unit_mask=mask)
 

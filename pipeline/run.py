@@ -82,9 +82,9 @@ def train_spec(cfg: DictConfig, ds: Dataset) -> TrainSpec:
     )
 
 
-def hyper_of(cfg: DictConfig) -> Hyper:
+def hyper_of(cfg: DictConfig, xp=jnp) -> Hyper:
     o = cfg.optim
-    return make_hyper(o.lr, cfg.model.leaky_slope, o.momentum, o.b1, o.b2, o.eps, dtype=cfg.train.dtype)
+    return make_hyper(o.lr, cfg.model.leaky_slope, o.momentum, o.b1, o.b2, o.eps, dtype=cfg.train.dtype, xp=xp)
 
 
 def device_arrays(ds: Dataset, dtype: str) -> tuple[jnp.ndarray, ...]:

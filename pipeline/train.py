@@ -52,8 +52,9 @@ class Hyper(NamedTuple):
     unit_mask: Optional[jnp.ndarray] = None  # with CHOSEN_BY_INDEX: (H, 1), 1 for the job's own units
 
 
-def make_hyper(lr, slope=0.01, momentum=0.9, b1=0.9, b2=0.999, eps=1e-8, dtype=jnp.float32) -> Hyper:
-    return Hyper(*(jnp.asarray(v, dtype) for v in (lr, slope, momentum, b1, b2, eps)))
+def make_hyper(lr, slope=0.01, momentum=0.9, b1=0.9, b2=0.999, eps=1e-8, dtype=jnp.float32, xp=jnp) -> Hyper:
+    """xp=numpy gives host arrays (for stacking many jobs before one transfer)."""
+    return Hyper(*(xp.asarray(v, dtype) for v in (lr, slope, momentum, b1, b2, eps)))
 
 
 class History(NamedTuple):

@@ -1,6 +1,7 @@
 """`hydra/launcher=batched`: Hydra's home for the batching launcher, a thin shim over pipeline/.
 
 Hydra finds launchers in the `hydra_plugins` namespace package; the work is done by
+`pipeline.composing` (each job's config, composed once per shape of job),
 `pipeline.batching` (which jobs share a program) and Hydra's own `run_job` (everything a job
 gets from Hydra: its output directory, `.hydra/` files, callbacks, return value).
 
