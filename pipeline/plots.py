@@ -17,7 +17,7 @@ import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter, NullFormatter
+from matplotlib.ticker import LogFormatter
 
 Predict = Callable[[np.ndarray], np.ndarray]  # (2, k) points -> (1, k) probabilities
 
@@ -45,8 +45,16 @@ def _log_y(ax: Axes, **kwargs) -> None:
     """A log y axis labelled in plain numbers (0.1, 0.01): the default 10^k labels go through
     mathtext, which costs more than drawing the rest of a run's plot."""
     ax.set_yscale("log", **kwargs)
-    ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(_PlainLogFormatter())
+    # Within a decade or two, some minor ticks are labelled too (as matplotlib's default does).
+    ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False))
+
+
+class _PlainLogFormatter(LogFormatter):
+    """matplotlib's choice of which log ticks to label, written plainly: 0.3, 1, 20, 1e-05."""
+
+    def _num_to_string(self, x, vmin, vmax):
+        return f"{x:.3g}"
 
 
 def plot_loss_curve(steps, loss, path, *, title: str,
@@ -57,7 +65,7 @@ def plot_loss_curve(steps, loss, path, *, title: str,
         raise ValueError(f"steps {steps.shape} and loss {loss.shape} differ in length")
     fig = Figure(figsize=(6, 4))
     # Fixed margins: constrained layout costs more than the whole rest of this plot.
-    fig.subplots_adjust(left=0.12, right=0.86, bottom=0.12, top=0.9)
+    fig.subplots_adjust(left=0.14, right=0.86, bottom=0.12, top=0.9)
     ax = fig.add_subplot()
     ax.plot(steps, loss, color="C0", label="train loss")
     _set_log_y_if_positive(ax, loss)

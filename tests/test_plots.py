@@ -185,3 +185,16 @@ def test_layer_grad_norms(tmp_path, saved_figures):
         plots.plot_layer_grad_norms(steps, norms[:10], tmp_path / "x.png", title="t")
     with pytest.raises(ValueError):
         plots.plot_layer_grad_norms(steps, norms, tmp_path / "x.png", title="t", labels=["W1"])
+
+
+@pytest.mark.parametrize("low, expected", [(1e-4, {"1", "0.1", "0.01", "0.001", "0.0001"}), (0.3, {"1", "0.6", "0.4"})])
+def test_log_axes_are_labelled_in_plain_numbers(tmp_path, saved_figures, low, expected):
+    # Plain text, not mathtext's 10^k: labels a reader can read at a glance, and several
+    # times cheaper to draw. Within a decade, some minor ticks get labels too.
+    steps = np.arange(0, 1001, 10)
+    loss = np.geomspace(1.0, low, steps.size)
+    assert_png(plots.plot_loss_curve(steps, loss, tmp_path / "l.png", title="t"))
+    ax = saved_figures[0].axes[0]
+    labels = {t.get_text() for t in ax.yaxis.get_majorticklabels() + ax.yaxis.get_minorticklabels()} - {""}
+    assert expected <= labels, labels
+    assert not any("$" in label or "e-0" in label for label in labels), labels
