@@ -243,11 +243,6 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         self.log_batch(run_id, tags=tags)
 
-    def log_histories(self, run_id: str, steps: Sequence[int], histories: Mapping[str, Sequence[float]]) -> None:
-        """Whole metric histories ({name: values at `steps`})."""
-        self.log_batch(run_id, metrics=[(name, value, step) for name, values in histories.items()
-                                        for step, value in zip(steps, values)])
-
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         self.log_batch(run_id, metrics=[(name, value, step) for name, value in metrics.items()])
 

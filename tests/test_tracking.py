@@ -105,7 +105,7 @@ def test_set_tags_stores_more_than_one_batch(tracker):
     assert all(stored[k] == str(v) for k, v in tags.items())
 
 
-def test_log_histories_stores_every_point_and_skips_non_finite(tracker):
+def test_whole_histories_store_every_point_and_skip_non_finite(tracker):
     run_id = tracker.start_run("exp", "histories", {})
     steps = list(range(0, 5000, 10))  # 500 points per metric, 1500 in all: more than one batch
     assert 3 * len(steps) > MAX_METRICS_PER_BATCH
@@ -114,8 +114,9 @@ def test_log_histories_stores_every_point_and_skips_non_finite(tracker):
     val_accuracy = [0.5 + i / (4 * len(steps)) for i in range(len(steps))]
     bad_steps = {steps[7]: math.nan, steps[100]: math.inf, steps[499]: -math.inf}
     val_accuracy = [bad_steps.get(s, v) for s, v in zip(steps, val_accuracy)]
-    tracker.log_histories(run_id, steps, {"loss": loss, "train_accuracy": train_accuracy,
-                                          "val_accuracy": val_accuracy})
+    histories = {"loss": loss, "train_accuracy": train_accuracy, "val_accuracy": val_accuracy}
+    tracker.log_batch(run_id, metrics=[(name, value, step) for name, values in histories.items()
+                                       for step, value in zip(steps, values)])
     for name, values in (("loss", loss), ("train_accuracy", train_accuracy)):
         history = sorted(tracker.metric_history(run_id, name), key=lambda m: m.step)
         assert [m.step for m in history] == steps
