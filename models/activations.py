@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 Array = jnp.ndarray
@@ -113,23 +112,20 @@ def resolve(activation: "str | Activation") -> Activation:
 GRADIENT_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name != "step")
 
 
-def chosen_by_index(index: Array, unit_mask: Array, names: tuple[str, ...] = GRADIENT_ACTIVATIONS) -> Activation:
-    """The activation `names[index]`, with `index` a traced integer, its units masked.
+def masked(activation: "str | Activation", unit_mask: Array) -> Activation:
+    """`activation` with some units switched off: g(z)·mask and g'(z)·mask.
 
-    This lets one compiled program train networks that differ in activation and width:
-    `index` picks the activation per network (under vmap every branch is computed and
-    one is selected), and `unit_mask` ((n, 1) of 0/1) switches off the padding units of a
-    network narrower than the program. A masked unit outputs 0 and passes back no gradient,
-    so padding weights that start at 0 stay exactly 0 and the network computes exactly what
-    its unpadded self would.
+    `unit_mask` ((n, 1) of 0/1) marks a layer's own units among the padding units of a
+    wider array (pipeline/inputs.py pads every hidden layer to a multiple of 8 units). A
+    masked unit outputs 0 and passes back no gradient, so its weights, which start at 0,
+    stay exactly 0, and the padded network computes what the unpadded one would.
     """
-    branches_g = [ACTIVATIONS[name].g for name in names]
-    branches_prime = [ACTIVATIONS[name].g_prime for name in names]
+    inner = resolve(activation)
 
     def g(z, slope):
-        return jax.lax.switch(index, branches_g, z, slope) * unit_mask.astype(z.dtype)
+        return inner.g(z, slope) * unit_mask.astype(z.dtype)
 
     def g_prime(z, slope):
-        return jax.lax.switch(index, branches_prime, z, slope) * unit_mask.astype(z.dtype)
+        return inner.g_prime(z, slope) * unit_mask.astype(z.dtype)
 
     return Activation(g, g_prime)

@@ -53,3 +53,13 @@ def backward(a, b, c) -> GraphGrads:
 def J(a, b, c):
     """J(a, b, c) = 3(a + b·c) as one expression, for jax.grad to check `backward` against."""
     return forward(a, b, c).J
+
+
+def J_from_v(v):
+    """J as a function of the node v alone (J = 3v): what nudging v moves."""
+    return 3 * v
+
+
+def J_from_u(a, u):
+    """J as a function of the node u, a held fixed (v = a + u, J = 3v): what nudging u moves."""
+    return J_from_v(a + u)

@@ -118,7 +118,7 @@ def forward(
       params: {"W1", "b1", ..., "WL", "bL"} as made by `init_params`.
       X: (n_x, m), examples as columns.
       hidden_activation, output_activation: names in `models.activations.ACTIVATIONS`
-        (the hidden one may also be an `Activation`, e.g. one chosen by a traced index).
+        (the hidden one may also be an `Activation`, e.g. a masked one: models.activations.masked).
       slope: the leaky-ReLU slope α (ignored by the other activations).
 
     Returns:

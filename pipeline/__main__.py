@@ -1,14 +1,20 @@
-"""`python -m pipeline [overrides]`: the command line; a thin wrapper around `pipeline.run.train`.
+"""`python -m pipeline [overrides]`: the command line; a thin wrapper around `pipeline.job.run`.
 
-Bad input (an unknown option, a value out of range, a missing device) ends the command with
-one line on stderr and exit status 2, before anything trains or any MLflow run is created.
+Exit status:
+  0    every run finished (or was skipped: a sweep resumed it);
+  1    a run, or any job of a sweep, ended FAILED (diverged, a failed gradient check): said
+       once everything is recorded and the sweep's summary written;
+  2    bad input (an unknown option, a value out of range, data that cannot be trained on, a
+       store that does not answer, a missing device): one line `error: ...` on stderr, before
+       anything trains or any MLflow run is created (pipeline/admission.py decides);
+  130  interrupted (Ctrl-C, SIGTERM): the runs so far are kept, ended KILLED.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
+from pathlib import Path
 
 # Let Hydra's errors reach `main` as exceptions, so they are reported in one line below
 # instead of Hydra's multi-line report.
@@ -22,42 +28,60 @@ from hydra.errors import HydraException  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
+from pipeline import interrupts  # noqa: E402
 from pipeline.config import ConfigError, register_configs  # noqa: E402
+from pipeline.data import DataError  # noqa: E402
 from pipeline.device import DeviceError  # noqa: E402
-from pipeline.errors import InputRefused, one_line  # noqa: E402
+from pipeline.errors import InputRefused, failed_jobs, one_line, record_failed_job  # noqa: E402
 
 # A config file that does not parse reaches us as yaml's own error, naming file and line.
-USER_ERRORS = (ConfigError, DeviceError, HydraException, OmegaConfBaseException, yaml.YAMLError)
+USER_ERRORS = (ConfigError, DataError, DeviceError, HydraException, OmegaConfBaseException, yaml.YAMLError)
 
 register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def hydra_main(cfg: DictConfig):
-    from pipeline.run import train
+    if cfg.get("lesson") is not None:  # +lesson=NAME: a section of the notes, run instead of training
+        from pipeline.lessons import run_lesson
+
+        return run_lesson(cfg)
+    from pipeline.job import run
     from pipeline.sweep import parent_run_id_for_job
 
-    result = train(cfg, parent_run_id=parent_run_id_for_job())
+    result = run(cfg, parent_run_id=parent_run_id_for_job())
     if result.status == "FAILED":
+        record_failed_job(f"run {result.run_id}: {result.reason}")  # the command exits 1 (see main)
         print(f"run {result.run_id} FAILED: {result.reason}", file=sys.stderr)
     elif result.run_id and not HydraConfig.get().mode == RunMode.MULTIRUN:
-        print(f"run {result.run_id} {result}; see it with: mlflow ui --backend-store-uri {cfg.tracking.uri}")
+        print(f"run {result.run_id} {result}")
+        print(f"see it: {ui_hint(cfg)}")
     return result  # float(result) is the objective Hydra's Optuna sweeper optimises
 
 
-def _terminate_as_interrupt(signum, frame) -> None:
-    # SIGTERM (a scheduler, `kill`) takes the same path as Ctrl-C: the job's run and the
-    # sweep's parent end KILLED, and everything logged so far stays.
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+def ui_hint(cfg: DictConfig) -> str:
+    """How to open the run in the MLflow UI, runnable as printed from where the command ran."""
+    from pipeline.tracking import tracker_for
+
+    mlflow = Path(sys.executable).with_name("mlflow")
+    path = tracker_for(cfg.tracking.uri).experiment_url_path(cfg.tracking.experiment)
+    if cfg.tracking.uri.startswith(("http://", "https://")):
+        return f"{cfg.tracking.uri.rstrip('/')}/{path}"
+    return f"{mlflow} ui --backend-store-uri {cfg.tracking.uri}, then open http://127.0.0.1:5000/{path}"
 
 
 def main() -> None:
     from pipeline.sweep import close_open_sweeps
 
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    # SIGTERM (a scheduler, `kill`) takes the same path as Ctrl-C: the job's run and the
+    # sweep's parent end KILLED, and everything logged so far stays.
+    interrupts.install()
     try:
         hydra_main()
     except InputRefused as refused:
+        # Refused before any run, as a rule; a search sweeper's later batch may be refused
+        # after its parent run exists, which then ends FAILED with the reason.
+        close_open_sweeps("FAILED", refused.message)
         print(f"error: {refused.message}", file=sys.stderr)
         sys.exit(2)
     except USER_ERRORS as error:
@@ -71,6 +95,10 @@ def main() -> None:
     except BaseException as error:
         close_open_sweeps("FAILED", f"{type(error).__name__}: {error}")
         raise
+    failed = failed_jobs()
+    if failed:  # everything is recorded and the summary written: say it in the exit status
+        print("exit status 1: a run ended FAILED (its reason is in MLflow, tag failure_reason)", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

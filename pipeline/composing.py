@@ -13,7 +13,8 @@ its siblings from it by applying their plain values with that same function, as 
 would. Anything else (a config group, `+key`, `~key`, a `hydra.*` override) gives a shape
 of its own, composed by Hydra. The derivation is checked, not assumed: the second job of
 each shape is also composed by Hydra and must come out equal, or the shape falls back to
-Hydra's composition for every job.
+Hydra's composition for every job. Hydra's private functions are reached through
+pipeline/hydra_internals.py; if one is missing, every job is composed by Hydra.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import copy
 import logging
 from typing import Optional, Sequence
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from pipeline import hydra_internals
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,11 @@ class JobComposer:
             return copy.deepcopy(shape.template)
         if shape.derivable is None:  # the second: derived, and checked against Hydra's own
             composed = self._by_hydra(overrides)
-            shape.derivable = _same(self._derive(copy.deepcopy(shape.template), parsed, plain), composed)
+            try:
+                shape.derivable = _same(self._derive(copy.deepcopy(shape.template), parsed, plain), composed)
+            except hydra_internals.Unavailable:
+                shape.derivable = False
+                return composed
             if not shape.derivable:
                 log.warning("deriving the config of job '%s' did not give Hydra's: this sweep's jobs "
                             "of its shape are composed one by one", " ".join(overrides))
@@ -89,13 +95,12 @@ class JobComposer:
 
     def _derive(self, config: DictConfig, parsed: list[Override], plain: list[Override]) -> DictConfig:
         """What Hydra's composition gives for this job, from a copy of its shape's template."""
-        ConfigLoaderImpl._apply_overrides_to_config(plain, config)  # as Hydra applies them
+        hydra_internals.apply_overrides(plain, config)  # as Hydra applies them
         dirname = config.hydra.job.config.override_dirname
         with open_dict(config.hydra):
             config.hydra.overrides.task = [o.input_line for o in parsed]
-            config.hydra.job.override_dirname = get_overrides_dirname(
-                overrides=parsed, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep,
-                exclude_keys=list(dirname.exclude_keys))
+            config.hydra.job.override_dirname = hydra_internals.overrides_dirname(
+                parsed, dirname.kv_sep, dirname.item_sep, list(dirname.exclude_keys))
         OmegaConf.copy_cache(from_config=self.master, to_config=config)
         return config
 
@@ -105,15 +110,21 @@ class JobComposer:
             return False
         if isinstance(override.value(), dict):
             return True  # Hydra merges a dict value as a config value, even at a group's key
-        return not self._groups().group_exists(override.key_or_group)
+        repository = self._groups()
+        if repository is None:  # without Hydra's repository, no value is known to be plain
+            return False
+        return not repository.group_exists(override.key_or_group)
 
     def _groups(self):
-        """The config repository as Hydra sees it for this sweep (its search path included)."""
+        """The config repository as Hydra sees it for this sweep (its search path included), or
+        None if Hydra's internals to build it are missing (then every job is composed by Hydra)."""
         if self._repository is None:
-            hydra_overrides = list(self.master.hydra.overrides.hydra)
-            _, self._repository = self.loader._parse_overrides_and_create_caching_repo(
-                self.master.hydra.job.config_name, hydra_overrides)
-        return self._repository
+            try:
+                self._repository = hydra_internals.config_repository(
+                    self.loader, self.master.hydra.job.config_name, list(self.master.hydra.overrides.hydra))
+            except hydra_internals.Unavailable:
+                self._repository = False
+        return self._repository or None
 
 
 class _Shape:

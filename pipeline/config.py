@@ -30,7 +30,7 @@ DTYPES = ("float32", "float64")
 class DataConfig:
     name: str = "flower"
     seed: int = 0  # the generator's draw and the validation split
-    val_fraction: float = 0.2
+    val_fraction: float = 0.2  # 0: train on every example, no validation split (the notes' setting)
     n_samples: int = 400  # generated sets only (flower is fixed at 400)
     noise: float = 0.2  # generated sets that take noise
     path: Optional[str] = None  # data=csv: the table's file
@@ -79,9 +79,16 @@ class GradcheckConfig:
 
 
 @dataclass
+class SweepConfig:
+    # A grid with more jobs than this is refused before it is expanded (its size is the product
+    # of the swept values' counts); raise it with sweep.max_jobs=N.
+    max_jobs: int = 50_000
+
+
+@dataclass
 class TrackingConfig:
     uri: str = "sqlite:///mlflow.db"
-    experiment: str = "default"
+    experiment: str = "Default"
     enabled: bool = True
     plots: bool = True
 
@@ -94,9 +101,12 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     gradcheck: GradcheckConfig = field(default_factory=GradcheckConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     device: str = "auto"
     # In a sweep, reuse a FINISHED run of the same config hash instead of training it again.
     resume: bool = True
+    # +lesson=NAME (conf/lesson/): run that section of the notes instead of training (pipeline/lessons.py)
+    lesson: Optional[Any] = None
 
 
 def register_configs() -> None:
@@ -113,14 +123,32 @@ def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed; choose one of: {', '.join(allowed)}")
 
 
+INT32_MAX = 2**31 - 1  # JAX counts steps, sizes and indices in int32
+
+
 def _at_least(key: str, value: Any, minimum: int) -> None:
     if value < minimum:
         raise ConfigError(f"{key}={value!r} is too small; it must be an integer >= {minimum}")
+    if value > INT32_MAX:
+        raise ConfigError(f"{key}={value!r} is too large; it must be an integer in [{minimum}, 2**31 - 1]")
 
 
 def _positive_finite(key: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ConfigError(f"{key}={value!r} is not allowed; it must be a finite number > 0")
+
+
+def _in_range(key: str, value: float, low: float, high: float, *, high_open: bool = False) -> None:
+    """low <= value <= high (or < high), and finite: NaN is refused, not compared."""
+    inside = math.isfinite(value) and low <= value and (value < high if high_open else value <= high)
+    if not inside:
+        raise ConfigError(f"{key}={value!r} is out of range; it must be a finite number in "
+                          f"[{low:g}, {high:g}{')' if high_open else ']'}")
+
+
+# The tracking stores MLflow can be pointed at and this pipeline checks before any run:
+# an embedded SQLite file, a tracking server, or a database server MLflow speaks to directly.
+TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql")
 
 
 def hidden_layers(cfg: Any) -> int:
@@ -150,6 +178,80 @@ def validate(cfg: Any) -> None:
     _one_of("device", cfg.device, DEVICES)
     _validate_model(cfg)
     _validate_numbers(cfg)
+    _validate_tracking(cfg)
+
+
+def _validate_tracking(cfg: Any) -> None:
+    uri = str(cfg.tracking.uri or "")
+    scheme = uri.partition(":")[0].split("+")[0].lower() if ":" in uri else ""
+    if scheme not in TRACKING_SCHEMES:
+        raise ConfigError(
+            f"tracking.uri={uri!r} is not allowed; use sqlite:///PATH (a local file), http(s)://HOST:PORT "
+            "(an MLflow server) or postgresql://USER@HOST/DB, mysql://USER@HOST/DB (a database server)"
+            + ("; MLflow's file: store is not supported (use sqlite:///mlflow.db)" if scheme in ("file", "") else ""))
+    if not str(cfg.tracking.experiment or "").strip():
+        raise ConfigError(f"tracking.experiment={cfg.tracking.experiment!r} is empty; name the MLflow experiment "
+                          "(e.g. tracking.experiment=Default)")
+    _at_least("sweep.max_jobs", cfg.sweep.max_jobs, 1)
+
+
+# Keys each kind of job reads; a job ignores a key outside these (see `ignored_settings`).
+_GENERATED_WITH_NOISE = ("moons", "circles")
+_GENERATED = ("moons", "circles", "blobs", "gaussian_quantiles")
+# Values that say nothing when a job ignores the key: the schema's default, or what a model's
+# own file sets for it (conf/model/logistic.yaml: hidden 0, depth 0; perceptron: step).
+_SAYS_NOTHING = {
+    "model.hidden": (4, 0), "model.depth": (1, 0), "model.activation": ("tanh", "step"),
+    "model.leaky_slope": (0.01,), "model.init_scale": (0.01,), "optim.momentum": (0.9,),
+    "optim.b1": (0.9,), "optim.b2": (0.999,), "optim.eps": (1e-8,), "data.n_samples": (400,),
+    "data.noise": (0.2,),
+}
+
+
+def uses(cfg: Any) -> dict[str, bool]:
+    """For each key that only some jobs read: does this job read it?"""
+    m, layers = cfg.model, hidden_layers(cfg)
+    return {
+        "model.hidden": layers > 0,
+        "model.depth": m.name == "deep",
+        "model.activation": layers > 0,
+        "model.leaky_slope": layers > 0 and m.activation == "leaky_relu",
+        "model.init_scale": m.init == "small",
+        "optim.momentum": cfg.optim.name == "momentum",
+        "optim.b1": cfg.optim.name == "adam",
+        "optim.b2": cfg.optim.name == "adam",
+        "optim.eps": cfg.optim.name == "adam",
+        "data.n_samples": cfg.data.name in _GENERATED,
+        "data.noise": cfg.data.name in _GENERATED_WITH_NOISE,
+    }
+
+
+def ignored_settings(cfg: Any) -> dict[str, str]:
+    """{key: why} for each key this job ignores although it is set to a value that says something.
+
+    `model.depth=3` on the shallow model is "model=shallow has 1 hidden layer; model.depth is
+    for model=deep". A sweep decides with all its jobs at once (pipeline/admission.py): a value
+    that some job of the sweep reads is not refused for the others.
+    """
+    why = {
+        "model.hidden": f"model={cfg.model.name} has no hidden layer",
+        "model.depth": f"model={cfg.model.name} has {hidden_layers(cfg)} hidden layer(s); model.depth is for model=deep",
+        "model.activation": f"model={cfg.model.name} has no hidden layer",
+        "model.leaky_slope": f"model.activation={cfg.model.activation} is not leaky_relu",
+        "model.init_scale": f"model.init={cfg.model.init} does not scale (init_scale is for model.init=small)",
+        "optim.momentum": f"optim={cfg.optim.name} has no momentum (optim=momentum has)",
+        "optim.b1": f"optim.b1 is for optim=adam, not optim={cfg.optim.name}",
+        "optim.b2": f"optim.b2 is for optim=adam, not optim={cfg.optim.name}",
+        "optim.eps": f"optim.eps is for optim=adam, not optim={cfg.optim.name}",
+        "data.n_samples": f"data={cfg.data.name} is not generated (its size is fixed)",
+        "data.noise": f"data={cfg.data.name} takes no noise (moons and circles do)",
+    }
+    ignored = {}
+    for key, used in uses(cfg).items():
+        group, name = key.split(".")
+        if not used and getattr(getattr(cfg, group), name) not in _SAYS_NOTHING[key]:
+            ignored[key] = why[key]
+    return ignored
 
 
 def _validate_model(cfg: Any) -> None:
@@ -179,6 +281,9 @@ def _validate_model(cfg: Any) -> None:
     if not 0 <= model.leaky_slope < 1:
         raise ConfigError(f"model.leaky_slope={model.leaky_slope!r} is out of range; it must lie in [0, 1)")
     _positive_finite("model.init_scale", model.init_scale)
+    if model.output == "sigmoid" and DATASETS.get(cfg.data.name) == "regression":
+        raise ConfigError(f"model.output='sigmoid' is not allowed for data.name={cfg.data.name!r}, a regression "
+                          "set: a sigmoid outputs (0, 1); use model.output=auto or identity")
 
 
 def _validate_numbers(cfg: Any) -> None:
@@ -194,9 +299,19 @@ def _validate_numbers(cfg: Any) -> None:
         _at_least("train.batch_size", cfg.train.batch_size, 1)
     if not 0 <= cfg.train.seed < 2**32:  # jax.random.PRNGKey's seeds, the same under vmap
         raise ConfigError(f"train.seed={cfg.train.seed!r} is out of range; it must lie in [0, 2**32 - 1]")
-    if not 0 < cfg.data.val_fraction < 1:
-        raise ConfigError(f"data.val_fraction={cfg.data.val_fraction!r} is out of range; it must lie in (0, 1)")
+    if not 0 <= cfg.data.val_fraction < 1:
+        raise ConfigError(f"data.val_fraction={cfg.data.val_fraction!r} is out of range; it must lie in [0, 1) "
+                          "(0: train on every example, no validation split)")
+    if not 0 <= cfg.data.seed < 2**32:  # numpy's and scikit-learn's seeds
+        raise ConfigError(f"data.seed={cfg.data.seed!r} is out of range; it must lie in [0, 2**32 - 1]")
     _at_least("data.n_samples", cfg.data.n_samples, 4)
+    _in_range("data.noise", cfg.data.noise, 0, 10)  # the generated sets span about 1: beyond 10 is all noise
+    _in_range("optim.momentum", cfg.optim.momentum, 0, 1, high_open=True)
+    _in_range("optim.b1", cfg.optim.b1, 0, 1, high_open=True)
+    _in_range("optim.b2", cfg.optim.b2, 0, 1, high_open=True)
+    _positive_finite("optim.eps", cfg.optim.eps)
     _positive_finite("gradcheck.tolerance", cfg.gradcheck.tolerance)
+    _positive_finite("gradcheck.fd_tolerance", cfg.gradcheck.fd_tolerance)
+    _in_range("gradcheck.epsilon", cfg.gradcheck.epsilon, 0, 1)
     _positive_finite("gradcheck.epsilon", cfg.gradcheck.epsilon)
     _at_least("gradcheck.max_examples", cfg.gradcheck.max_examples, 1)

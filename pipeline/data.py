@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+from functools import lru_cache
+
+from pathlib import Path
 
 import numpy as np
 
@@ -38,6 +42,9 @@ class Dataset:
     """A train/validation split. Arrays are float64, C-contiguous and read-only.
 
     X_train (n_x, m_train), Y_train (1, m_train), X_val (n_x, m_val), Y_val (1, m_val).
+    With data.val_fraction=0 (the notes' setting: train on every example) m_val is 0: X_val
+    is (n_x, 0) and Y_val (1, 0), so code that reads them need not special-case it, and
+    `has_validation` is False. A binary training split always holds both classes.
     Y holds 0/1 labels for "binary"; for "regression" the target standardised with the
     train split's statistics, and `target_scale` (else 1.0) is the raw target's train
     std, so rmse_original = rmse_standardised * target_scale.
@@ -63,6 +70,10 @@ class Dataset:
     @property
     def m_val(self) -> int:
         return self.X_val.shape[1]
+
+    @property
+    def has_validation(self) -> bool:
+        return self.m_val > 0
 
 
 def flower_arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -111,13 +122,19 @@ def _raw(name: str, seed: int, n_samples: int, noise: float) -> tuple[np.ndarray
 
 
 def _split(m: int, seed: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Train and validation indices from a seeded permutation of range(m)."""
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"data.val_fraction={val_fraction!r} is out of range; it must lie in (0, 1)")
+    """Train and validation indices from a seeded permutation of range(m).
+
+    val_fraction=0: every example trains, in its own order, and the validation split is empty."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise DataError(f"data.val_fraction={val_fraction!r} is out of range; it must lie in [0, 1) "
+                        "(0: train on every example)")
+    if val_fraction == 0:
+        return np.arange(m), np.arange(0)
     m_val = int(round(m * val_fraction))
     if not 1 <= m_val <= m - 1:
-        raise ValueError(f"data.val_fraction={val_fraction!r} with {m} examples leaves "
-                         f"{m_val} for validation and {m - m_val} for training; each split needs at least 1")
+        raise DataError(f"data.val_fraction={val_fraction!r} with {m} examples leaves "
+                        f"{m_val} for validation and {m - m_val} for training; each split needs at least 1 "
+                        "(use more examples, another data.val_fraction, or data.val_fraction=0 for no validation)")
     perm = np.random.default_rng(seed).permutation(m)
     return perm[m_val:], perm[:m_val]
 
@@ -131,7 +148,9 @@ def _standardise(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def _columns(a: np.ndarray) -> np.ndarray:
     """(m, k) or (m,) rows-are-examples -> read-only float64 C-contiguous (k, m)."""
-    out = np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(len(a), -1).T)
+    a = np.asarray(a, dtype=np.float64)
+    columns = a.reshape(len(a), 1) if a.ndim == 1 else a.reshape(len(a), a.shape[1])  # (m, k); m may be 0
+    out = np.ascontiguousarray(columns.T)
     out.setflags(write=False)  # shared by every job of a sweep and covered by the hash
     return out
 
@@ -167,6 +186,10 @@ def read_csv(path: str, target: str, task: str = "auto") -> tuple[np.ndarray, np
         raise DataError(f"{file.name} is not UTF-8 text (byte {error.start}); save it as UTF-8 CSV") from None
     header, body = (rows[0], rows[1:]) if rows else ([], [])
     header = [name.strip() for name in header]
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise DataError(f"{file.name} has duplicate column names: {', '.join(map(repr, duplicates))}; "
+                        "rename them so each column has its own name")
     if not body:
         raise DataError(f"{file.name} has no data rows")
     if target not in header:
@@ -231,10 +254,19 @@ def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2,
     if name == "csv":
         X, y, task = read_csv(path, target, task)
     else:
-        X, y = _raw(name, seed, n_samples, noise)
+        try:
+            X, y = _raw(name, seed, n_samples, noise)
+        except ValueError as error:  # scikit-learn's own refusal of a generator's argument
+            raise DataError(f"data={name} cannot be generated with data.n_samples={n_samples}, data.noise={noise}, "
+                            f"data.seed={seed}: {str(error).splitlines()[0]}") from None
         task = DATASETS[name]
     train, val = _split(len(y), seed, val_fraction)
     X_tr, X_va, y_tr, y_va = X[train], X[val], y[train].astype(np.float64), y[val].astype(np.float64)
+    if task == "binary" and len(np.unique(y_tr)) < 2:
+        where = f"{Path(path).name}'s" if name == "csv" else f"data={name}'s"
+        raise DataError(f"the training split of {where} {len(y_tr)} examples holds one class only "
+                        f"(all {int(y_tr[0])}; data.val_fraction={val_fraction}, data.seed={seed}); "
+                        "binary training needs both 0 and 1: use more examples or another split")
     target_scale = 1.0
     if name in _STANDARDISED:
         X_tr, X_va, _ = _standardise(X_tr, X_va)
@@ -246,13 +278,23 @@ def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2,
 
 
 def load_from_config(data) -> Dataset:
-    """`load_dataset` for a config's `data` node (anything with its attributes)."""
-    return load_dataset(data.name, seed=data.seed, val_fraction=data.val_fraction, n_samples=data.n_samples,
-                        noise=data.noise, path=data.path, target=data.target, task=data.task)
+    """`load_dataset` for a config's `data` node (anything with its attributes).
+
+    The jobs of a sweep mostly share their data: each distinct data config is loaded once per
+    process (the arrays are read-only). A table's file is part of the key by its size and
+    modification time, so an edited file is read again."""
+    stamp = None
+    if data.name == "csv" and data.path:
+        try:
+            info = os.stat(Path(data.path).expanduser())
+            stamp = (info.st_size, info.st_mtime_ns)
+        except OSError:
+            pass  # read_csv says what is wrong with the path
+    return _load_cached(data.name, data.seed, float(data.val_fraction), data.n_samples, float(data.noise),
+                        data.path, data.target, data.task, stamp)
 
 
-def dataset_summary(ds: Dataset) -> dict[str, object]:
-    """Flat, loggable facts about `ds` (MLflow params/tags)."""
-    return {"name": ds.name, "task": ds.task, "n_features": ds.n_features,
-            "m_train": ds.m_train, "m_val": ds.m_val, "sha256": ds.sha256,
-            "target_scale": ds.target_scale}
+@lru_cache(maxsize=16)
+def _load_cached(name, seed, val_fraction, n_samples, noise, path, target, task, stamp) -> Dataset:
+    return load_dataset(name, seed=seed, val_fraction=val_fraction, n_samples=n_samples, noise=noise,
+                        path=path, target=target, task=task)

@@ -28,13 +28,22 @@ def enable_compilation_cache() -> Path:
     take well under that, so the threshold is lowered to 0. The folder is $JAX_COMPILATION_CACHE_DIR
     if set, else ~/.cache/nn-fundamentals-pipeline/jax.
     """
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nn-fundamentals-pipeline" / "jax"
-    folder = Path(os.environ.get("JAX_COMPILATION_CACHE_DIR", default))
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = compilation_cache_folder()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # pipeline/admission.py checks it first; this is the same line, later
+        raise DeviceError(f"JAX's compilation cache folder {folder} cannot be created ({error.strerror}); "
+                          "set JAX_COMPILATION_CACHE_DIR or XDG_CACHE_HOME to a writable folder") from None
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return folder
+
+
+def compilation_cache_folder() -> Path:
+    """$JAX_COMPILATION_CACHE_DIR, else $XDG_CACHE_HOME (or ~/.cache)/nn-fundamentals-pipeline/jax."""
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nn-fundamentals-pipeline" / "jax"
+    return Path(os.environ.get("JAX_COMPILATION_CACHE_DIR") or default)
 
 
 def select_device(name: str) -> jax.Device:
@@ -55,10 +64,10 @@ def select_device(name: str) -> jax.Device:
     try:
         device = jax.devices(backend)[0]
     except RuntimeError:  # with "cuda,cpu", a missing CUDA leaves JAX on the CPU: refuse that
-        raise DeviceError(
-            f"device={name} was asked for but JAX found no {name.upper()} here (for a GPU: an NVIDIA "
-            "driver and `pip install -e .[gpu]`); use device=auto or device=cpu"
-        ) from None
+        how = {"gpu": "for a GPU: an NVIDIA driver and `pip install -e .[gpu]`",
+               "tpu": "TPUs are found on Cloud TPU machines, with `pip install jax[tpu]`"}[name]
+        raise DeviceError(f"device={name} was asked for but JAX finds no {name.upper()} on this machine ({how}); "
+                          "use device=auto or device=cpu") from None
     if jax.default_backend() != ("gpu" if name == "gpu" else name):
         raise DeviceError(
             f"device={name} was asked for but JAX already runs on {jax.default_backend()} in this process; "

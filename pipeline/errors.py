@@ -18,15 +18,45 @@ class RunFailure(Exception):
 
 
 class InputRefused(SystemExit):
-    """Bad input found by a Hydra callback.
+    """Bad input, refused by pipeline/admission.py before anything trains or any run exists.
 
     A SystemExit, because Hydra's callback runner turns every Exception into a mere warning
-    and goes on; this one must stop the command before anything trains. `main` prints it.
+    and goes on, and Hydra's `run_job` records an Exception as a failed job; this one must
+    stop the command. `main` prints `error: <message>` and exits 2.
     """
 
     def __init__(self, message: str):
         super().__init__(2)
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# -- the command's exit status -------------------------------------------------------------
+#
+# A job that ends FAILED (diverged, a failed gradient check) is recorded and the sweep goes
+# on; the command still has to say so in its exit status (1) once everything is recorded.
+# Whoever sees a job end FAILED in this process calls `record_failed_job`; `__main__` reads
+# `failed_jobs()` after Hydra returns. (The job's own process: pipeline/__main__.hydra_main
+# for a run or an in-process launcher; the sweep's callback for a parent run that ended FAILED.)
+
+_failed: list[str] = []
+
+
+def record_failed_job(description: str) -> None:
+    """Note that a job (or a sweep's parent run) of this command ended FAILED."""
+    _failed.append(description)
+
+
+def failed_jobs() -> list[str]:
+    """What `record_failed_job` noted in this process, in order."""
+    return list(_failed)
+
+
+def forget_failed_jobs() -> None:
+    """Start counting again (tests that run several commands in one process)."""
+    _failed.clear()
 
 
 def one_line(error: BaseException) -> str:
@@ -47,6 +77,12 @@ def one_line(error: BaseException) -> str:
         label, _, names = options.partition(":; ")
         message = f"{head}Available options in{label}: {', '.join(names.split('; '))}"
     unknown = re.search(r"Could not override '([\w.]+)'", message)
+    if unknown and unknown.group(1) in ("experiment", "lesson"):
+        group = unknown.group(1)
+        typed = re.search(rf"\+{group}=([^\s;]+)", message)
+        name = typed.group(1) if typed else "NAME"
+        return (f"{group}={name} selects a file of conf/{group}/ that the defaults do not name; add it with a +: "
+                f"python -m pipeline +{group}={name}")
     if unknown:
         rest = [part for part in message.split("; ")[1:] if not part.startswith("To append")]
         message = "; ".join([f"unknown key '{unknown.group(1)}'{_suggestion(unknown.group(1))}", *rest])

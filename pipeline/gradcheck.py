@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from models.backprop import loss, loss_and_hand_grads
-from models.gradcheck import GradCheck, check_gradients
+from models.gradcheck import MAX_FD_COORDINATES, GradCheck, check_gradients
 from pipeline.data import Dataset
 from pipeline.errors import RunFailure
 from pipeline.train import Hyper, TrainSpec, hidden_of
@@ -19,21 +19,37 @@ class GradcheckFailure(RunFailure):
     """The hand-derived gradient disagrees with jax.grad beyond gradcheck.tolerance."""
 
 
+class GradcheckOverflow(RunFailure):
+    """The loss or jax.grad's own gradient is not a finite number: an overflow, not a wrong derivative."""
+
+
 class GradcheckReport(NamedTuple):
     rel_error: float  # hand vs jax.grad
     fd_rel_error: float  # hand vs centred finite differences
     per_parameter: dict[str, float]
+    fd_coordinates: int = 0  # the parameter elements the finite differences covered (a sample on large networks)
+    n_params: int = 0  # of how many
+
+    def tags(self) -> dict[str, str]:
+        """What a run records about the check's coverage: `gradcheck.fd_coordinates` is all of them,
+        or the size of the sample (the comparison with jax.grad always covers every element)."""
+        return {"gradcheck.fd_coordinates": str(self.fd_coordinates), "gradcheck.n_params": str(self.n_params),
+                "gradcheck.fd_sampled": str(self.fd_coordinates < self.n_params).lower()}
 
 
-def gradient_errors(spec: TrainSpec, params, X, Y, hyper: Hyper, epsilon: float, fd_chunk: int = 256) -> GradCheck:
-    """The three-way comparison at `params` on (X, Y); pure, so it can be jitted and vmapped."""
+def gradient_errors(spec: TrainSpec, params, X, Y, hyper: Hyper, epsilon: float, fd_chunk: int = 256,
+                    max_fd_coordinates: int = MAX_FD_COORDINATES) -> GradCheck:
+    """The three-way comparison at `params` on (X, Y); pure, so it can be jitted and vmapped.
+
+    Finite differences cover every parameter element up to `max_fd_coordinates`, a sample of
+    that many beyond (models/gradcheck.py: fd_sample); the result says how many."""
     hidden = hidden_of(spec, hyper)
     loss_fn = lambda p: loss(p, X, Y, hidden, spec.output_activation, hyper.slope)
     hand_fn = lambda p: loss_and_hand_grads(p, X, Y, hidden, spec.output_activation, hyper.slope)[1]
-    return check_gradients(loss_fn, hand_fn, params, epsilon, fd_chunk)
+    return check_gradients(loss_fn, hand_fn, params, epsilon, fd_chunk, max_fd_coordinates)
 
 
-_check = jax.jit(gradient_errors, static_argnames=("spec", "epsilon", "fd_chunk"))
+_check = jax.jit(gradient_errors, static_argnames=("spec", "epsilon", "fd_chunk", "max_fd_coordinates"))
 
 
 def as_float64(tree):
@@ -54,11 +70,23 @@ def check_examples(ds: Dataset, settings) -> tuple[jnp.ndarray, jnp.ndarray]:
 
 
 def report_or_fail(result: GradCheck, settings) -> GradcheckReport:
-    """The check as Python floats; GradcheckFailure naming the layer and parameter if it failed."""
+    """The check as Python floats; GradcheckFailure naming the layer and parameter if it failed.
+
+    A loss or a jax.grad gradient that is not a finite number is an overflow (too large an
+    init scale, inputs or weights), reported as GradcheckOverflow: there is no derivative to
+    compare, and the hand-derived one is not to blame."""
     report = GradcheckReport(
         float(result.rel_error), float(result.fd_rel_error),
         {name: float(value) for name, value in result.per_parameter.items()},
+        int(result.fd_coordinates), int(result.n_params),
     )
+    if not bool(result.finite):
+        raise GradcheckOverflow(
+            f"overflow: the loss ({float(result.loss):.3g}) or its gradient by jax.grad is not a finite number "
+            "in float64 at these parameters, so no derivative can be checked; the weights or the data are too "
+            "large (model.init_scale, optim.lr), not the hand-derived math",
+            {"gradcheck_overflow": "true", **report.tags()},
+        )
     if not report.rel_error <= settings.tolerance:  # NaN fails too
         errors = report.per_parameter
         # A NaN gradient is the worst disagreement of all (and max() cannot rank NaN).
@@ -71,13 +99,12 @@ def report_or_fail(result: GradCheck, settings) -> GradcheckReport:
     return report
 
 
-def gradient_check(spec: TrainSpec, params, ds: Dataset, hyper: Hyper, settings) -> GradCheck:
-    """The three-way check of one run at `params`, in float64 whatever the run trains in."""
+def gradient_check(spec: TrainSpec, params, ds: Dataset, hyper: Hyper, settings, block: bool = True) -> GradCheck:
+    """The three-way check of one run at `params`, in float64 whatever the run trains in.
+
+    block=False returns device arrays at once (JAX dispatches asynchronously); jax.device_get
+    them when needed."""
     with jax.enable_x64(True):
         X, Y = check_examples(ds, settings)
-        return jax.device_get(_check(spec, as_float64(params), X, Y, as_float64(hyper), settings.epsilon))
-
-
-def check_run_gradients(spec: TrainSpec, params, ds: Dataset, hyper: Hyper, settings) -> GradcheckReport:
-    """`gradient_check`, reported; raises GradcheckFailure naming the layer and parameter at fault."""
-    return report_or_fail(gradient_check(spec, params, ds, hyper, settings), settings)
+        result = _check(spec, as_float64(params), X, Y, as_float64(hyper), settings.epsilon)
+        return jax.device_get(result) if block else result

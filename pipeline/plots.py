@@ -63,9 +63,10 @@ def plot_loss_curve(steps, loss, path, *, title: str,
     steps, loss = np.asarray(steps).ravel(), np.asarray(loss, float).ravel()
     if steps.shape != loss.shape:
         raise ValueError(f"steps {steps.shape} and loss {loss.shape} differ in length")
-    fig = Figure(figsize=(6, 4))
-    # Fixed margins: constrained layout costs more than the whole rest of this plot.
-    fig.subplots_adjust(left=0.14, right=0.86, bottom=0.12, top=0.9)
+    fig = Figure(figsize=(6, 4.4))
+    # Fixed margins: constrained layout costs more than the whole rest of this plot. The room
+    # at the bottom holds the legend, off the curves.
+    fig.subplots_adjust(left=0.14, right=0.86, bottom=0.24, top=0.91)
     ax = fig.add_subplot()
     ax.plot(steps, loss, color="C0", label="train loss")
     _set_log_y_if_positive(ax, loss)
@@ -78,8 +79,9 @@ def plot_loss_curve(steps, loss, path, *, title: str,
         ax2 = ax.twinx()  # a metric in [0, 1] next to a loss on a log scale needs its own axis
         ax2.plot(steps, values, color="C1", label=name)
         ax2.set_ylabel(name)
-        handles = ax.get_lines() + ax2.get_lines()
-        ax.legend(handles, [h.get_label() for h in handles], loc="center right")
+    handles = ax.get_lines() + (ax2.get_lines() if val_metric is not None else [])
+    ax.legend(handles, [h.get_label() for h in handles], loc="upper center", bbox_to_anchor=(0.5, -0.15),
+              ncols=len(handles), frameon=False)
     return _save(fig, path)
 
 
@@ -155,7 +157,8 @@ def _has_metric(row: dict, metric: str) -> bool:
 
 
 def _sweep_accuracy_figure(rows: list[dict], *, x: str = "model.hidden", series: str = "optim.lr",
-                           panels: str = "model.activation", metric: str = "val_accuracy") -> Figure:
+                           panels: str = "model.activation", metric: str = "val_accuracy",
+                           title: str | None = None) -> Figure:
     """The figure behind plot_sweep_accuracy: one Axes per panel value, one line per series value.
 
     Several rows at the same (panel, series, x) (e.g. seeds) are averaged into one point.
@@ -164,7 +167,7 @@ def _sweep_accuracy_figure(rows: list[dict], *, x: str = "model.hidden", series:
     panel_values = _sorted(_key(r.get(panels)) for r in rows) or [None]
     x_values = _sorted(_key(r.get(x)) for r in rows)
     x_pos = {v: i for i, v in enumerate(x_values)}  # evenly spaced: sizes like 1, 4, 64 stay readable
-    fig = Figure(figsize=(4.5 * len(panel_values), 4), layout="constrained")
+    fig = Figure(figsize=(max(4.5 * len(panel_values), 6.5), 4), layout="constrained")
     axes = fig.subplots(1, len(panel_values), squeeze=False, sharey=True)[0]
     for ax, pv in zip(axes, panel_values):
         points = defaultdict(lambda: defaultdict(list))  # series value -> x value -> metrics
@@ -174,58 +177,146 @@ def _sweep_accuracy_figure(rows: list[dict], *, x: str = "model.hidden", series:
         for sv in _sorted(points):
             xs = sorted(points[sv], key=x_pos.__getitem__)
             ax.plot([x_pos[v] for v in xs], [np.mean(points[sv][v]) for v in xs],
-                    marker="o", label=f"{series}={sv}")
+                    marker="o", label=_short(sv))
         ax.set_xticks(range(len(x_values)), [str(v) for v in x_values])
         ax.set(xlabel=x, title=f"{panels}={pv}" if pv is not None else metric)
         if 0 < len(points) <= _MAX_LEGEND:
-            ax.legend(fontsize="small")
+            ax.legend(fontsize="small", title=series, title_fontsize="small")
         if not rows:
             ax.text(0.5, 0.5, f"no run reported {metric}", ha="center", transform=ax.transAxes)
     axes[0].set_ylabel(metric)
+    fig.suptitle(title or f"{metric} by {x}, one line per {series}")
     return fig
 
 
+def _short(value) -> str:
+    """A legend's or a label's value: 3 significant digits for a float (0.0809638 -> 0.081)."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def plot_sweep_accuracy(rows: list[dict], path, *, x: str = "model.hidden", series: str = "optim.lr",
-                        panels: str = "model.activation", metric: str = "val_accuracy") -> Path:
+                        panels: str = "model.activation", metric: str = "val_accuracy",
+                        title: str | None = None) -> Path:
     """Sweep comparison from flat result rows ({"model.hidden": 8, ..., "val_accuracy": 0.9}).
 
     One panel per value of `panels` (one panel if no row has that key), `metric` vs `x` on a
     categorical axis, one line per value of `series`. Rows without a finite metric are skipped.
     """
-    return _save(_sweep_accuracy_figure(rows, x=x, series=series, panels=panels, metric=metric), path)
+    return _save(_sweep_accuracy_figure(rows, x=x, series=series, panels=panels, metric=metric, title=title), path)
 
 
-def plot_loss_curves_overlay(curves: list[tuple[str, np.ndarray, np.ndarray]], path, *, title: str) -> Path:
-    """Several loss curves, each (label, steps (k,), loss (k,)); a legend only for <= 12 curves."""
-    fig = Figure(figsize=(6, 4), layout="constrained")
+def _colour_scale(values: list, label: str):
+    """(colour of each value, ScalarMappable for a colour bar): numbers on a continuous scale
+    (logarithmic when they are positive and span more than a decade, as learning rates do)."""
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.cm import ScalarMappable
+
+    numbers = np.asarray(values, float)
+    lo, hi = float(np.nanmin(numbers)), float(np.nanmax(numbers))
+    if lo > 0 and hi / lo > 10:
+        norm = LogNorm(lo, hi)
+    else:
+        norm = Normalize(lo, hi if hi > lo else lo + 1)
+    mappable = ScalarMappable(norm=norm, cmap="viridis")
+    return [mappable.to_rgba(v) for v in numbers], mappable
+
+
+def _numeric(values: list) -> bool:
+    return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                                for v in values)
+
+
+def plot_loss_curves_overlay(curves: list[tuple], path, *, title: str, colour_by: str | None = None) -> Path:
+    """Several loss curves, each (label, steps (k,), loss (k,)) or (label, steps, loss, value).
+
+    With a numeric `value` per curve (the swept value named `colour_by`, e.g. optim.lr), the
+    curves are coloured by it on a colour bar, so 28 lines read as one trend; otherwise each
+    gets a legend entry (up to 12; more are drawn faint, unlabelled).
+    """
+    fig = Figure(figsize=(7, 4.4), layout="constrained")
     ax = fig.add_subplot()
-    alpha = 1.0 if len(curves) <= _MAX_LEGEND else 0.5  # many overlapping lines: let density show
-    for label, steps, loss in curves:
-        ax.plot(np.asarray(steps).ravel(), np.asarray(loss, float).ravel(), label=label, alpha=alpha)
+    values = [c[3] for c in curves if len(c) > 3]
+    scaled = colour_by is not None and len(values) == len(curves) and _numeric(values) and len(set(values)) > 1
+    colours, mappable = _colour_scale(values, colour_by) if scaled else ([None] * len(curves), None)
+    alpha = 1.0 if len(curves) <= _MAX_LEGEND else 0.6  # many overlapping lines: let density show
+    for (label, steps, loss, *_), colour in zip(curves, colours):
+        ax.plot(np.asarray(steps).ravel(), np.asarray(loss, float).ravel(), label=label, alpha=alpha,
+                color=colour, linewidth=1.2)
     if curves:
         _set_log_y_if_positive(ax, *(c[2] for c in curves))
-    ax.set(xlabel="step", ylabel="loss", title=title)
-    if 0 < len(curves) <= _MAX_LEGEND:
-        ax.legend(fontsize="small")
+    ax.set(xlabel="step", ylabel="training loss", title=title)
+    if mappable is not None:
+        fig.colorbar(mappable, ax=ax, label=colour_by)
+        if len(curves) <= _MAX_LEGEND:
+            ax.legend(fontsize="x-small", loc="upper right")
+    elif 0 < len(curves) <= _MAX_LEGEND:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
 
 
-def plot_layer_grad_norms(steps, norms, path, *, title: str, labels: list[str] | None = None) -> Path:
-    """Per-layer gradient norms vs step, log-y. steps: (k,); norms: (k, L), column l is layer l+1."""
-    steps, norms = np.asarray(steps).ravel(), np.asarray(norms, float)
-    if norms.ndim != 2 or norms.shape[0] != steps.size:
-        raise ValueError(f"norms must be (k, L) with k={steps.size}, got {norms.shape}")
-    labels = labels if labels is not None else [f"layer {l + 1}" for l in range(norms.shape[1])]
-    if len(labels) != norms.shape[1]:
-        raise ValueError(f"{len(labels)} labels for {norms.shape[1]} layers")
-    fig = Figure(figsize=(6, 4), layout="constrained")
-    ax = fig.add_subplot()
+def plot_search(rows: list[dict], path, *, keys: list[str], metric: str, title: str) -> Path:
+    """A search's trials (Optuna): `metric` against each searched key, one panel per key,
+    points coloured by trial order (colour bar), the best ringed. Rows lacking it are skipped."""
+    rows = [r for r in rows if _has_metric(r, metric)]
+    keys = keys or ["job"]
+    fig = Figure(figsize=(4.5 * len(keys) + 1, 4), layout="constrained")
+    axes = fig.subplots(1, len(keys), squeeze=False, sharey=True)[0]
+    order = [r.get("job") if isinstance(r.get("job"), int) else i for i, r in enumerate(rows)]
+    colours, mappable = _colour_scale(order, "trial") if len(set(order)) > 1 else (["C0"] * len(rows), None)
+    for ax, key in zip(axes, keys):
+        xs = [r.get(key) for r in rows]
+        numeric = _numeric(xs)
+        if numeric:
+            ax.scatter(xs, [r[metric] for r in rows], c=colours, s=30, edgecolors="k", linewidths=0.3)
+            if all(v > 0 for v in xs) and max(xs) / min(xs) > 10:
+                ax.set_xscale("log")
+        else:
+            labels = _sorted(str(v) for v in xs)
+            ax.scatter([labels.index(str(v)) for v in xs], [r[metric] for r in rows], c=colours, s=30)
+            ax.set_xticks(range(len(labels)), labels)
+        ax.set(xlabel=key)
+    if rows:
+        best = max(rows, key=lambda r: r[metric]) if "accuracy" in metric else min(rows, key=lambda r: r[metric])
+        for ax, key in zip(axes, keys):
+            if _numeric([best.get(key)]):
+                ax.scatter([best[key]], [best[metric]], s=160, facecolors="none", edgecolors="red",
+                           linewidths=1.5, label="best")
+                ax.legend(fontsize="small", loc="lower right")
+    else:
+        axes[0].text(0.5, 0.5, f"no trial reported {metric}", ha="center", transform=axes[0].transAxes)
+    axes[0].set_ylabel(metric)
+    if mappable is not None:
+        fig.colorbar(mappable, ax=list(axes), label="trial (order sampled)")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _draw_layer_norms(ax: Axes, steps, norms, labels: list[str]) -> None:
     for l in range(norms.shape[1]):
         # colour runs with depth, so a vanishing gradient reads as a gradient of colour
         color = matplotlib.colormaps["viridis"](l / max(norms.shape[1] - 1, 1))
         ax.plot(steps, norms[:, l], label=labels[l], color=color)
     _log_y(ax, nonpositive="mask")  # an exactly-zero gradient is a gap, not an error
-    ax.set(xlabel="step", ylabel="gradient norm", title=title)
-    if norms.shape[1] <= _MAX_LEGEND:
-        ax.legend(fontsize="small")
+    ax.set(xlabel="step")
+
+
+def plot_layer_grad_norms_panels(panels: list[tuple[str, np.ndarray, np.ndarray]], path, *, title: str) -> Path:
+    """Each layer's gradient norm over training, one panel per (label, steps (k,), norms (k, L)),
+    layers coloured from the first (dark) to the output layer (light), log-y on a shared axis."""
+    if not panels:
+        raise ValueError("plot_layer_grad_norms_panels needs at least one panel")
+    fig = Figure(figsize=(4.2 * len(panels) + 1, 4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    n_layers = max(np.asarray(n).shape[1] for _, _, n in panels)
+    for ax, (label, steps, norms) in zip(axes, panels):
+        steps, norms = np.asarray(steps).ravel(), np.asarray(norms, float)
+        if norms.ndim != 2 or norms.shape[0] != steps.size:
+            raise ValueError(f"{label}: norms must be (k, L) with k={steps.size}, got {norms.shape}")
+        _draw_layer_norms(ax, steps, norms,
+                          [f"W{l + 1}" + (" (output)" if l == norms.shape[1] - 1 else "") for l in range(norms.shape[1])])
+        ax.set_title(label, fontsize="medium")
+    axes[0].set_ylabel("gradient norm ‖dW[l]‖")
+    if n_layers <= _MAX_LEGEND:
+        axes[-1].legend(fontsize="small", title="layer", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle(title)
     return _save(fig, path)

@@ -2,6 +2,10 @@
 
 Read from the tracking store rather than from this process's memory, so the summary is the
 same whichever launcher ran the jobs (in this process, in joblib workers, on a cluster).
+
+Jobs are ranked by their objective *settled*: the mean of its last `OBJECTIVE_WINDOW` logged
+values, which one step's wobble cannot flip (plain gradient descent at a large learning rate
+swings by several points between logged steps). The final value is reported beside it.
 """
 
 from __future__ import annotations
@@ -10,38 +14,61 @@ import csv
 import math
 import statistics
 import tempfile
+import typing
+from dataclasses import fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
 from pipeline import plots
-from pipeline.data import load_dataset
-from pipeline.tracking import Tracker
-from pipeline.train import predict_jit
+from pipeline.config import DataConfig
+from pipeline.data import Dataset, load_from_config
+from pipeline.grid import short_name, short_value, swept_keys
+from pipeline.recording import OBJECTIVE_POINTS
+from pipeline.tracking import NOTE_TAG, RESUMED_TAG_PREFIX, RunRecord, Tracker  # noqa: F401 (re-export)
 
-RESUMED_TAG_PREFIX = "resumed."  # parent tag resumed.<job> = id of an earlier run reused
+OBJECTIVE_WINDOW = OBJECTIVE_POINTS  # logged points the settled objective averages (what every job returns)
+SEPARABLE_EXAMPLES = 2  # the best must beat the runner-up by this many validation examples
 METRICS = ("loss", "train_accuracy", "val_accuracy", "train_rmse", "val_rmse",
            "gradcheck_rel_error", "gradcheck_fd_rel_error")
+DONE = ("FINISHED", "SKIPPED")
+
+
+# -- the statistic ---------------------------------------------------------------------------
+
+
+def settled_name(metric: str) -> str:
+    """The metric each job logs (pipeline/recording.py) and the summary ranks by."""
+    return f"{metric}_last{OBJECTIVE_WINDOW}_mean"
+
+
+def settled(values: typing.Sequence[float], window: int = OBJECTIVE_WINDOW) -> float:
+    """The mean of the last `window` values (all of them if fewer); nan if none."""
+    tail = [float(v) for v in list(values)[-window:]]
+    return statistics.fmean(tail) if tail else math.nan
 
 
 def objective_of(rows: list[dict]) -> tuple[str, bool]:
-    """(metric, higher is better): val_accuracy, or val_rmse for regression sweeps."""
-    if any(row.get("val_accuracy") is not None for row in rows):
-        return "val_accuracy", True
-    return "val_rmse", False
+    """(metric, higher is better): val_accuracy, or val_rmse for regression sweeps (the training
+    metric where the jobs had no validation set)."""
+    for metric in ("val_accuracy", "val_rmse", "train_accuracy", "train_rmse"):
+        if any(row.get(metric) is not None for row in rows):
+            return metric, "accuracy" in metric
+    return "val_accuracy", True
+
+
+# -- the rows --------------------------------------------------------------------------------
 
 
 def run_rows(tracker: Tracker, parent_run_id: str, experiment: str, swept: list[str]) -> list[dict]:
-    """One row per job: swept values, final metrics, status, run id; resumed jobs included."""
+    """One row per job: swept values, final and settled metrics, status, run id; resumed jobs included."""
     runs = tracker.runs(experiment, f"tags.mlflow.parentRunId = '{parent_run_id}'")
-    parent = tracker.client.get_run(parent_run_id)
-    resumed = [v for k, v in parent.data.tags.items() if k.startswith(RESUMED_TAG_PREFIX)]
-    rows = [_row(run, swept, "FINISHED" if run.info.status == "FINISHED" else run.info.status)
-            for run in runs]
-    rows += [_row(tracker.client.get_run(run_id), swept, "SKIPPED") for run_id in resumed]
+    parent = tracker.get_run(parent_run_id)
+    resumed = [v for k, v in parent.tags.items() if k.startswith(RESUMED_TAG_PREFIX)]
+    rows = [_row(tracker, run, swept, run.status) for run in runs]
+    rows += [_row(tracker, tracker.get_run(run_id), swept, "SKIPPED") for run_id in resumed]
     return sorted(rows, key=lambda row: [_sort_key(row.get(k)) for k in swept] + [_sort_key(row.get("job"))])
 
 
@@ -52,15 +79,22 @@ def _sort_key(value: Any) -> tuple:
         return (1, 0.0, str(value))
 
 
-def _row(run, swept: list[str], status: str) -> dict:
-    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+def _row(tracker: Tracker, run: RunRecord, swept: list[str], status: str) -> dict:
+    params, metrics, tags = run.params, run.metrics, run.tags
     row: dict[str, Any] = {key: _number(params.get(key)) for key in swept}
     row.update({name: metrics.get(name) for name in METRICS if name in metrics})
+    for metric in ("val_accuracy", "val_rmse", "train_accuracy", "train_rmse"):
+        if settled_name(metric) in metrics:
+            row[settled_name(metric)] = metrics[settled_name(metric)]
+        elif metric in metrics:  # a run recorded before the jobs logged it: from its history
+            row[settled_name(metric)] = settled([p.value for p in tracker.metric_history(run.run_id, metric)])
     row.update(
-        status=status, run_id=run.info.run_id, run_name=run.info.run_name,
+        status=status, run_id=run.run_id, run_name=run.run_name,
         job=int(tags["hydra.job.num"]) if tags.get("hydra.job.num", "").isdigit() else None,
         failure_reason=tags.get("failure_reason", ""),
     )
+    if tags.get("data.n_val", "").isdigit():
+        row["n_val"] = int(tags["data.n_val"])
     # Plots group by these even when they were not swept.
     for key in ("model.hidden", "optim.lr", "model.activation", "model.name", "model.depth", "data.name"):
         row.setdefault(key, _number(params.get(key)))
@@ -78,16 +112,44 @@ def _number(value: Optional[str]) -> Any:
     return value
 
 
-def best_row(rows: list[dict]) -> Optional[dict]:
-    metric, higher = objective_of(rows)
-    candidates = [r for r in rows if r["status"] in ("FINISHED", "SKIPPED") and _finite(r.get(metric))]
-    if not candidates:
-        return None
-    return (max if higher else min)(candidates, key=lambda r: r[metric])
-
-
 def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def ranked(rows: list[dict]) -> list[dict]:
+    """Finished (or resumed) jobs, best first by the settled objective (the final value where
+    a run has no history)."""
+    metric, higher = objective_of(rows)
+
+    def score(row: dict) -> float:
+        value = row.get(settled_name(metric))
+        return value if _finite(value) else row[metric]
+
+    candidates = [r for r in rows if r["status"] in DONE and _finite(r.get(metric))]
+    return sorted(candidates, key=score, reverse=higher)
+
+
+def best_row(rows: list[dict]) -> Optional[dict]:
+    order = ranked(rows)
+    return order[0] if order else None
+
+
+def separation_note(rows: list[dict], m_val: Optional[int]) -> str:
+    """"" when the best is clearly ahead; else a sentence saying it cannot be told from the
+    runner-up: for accuracy, fewer than SEPARABLE_EXAMPLES validation examples apart."""
+    order = ranked(rows)
+    metric, _ = objective_of(rows)
+    if len(order) < 2 or metric != "val_accuracy" or not m_val:
+        return ""
+    key = settled_name(metric)
+    best, second = order[0], order[1]
+    gap = abs(best.get(key, best[metric]) - second.get(key, second[metric]))
+    examples = gap * m_val
+    if examples >= SEPARABLE_EXAMPLES:
+        return ""
+    return (f"not separable: the best ({best['run_name']}) and the runner-up ({second['run_name']}) differ by "
+            f"{gap:.4f} in {key}, {examples:.1f} of {m_val} validation examples "
+            f"(fewer than {SEPARABLE_EXAMPLES}); treat them as tied")
 
 
 def seed_statistics(rows: list[dict], swept: list[str]) -> list[dict]:
@@ -97,12 +159,12 @@ def seed_statistics(rows: list[dict], swept: list[str]) -> list[dict]:
     others = [k for k in swept if k != "train.seed"]
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        if row["status"] in ("FINISHED", "SKIPPED"):
+        if row["status"] in DONE:
             groups.setdefault(tuple(row.get(k) for k in others), []).append(row)
     table = []
     for key, members in groups.items():
         entry: dict[str, Any] = dict(zip(others, key), n_seeds=len(members))
-        for metric in METRICS:
+        for metric in METRICS + tuple(settled_name(m) for m in METRICS if "_" in m and m[:3] in ("val", "tra")):
             values = [m[metric] for m in members if _finite(m.get(metric))]
             if values:
                 entry[f"{metric}_mean"] = statistics.fmean(values)
@@ -111,14 +173,43 @@ def seed_statistics(rows: list[dict], swept: list[str]) -> list[dict]:
     return table
 
 
+# -- the digits the data supports ------------------------------------------------------------
+
+
+def rounded(name: str, value: Any) -> Any:
+    """`value` of column `name` with the digits it carries: accuracies (a count over tens or
+    hundreds of examples) to 4 decimals, losses and RMSEs to 4 significant digits, gradient-check
+    errors to 2, seconds to 0.01. Float32 noise (0.78750002) is not a digit. MLflow keeps the rest."""
+    if not isinstance(value, float) or not math.isfinite(value):
+        return value
+    if "accuracy" in name:
+        return round(value, 4)
+    if name.startswith("gradcheck"):
+        return float(f"{value:.2g}")
+    if "seconds" in name:
+        return round(value, 2)
+    if name in ("n_val", "n_seeds", "job"):
+        return value
+    if any(part in name for part in ("loss", "rmse")):
+        return float(f"{value:.4g}")
+    return float(f"{value:.6g}")  # a swept value: as it was typed
+
+
+def rounded_rows(rows: list[dict]) -> list[dict]:
+    return [{k: rounded(k, v) for k, v in row.items()} for row in rows]
+
+
 def format_table(rows: list[dict], columns: list[str]) -> str:
     """A compact fixed-width table for the terminal."""
-    def cell(value: Any) -> str:
+    def cell(name: str, value: Any) -> str:
+        value = rounded(name, value)
         if isinstance(value, float):
-            return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
+            if name.startswith("gradcheck"):
+                return f"{value:.1e}"
+            return f"{value:.4f}" if "accuracy" in name else f"{value:.4g}"
         return "" if value is None else str(value)
 
-    body = [[cell(row.get(c)) for c in columns] for row in rows]
+    body = [[cell(c, row.get(c)) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(line[i]) for line in body]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines.append("  ".join("-" * w for w in widths))
@@ -131,8 +222,56 @@ def write_csv(rows: list[dict], path: Path) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(rounded_rows(rows))
     return path
+
+
+# -- the data a run was trained on -----------------------------------------------------------
+
+
+def data_config_of(params: dict[str, str]) -> DataConfig:
+    """The run's data config, rebuilt from its `data.*` params and typed by the schema's
+    DataConfig: a field added there is carried here without a change."""
+    hints = typing.get_type_hints(DataConfig)
+    values = {}
+    for f in fields(DataConfig):
+        text = params.get(f"data.{f.name}")
+        if text is not None:
+            values[f.name] = _typed(text, hints[f.name])
+    return DataConfig(**values)
+
+
+def _typed(text: str, kind: Any) -> Any:
+    if typing.get_origin(kind) is Union:  # Optional[X]
+        if text in ("None", "null", ""):
+            return None
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    if kind is bool:
+        return text.lower() in ("true", "1", "yes")
+    if kind in (int, float):
+        return kind(float(text)) if kind is int and "." in text else kind(text)
+    return text
+
+
+def dataset_of(run: RunRecord) -> Dataset:
+    return load_from_config(data_config_of(run.params))
+
+
+def validation_size(tracker: Tracker, rows: list[dict]) -> Optional[int]:
+    """The validation set's size: the runs' data.n_val tag, else the best run's data, loaded again."""
+    for row in rows:
+        if row.get("n_val"):
+            return int(row["n_val"])
+    best = best_row(rows)
+    if best is None:
+        return None
+    try:
+        return dataset_of(tracker.get_run(best["run_id"])).m_val
+    except (ValueError, OSError, TypeError):  # a table moved since: no note rather than no summary
+        return None
+
+
+# -- the summary -----------------------------------------------------------------------------
 
 
 def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) -> str:
@@ -141,24 +280,32 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
     Returns the parent's final status: FINISHED when every job finished (or was resumed),
     FAILED when any job failed.
     """
-    from pipeline.sweep import swept_keys
-
     swept = list(swept_keys(config))
-    rows = run_rows(tracker, parent_run_id, config.tracking.experiment, swept)
-    metric, _ = objective_of(rows)
+    experiment = config.tracking.experiment
+    rows = run_rows(tracker, parent_run_id, experiment, swept)
+    metric, higher = objective_of(rows)
+    key = settled_name(metric)
     counts = {s: sum(r["status"] == s for r in rows) for s in ("FINISHED", "FAILED", "KILLED", "SKIPPED")}
     best = best_row(rows)
+    note = separation_note(rows, validation_size(tracker, rows)) if best else ""
     summary_metrics = {f"n_{s.lower()}": float(n) for s, n in counts.items()}
     # What writing to MLflow cost this process (the jobs it ran in-process, and the parent).
     summary_metrics["mlflow_write_seconds"] = Tracker.write_seconds
     summary_tags: dict[str, str] = {}
     if best:
         summary_metrics[f"best_{metric}"] = best[metric]
-        summary_tags.update(best_run_id=best["run_id"], best_run_name=best["run_name"])
+        if _finite(best.get(key)):
+            summary_metrics[f"best_{key}"] = best[key]
+        summary_tags.update(best_run_id=best["run_id"], best_run_name=best["run_name"],
+                            best_separable="false" if note else "true")
         summary_tags.update({f"best.{k}": str(best[k]) for k in swept})
+        if note:
+            summary_tags["best_note"] = note
     seeds = seed_statistics(rows, swept)
     if len(seeds) == 1:
         summary_metrics.update({k: v for k, v in seeds[0].items() if k.endswith(("_mean", "_std"))})
+    view = table_view(tracker, experiment, parent_run_id, swept, metric, higher)
+    summary_tags[NOTE_TAG] = parent_note(best, swept, metric, note, counts, view)
     tracker.log_metrics(parent_run_id, summary_metrics)
     tracker.set_tags(parent_run_id, summary_tags)
 
@@ -171,13 +318,52 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
             _summary_plots(tracker, rows, swept, metric, config, out)
         tracker.log_artifacts(parent_run_id, out)
 
-    columns = swept + ["status", f"train_{metric[4:]}", metric, "gradcheck_rel_error", "run_id"]
+    columns = swept + ["status", f"train_{metric[4:]}", metric, key, "gradcheck_rel_error", "run_id"]
     print("\n" + format_table(rows, columns), flush=True)
     counted = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n)
     if best:
-        print(f"best: {' '.join(f'{k}={best[k]}' for k in swept)} {metric}={best[metric]:.4f} "
-              f"(run {best['run_id']}); {counted}", flush=True)
+        values = " ".join(f"{k}={short_value(best[k])}" for k in swept)
+        print(f"best: {values} {key}={rounded(key, best.get(key, math.nan))} "
+              f"(final {metric}={rounded(metric, best[metric])}; run {best['run_id']}); {counted}", flush=True)
+        if note:
+            print(f"note: {note}", flush=True)
+    else:
+        print(counted, flush=True)
     return "FAILED" if counts["FAILED"] or counts["KILLED"] else "FINISHED"
+
+
+def table_view(tracker: Tracker, experiment: str, parent_run_id: str, swept: list[str],
+               metric: str, higher: bool) -> str:
+    """A runs-table view in the MLflow UI with the sweep's swept params and objective as columns,
+    sorted best first; returns its link (relative to the UI's address)."""
+    train_metric = f"train_{metric[4:]}"
+    columns = ([f"params.`{k}`" for k in swept]
+               + [f"metrics.`{m}`" for m in (metric, train_metric, "loss")]
+               + ["attributes.`Duration`"])
+    view = {"selectedColumns": columns, "orderByKey": f"metrics.`{metric}`", "orderByAsc": not higher,
+            "runsExpanded": {parent_run_id: True}}
+    return tracker.share_table_view(experiment, f"sweep-{parent_run_id}", view)
+
+
+def parent_note(best: Optional[dict], swept: list[str], metric: str, note: str,
+                counts: dict[str, int], view: str) -> str:
+    """The parent run's description (markdown, shown on its page in the MLflow UI)."""
+    key = settled_name(metric)
+    lines = [f"Sweep over {', '.join(swept) or 'one config'}: "
+             + ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) + "."]
+    if best:
+        values = ", ".join(f"{k}={short_value(best[k])}" for k in swept)
+        lines.append(f"Best by {key} (the mean of {metric} over its last {OBJECTIVE_WINDOW} logged points): "
+                     f"**{best['run_name']}** ({values}), {key}={rounded(key, best.get(key, math.nan))}, "
+                     f"final {metric}={rounded(metric, best[metric])}.")
+    if note:
+        lines.append(f"Note: {note}.")
+    lines.append(f"Compare the jobs, with their swept params and {metric} as columns: "
+                 f"[the sweep's table]({view}) (the UI's address, then `{view}`).")
+    return "\n\n".join(lines)
+
+
+# -- plots -----------------------------------------------------------------------------------
 
 
 def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> None:
@@ -186,48 +372,85 @@ def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> None:
                    if k in swept and k != x), "optim.lr")
     panels = next((k for k in ("model.activation", "data.name", "model.name") if k in swept and k not in (x, series)),
                   "model.activation")
-    plots.plot_sweep_accuracy(rows, out / "sweep_accuracy.png", x=x, series=series, panels=panels, metric=metric)
+    experiment = config.tracking.experiment
+    if "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower():
+        # A search samples the space: a scatter of the objective against each searched key.
+        plots.plot_search(rows, out / "sweep_accuracy.png", keys=swept, metric=settled_name(metric),
+                          title=f"{experiment}: {settled_name(metric)} of each trial")
+    else:
+        shown = settled_name(metric) if any(_finite(r.get(settled_name(metric))) for r in rows) else metric
+        plots.plot_sweep_accuracy(rows, out / "sweep_accuracy.png", x=x, series=series, panels=panels,
+                                  metric=shown, title=f"{experiment}: {shown} by {x} and {series}")
+    colour_by = next((k for k in ("optim.lr", "model.hidden", "model.depth", "train.seed") if k in swept),
+                     swept[0] if swept else None)
     curves = []
     for row in rows:
         history = tracker.metric_history(row["run_id"], "loss")
         if history:
-            steps = np.array([m.step for m in history])
-            losses = np.array([m.value for m in history])
-            order = np.argsort(steps)
-            label = " ".join(f"{k}={row.get(k)}" for k in swept)
-            curves.append((label, steps[order], losses[order]))
+            label = " ".join(f"{short_name(k)}={short_value(row.get(k))}" for k in swept)
+            curves.append((label, np.array([p.step for p in history]), np.array([p.value for p in history]),
+                           row.get(colour_by) if colour_by else None))
     if curves:
-        plots.plot_loss_curves_overlay(curves, out / "loss_curves.png", title=f"{config.tracking.experiment}: loss")
+        plots.plot_loss_curves_overlay(curves, out / "loss_curves.png", colour_by=colour_by,
+                                       title=f"{experiment}: training loss of {len(curves)} jobs")
+    if "model.depth" in swept:  # the vanishing-gradients study: every job logged grad_norm_W1, W2, ...
+        _grad_norms(tracker, rows, swept, out)
     _best_boundaries(tracker, rows, metric, out)
+
+
+def _grad_norms(tracker, rows, swept, out: Path) -> None:
+    """Each layer's gradient norm over training, one panel per activation, at the greatest depth."""
+    done = [r for r in rows if r["status"] in DONE and r.get("model.depth") is not None]
+    if not done:
+        return
+    deepest = max(r["model.depth"] for r in done)
+    panels = []
+    for row in sorted((r for r in done if r["model.depth"] == deepest), key=lambda r: str(r.get("model.activation"))):
+        layers = []
+        for layer in range(1, deepest + 2):  # depth hidden layers + the output layer
+            history = tracker.metric_history(row["run_id"], f"grad_norm_W{layer}")
+            if not history:
+                break
+            layers.append(history)
+        if not layers:
+            continue
+        steps = np.array([p.step for p in layers[0]])
+        length = min(len(h) for h in layers)
+        norms = np.array([[p.value for p in h[:length]] for h in layers]).T
+        panels.append((f"model.activation={row.get('model.activation')}", steps[:length], norms))
+    if panels:
+        plots.plot_layer_grad_norms_panels(
+            panels, out / "layer_grad_norms.png",
+            title=f"gradient norm of each layer over training, model.depth={deepest}")
 
 
 def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> None:
     """Decision boundaries of the best few jobs, when the data is 2-D and binary."""
-    _, higher = objective_of(rows)
-    ranked = sorted((r for r in rows if r["status"] in ("FINISHED", "SKIPPED") and _finite(r.get(metric))),
-                    key=lambda r: r[metric], reverse=higher)[:how_many]
+    import jax.numpy as jnp
+
+    from pipeline.train import predict_jit
+
+    key = settled_name(metric)
     panels, data = [], None
-    for row in ranked:
-        run = tracker.client.get_run(row["run_id"])
-        p = run.data.params
-        if run.data.tags.get("data.task") != "binary":
+    for row in ranked(rows)[:how_many]:
+        run = tracker.get_run(row["run_id"])
+        p = run.params
+        if run.tags.get("data.task") != "binary":
             return
-        ds = load_dataset(p["data.name"], seed=int(p["data.seed"]), val_fraction=float(p["data.val_fraction"]),
-                          n_samples=int(p["data.n_samples"]), noise=float(p["data.noise"]),
-                          path=p.get("data.path"), target=p.get("data.target"), task=p.get("data.task", "auto"))
+        ds = dataset_of(run)
         if ds.n_features != 2:
             return
         data = data or ds
         with tempfile.TemporaryDirectory() as tmp:
             params_file = tracker.download_artifacts(row["run_id"], "params.npz", Path(tmp))
             params = {k: jnp.asarray(v) for k, v in np.load(params_file).items()}
-        hidden, output = p["model.activation"], run.data.tags.get("model.output_activation", "sigmoid")
+        hidden, output = p["model.activation"], run.tags.get("model.output_activation", "sigmoid")
         slope = float(p["model.leaky_slope"])
         predict_fn = (lambda P, params=params, hidden=hidden, output=output:
                       np.asarray(predict_jit(params, jnp.asarray(P, jnp.float32), hidden, output, slope)))
-        panels.append((f"{row['run_name']}\n{metric}={row[metric]:.3f}", predict_fn))
+        panels.append((f"{row['run_name']}\n{key}={rounded(key, row.get(key, row[metric]))}", predict_fn))
     if panels:
         X = np.concatenate([data.X_train, data.X_val], axis=1)
         Y = np.concatenate([data.Y_train, data.Y_val], axis=1)
         plots.plot_decision_boundaries_grid(panels, X, Y, out / "best_decision_boundaries.png",
-                                            title=f"best {len(panels)} by {metric}")
+                                            title=f"the best {len(panels)} by {key}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import sys
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
@@ -27,15 +26,12 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
 
 from pipeline import finishing, provenance
-from pipeline.composing import composer_for
-from pipeline.config import validate
-from pipeline.data import DataError, load_dataset
-from pipeline.device import select_device
-from pipeline.errors import InputRefused, one_line
-from pipeline.tracking import Tracker, check_store, end_open_runs, tracker_for
+from pipeline.admission import admit_run, admit_sweep
+from pipeline.errors import InputRefused, one_line, record_failed_job
+from pipeline.grid import job_label, swept_keys
+from pipeline.tracking import Tracker, end_open_runs, tracker_for
 
 PARENT_ID_FILE = ".mlflow_parent_run_id"
 
@@ -51,88 +47,6 @@ def parent_run_id_for_job() -> Optional[str]:
     return path.read_text().strip() if path.exists() else None
 
 
-def expand_grid(config: DictConfig) -> list[list[str]]:
-    """Every job's overrides, as Hydra's basic sweeper will launch them (its own expansion).
-
-    Returns [] for other sweepers (Optuna's search spaces are not a grid).
-    """
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    if "BasicSweeper" not in str(config.hydra.sweeper.get("_target_", "")):
-        return []
-    params = config.hydra.sweeper.get("params") or {}
-    arguments = [f"{key}={value}" for key, value in params.items()]
-    arguments += list(config.hydra.overrides.task)
-    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
-    (jobs,) = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
-    return jobs
-
-
-def validate_sweep(config: DictConfig, jobs: list[list[str]]) -> None:
-    """Compose and validate every job's config; the first bad one refuses the whole sweep."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    composer = composer_for(GlobalHydra.instance().config_loader(), config)
-    for overrides in jobs:
-        job_config = composer.compose(overrides, to_read=True)
-        try:
-            validate(job_config)
-            check_data(job_config)
-        except ValueError as error:
-            raise type(error)(f"{error} (in the sweep's job {' '.join(overrides)})") from None
-
-
-def swept_keys(config: DictConfig) -> dict[str, str]:
-    """{key: "v1,v2,..."} for every key the sweep varies (its grid, as declared)."""
-    params = dict(config.hydra.sweeper.get("params") or {})
-    for override in config.hydra.overrides.task:
-        key, _, value = override.partition("=")
-        if "," in value or value.startswith(("range(", "choice(", "interval(", "tag(")):
-            params[key.lstrip("+~")] = value
-    return {str(k): str(v) for k, v in params.items()}
-
-
-def check_data(config: DictConfig) -> None:
-    """A user's table is read and split before anything runs: a missing file, a bad cell,
-    too few rows or a task the model cannot learn is bad input, not a failed run.
-
-    (The built-in sets are generated or shipped; they cannot fail this way.)
-    """
-    if config.data.name != "csv":
-        return
-    d = config.data
-    ds = _load_table(d.path, d.target, d.task, d.seed, d.val_fraction)
-    if config.model.name == "perceptron" and ds.task == "regression":
-        raise DataError(f"data.target={d.target!r} of {d.path} is a regression target; "
-                        "model=perceptron needs 0/1 labels")
-
-
-@lru_cache(maxsize=16)
-def _load_table(path, target, task, seed, val_fraction):
-    return load_dataset("csv", path=path, target=target, task=task, seed=seed, val_fraction=val_fraction)
-
-
-def check_writable_places(config: DictConfig, output_dir) -> None:
-    """The tracking store answers and can be written; Hydra's output folder can be created."""
-    if config.tracking.enabled:
-        check_store(config.tracking.uri)
-    try:  # Hydra would create it a moment later; creating it now turns a traceback into a line
-        Path(str(output_dir)).mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"the output folder {output_dir} cannot be created ({error.strerror}); "
-                         "run from a writable folder or set hydra.run.dir / hydra.sweep.dir") from None
-
-
-def refuse_bad_input(check, *args) -> Any:
-    """Run a check; a ValueError/RuntimeError it raises becomes InputRefused (stops the command)."""
-    try:
-        return check(*args)
-    except (ValueError, RuntimeError, OmegaConfBaseException) as error:
-        raise InputRefused(one_line(error)) from None
-
-
 class PipelineCallback(Callback):
     """Validation before anything runs; for a multirun, the MLflow parent run, progress and summary."""
 
@@ -143,14 +57,13 @@ class PipelineCallback(Callback):
         self.total_jobs = 0
         self.done_jobs = 0
         self.started = 0.0
+        self._first_done_at: Optional[float] = None  # the ETA's clock starts when the first job ends
+        self._first_job_seconds = 0.0
 
     # -- Hydra's hooks -----------------------------------------------------------------------
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        refuse_bad_input(validate, config)
-        refuse_bad_input(check_data, config)
-        refuse_bad_input(check_writable_places, config, config.hydra.run.dir)
-        refuse_bad_input(select_device, config.device)
+        admit_run(config)  # pipeline/admission.py: bad input ends the command here (InputRefused)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's exception into a warning and goes on; a sweep that could
@@ -166,10 +79,7 @@ class PipelineCallback(Callback):
         # Resolve ${now:...} in the sweep dir before composing the jobs: each composed job
         # copies the resolver cache of this config, so all of them share this one directory.
         sweep_dir = Path(config.hydra.sweep.dir)
-        jobs = refuse_bad_input(expand_grid, config)
-        refuse_bad_input(validate_sweep, config, jobs)
-        refuse_bad_input(check_writable_places, config, sweep_dir)
-        refuse_bad_input(select_device, config.device)
+        jobs = admit_sweep(config)  # pipeline/admission.py: every job checked, or InputRefused
         # A grid's size is known; a search sweeper (Optuna) says how many trials it will run.
         total = len(jobs) or int(config.hydra.sweeper.get("n_trials") or 0)
         self.config, self.total_jobs, self.started = config, total, time.perf_counter()
@@ -192,6 +102,7 @@ class PipelineCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_ID_FILE).write_text(self.parent_run_id)
         _open_sweeps.append(self)
+        _quiet_search_logs()
         if config.tracking.plots:
             finishing.draw_in_background()  # this process runs the sweep, and will wait for the plots
         print(f"sweep: {total or '?'} jobs -> MLflow experiment '{config.tracking.experiment}', "
@@ -210,32 +121,44 @@ class PipelineCallback(Callback):
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             return
         self.done_jobs += 1
+        seconds = time.perf_counter() - getattr(self, "_job_started", self.started)
         if job_return.status == JobStatus.COMPLETED:
             outcome = str(job_return.return_value)
         else:
-            outcome = f"error: {job_return._return_value}"
+            error = getattr(job_return, "_return_value", None)
+            outcome = f"error: {one_line(error) if isinstance(error, BaseException) else error}"
+        if self.done_jobs == 1:
+            self._first_done_at = time.perf_counter()
+            # What the first job waited for once (compiling, a batch's training) says nothing
+            # about the jobs after it.
+            metrics = getattr(job_return.return_value, "metrics", None) if job_return.status == JobStatus.COMPLETED else None
+            metrics = metrics or {}
+            own = seconds - float(metrics.get("compile_seconds", 0.0))
+            if "train_seconds" in metrics:  # training plus a second for checking and recording
+                own = min(own, float(metrics["train_seconds"]) + 1.0)
+            self._first_job_seconds = max(own, 0.0)
         line = (f"[{self.done_jobs}/{self.total_jobs or '?'}] {self._swept_values(job_return.overrides)} -> "
-                f"{outcome} ({time.perf_counter() - self._job_started:.1f}s; {self._clock()})")
+                f"{outcome} ({seconds:.1f}s; {self._clock()})")
         print(("\r\033[K" if sys.stdout.isatty() else "") + line, flush=True)
 
     def _swept_values(self, overrides: list[str]) -> str:
         swept = set(swept_keys(self.config)) if self.config is not None else set()
-        return " ".join(o for o in overrides if o.split("=")[0].lstrip("+~") in swept) or "job"
+        return job_label(list(overrides), swept)
 
     def _clock(self) -> str:
-        elapsed = time.perf_counter() - self.started
-        if not self.total_jobs or not self.done_jobs:
-            return f"elapsed {elapsed:.0f}s"
-        eta = elapsed / self.done_jobs * (self.total_jobs - self.done_jobs)
-        return f"elapsed {elapsed:.0f}s, eta {eta:.0f}s"
+        now = time.perf_counter()
+        return clock(now - self.started, self.done_jobs, self.total_jobs, self._first_job_seconds,
+                     now - self._first_done_at if self._first_done_at is not None else 0.0)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         finishing.drain()  # every job's run ended, with all its files, before the summary reads them
         if self.parent_run_id is None:
             return
-        from pipeline.summary import summarize_sweep
+        from pipeline.summary import summarize_sweep  # here: it imports JAX, which device= must precede
 
         status = summarize_sweep(self.tracker, self.parent_run_id, config)
+        if status == "FAILED":  # the command says so in its exit status, whichever launcher ran the jobs
+            record_failed_job(f"sweep parent {self.parent_run_id}")
         self._close(status)
 
     # -- ending the parent -------------------------------------------------------------------
@@ -244,6 +167,25 @@ class PipelineCallback(Callback):
         if self in _open_sweeps:
             _open_sweeps.remove(self)
             self.tracker.end_run(self.parent_run_id, status)
+
+
+def clock(elapsed: float, done: int, total: int, first_job_seconds: float, since_first: float) -> str:
+    """"elapsed 12s, eta 40s". The ETA counts the jobs after the first: the first waits for
+    what is done once (JAX's start, compiling a batch), which would inflate every later job.
+    After one job, its own time less its compile time stands for each job to go."""
+    text = f"elapsed {elapsed:.0f}s"
+    if not total or not done or done >= total:
+        return text
+    per_job = since_first / (done - 1) if done > 1 else first_job_seconds
+    return f"{text}, eta {per_job * (total - done):.0f}s"
+
+
+def _quiet_search_logs() -> None:
+    """Optuna logs every trial (raw floats, ANSI colours even into a file); the sweep's own
+    line per job says the same, so only its warnings are kept."""
+    optuna = sys.modules.get("optuna")
+    if optuna is not None:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 _open_sweeps: list[PipelineCallback] = []

@@ -20,8 +20,9 @@ import tempfile
 import time
 from functools import lru_cache
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
 
 import mlflow
 from mlflow.entities import Metric, Param, RunTag, ViewType
@@ -29,12 +30,48 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from pipeline import interrupts
+
 # MLflow's REST limits per log_batch request (mlflow/utils/validation.py).
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
 MAX_TAGS_PER_BATCH = 100
 MAX_ENTITIES_PER_BATCH = 1000  # metrics, params and tags together
 MAX_PARAM_VALUE_LENGTH = 6000
+
+# Tag names of the store's contract (what the pipeline writes and reads back).
+RESUMED_TAG_PREFIX = "resumed."  # parent tag resumed.<job> = id of an earlier run reused
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the MLflow UI (3.x) picks an experiment's view from it
+EXPERIMENT_KIND = "custom_model_development"  # "Model training": the UI opens on the runs table
+SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."  # experiment tag the UI's ?viewStateShareKey= reads
+NOTE_TAG = "mlflow.note.content"  # a run's or an experiment's description, shown by the UI
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the pipeline reads it back: plain values, no MLflow objects."""
+
+    run_id: str
+    run_name: str
+    status: str  # RUNNING | FINISHED | FAILED | KILLED | SCHEDULED
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # each metric's latest value
+    tags: dict[str, str] = field(default_factory=dict)
+    start_time: Optional[int] = None  # milliseconds since the epoch
+
+
+class MetricPoint(NamedTuple):
+    """One logged value of a metric history."""
+
+    step: int
+    value: float
+    timestamp: int
+
+
+def _record(run) -> RunRecord:
+    return RunRecord(run_id=run.info.run_id, run_name=run.info.run_name or "", status=run.info.status,
+                     params=dict(run.data.params), metrics=dict(run.data.metrics), tags=dict(run.data.tags),
+                     start_time=run.info.start_time)
 
 # A progress bar per downloaded file is noise in a sweep's summary.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -127,6 +164,21 @@ def checkpoint(uri: str) -> None:
             connection.close()
 
 
+def _create_sqlite_store(uri: str) -> None:
+    """A new SQLite store's schema, with MLflow's own `Default` experiment (where plain runs go)
+    keeping its artifacts in mlartifacts/0 beside the database, as every other experiment does
+    (MlflowClient alone would put them in ./mlruns/0 of whatever folder the command ran in)."""
+    path = sqlite_path(uri)
+    if path is None or not path.parent.is_dir():
+        return
+    with sqlite3.connect(path, timeout=20) as connection:
+        if connection.execute("SELECT name FROM sqlite_master WHERE name = 'experiments'").fetchone():
+            return
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    SqlAlchemyStore(uri, default_artifact_root(uri)).engine.dispose()
+
+
 @contextmanager
 def _store_lock(uri: str):
     """For SQLite, one process at a time creates the schema (two sweeps starting together)."""
@@ -143,13 +195,15 @@ def _store_lock(uri: str):
 
 
 def _writes(method):
-    """Count the seconds this process spends writing to the store (a sweep reports it)."""
+    """Count the seconds this process spends writing to the store (a sweep reports it); an
+    interrupt waits for the write to end (pipeline/interrupts.py)."""
 
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
         started = time.perf_counter()
         try:
-            return method(self, *args, **kwargs)
+            with interrupts.deferred():
+                return method(self, *args, **kwargs)
         finally:
             Tracker.write_seconds += time.perf_counter() - started
 
@@ -167,6 +221,7 @@ class Tracker:
             # Making the client (and its first call) creates or migrates the SQLite schema:
             # under the lock, so two processes starting together do it once.
             use_write_ahead_log(uri)
+            _create_sqlite_store(uri)
             self.client = MlflowClient(tracking_uri=uri)
             self.client.search_experiments(max_results=1)
             checkpoint(uri)  # the new schema into the database file itself, not only its log
@@ -181,23 +236,32 @@ class Tracker:
         return self._experiment_ids[name]
 
     def _find_or_create_experiment(self, name: str) -> str:
+        """Its id; created if new. Either way it carries mlflow.experimentKind=custom_model_development,
+        so that the MLflow UI opens it on its runs table ("Model training"), not on the GenAI view."""
         experiment = self.client.get_experiment_by_name(name)
-        if experiment is not None:
-            return experiment.experiment_id
+        if experiment is None:
+            experiment = self._create_experiment(name)
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            self.client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        return experiment.experiment_id
+
+    def _create_experiment(self, name: str):
         root = default_artifact_root(self.uri)
         location = f"{root}/{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}" if root else None
         try:
             with _store_lock(self.uri):
                 experiment = self.client.get_experiment_by_name(name)
-                if experiment is not None:
-                    return experiment.experiment_id
-                return self.client.create_experiment(name, artifact_location=location)
+                if experiment is None:
+                    experiment_id = self.client.create_experiment(
+                        name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+                    experiment = self.client.get_experiment(experiment_id)
+                return experiment
         except MlflowException:
             # Another process created it between our lookup and our create.
             experiment = self.client.get_experiment_by_name(name)
             if experiment is None:
                 raise
-            return experiment.experiment_id
+            return experiment
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -256,24 +320,31 @@ class Tracker:
         self.client.set_terminated(run_id, status=status)
         _open_runs.pop(run_id, None)
 
+    @_writes
+    def reopen_run(self, run_id: str) -> None:
+        """A run that was killed (or lost its process) RUNNING again, to continue from its checkpoint."""
+        self.client.update_run(run_id, status="RUNNING")
+        _open_runs[run_id] = self
+
     # -- reading back ------------------------------------------------------------------------
 
-    def runs(self, experiment: str, filter_string: str = "") -> list:
+    def runs(self, experiment: str, filter_string: str = "") -> list[RunRecord]:
         """All runs of `experiment` matching an MLflow filter, newest first."""
         experiment_obj = self.client.get_experiment_by_name(experiment)
         if experiment_obj is None:
             return []
-        return list(
-            self.client.search_runs(
-                [experiment_obj.experiment_id],
-                filter_string=filter_string,
-                run_view_type=ViewType.ACTIVE_ONLY,
-                max_results=50000,
-                order_by=["attributes.start_time DESC"],
-            )
-        )
+        return [_record(run) for run in self.client.search_runs(
+            [experiment_obj.experiment_id],
+            filter_string=filter_string,
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=50000,
+            order_by=["attributes.start_time DESC"],
+        )]
 
-    def finished_run_with(self, experiment: str, config_hash: str):
+    def get_run(self, run_id: str) -> RunRecord:
+        return _record(self.client.get_run(run_id))
+
+    def finished_run_with(self, experiment: str, config_hash: str) -> Optional[RunRecord]:
         """The newest FINISHED run of `experiment` whose config hash is `config_hash`, or None."""
         runs = self.runs(experiment, f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'")
         return runs[0] if runs else None
@@ -281,10 +352,30 @@ class Tracker:
     def finished_config_hashes(self, experiment: str) -> set[str]:
         """The config hashes of every FINISHED run of `experiment`."""
         runs = self.runs(experiment, "attributes.status = 'FINISHED'")
-        return {run.data.tags["config_hash"] for run in runs if "config_hash" in run.data.tags}
+        return {run.tags["config_hash"] for run in runs if "config_hash" in run.tags}
 
-    def metric_history(self, run_id: str, name: str) -> list:
-        return self.client.get_metric_history(run_id, name)
+    def metric_history(self, run_id: str, name: str) -> list[MetricPoint]:
+        """Every logged value of metric `name`, by step."""
+        points = self.client.get_metric_history(run_id, name)
+        return sorted((MetricPoint(int(m.step), float(m.value), int(m.timestamp)) for m in points),
+                      key=lambda p: (p.step, p.timestamp))
+
+    def experiment_url_path(self, experiment: str) -> str:
+        """The UI's path of `experiment`'s runs table in the model-training view. MLflow 3.17's UI
+        shows the view its GenAI/Model-training switch was last set to (GenAI until a user
+        switches), whatever the experiment's kind: the link itself says which."""
+        return f"#/experiments/{self.experiment_id(experiment)}/runs?workflowType=machine_learning"
+
+    @_writes
+    def share_table_view(self, experiment: str, key: str, view: Mapping[str, object]) -> str:
+        """Store a runs-table view (columns, sort) for the UI's ?viewStateShareKey=`key`; returns
+        the path that opens it. The UI keeps a user's columns per browser; this link is the one
+        that anyone opening the store sees the same way."""
+        import json
+
+        self.client.set_experiment_tag(self.experiment_id(experiment), f"{SHARED_VIEW_TAG_PREFIX}{key}",
+                                       json.dumps(dict(view)))
+        return f"{self.experiment_url_path(experiment)}&viewStateShareKey={key}"
 
     def download_artifacts(self, run_id: str, path: str, dst: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, path, str(dst)))

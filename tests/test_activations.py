@@ -12,10 +12,7 @@ from models.activations import ACTIVATIONS, GRADIENT_ACTIVATIONS
 LEAKY_SLOPES = (0.0, 0.01, 0.3)
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py
 
 
 def grid_without_zero():
@@ -159,3 +156,16 @@ def test_gradient_activations_exclude_step():
     assert "step" not in GRADIENT_ACTIVATIONS
     assert set(GRADIENT_ACTIVATIONS) == set(ACTIVATIONS) - {"step"}
     assert {"sigmoid", "tanh", "relu", "leaky_relu", "identity"} <= set(GRADIENT_ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "leaky_relu", "identity"])
+def test_masked_units_output_zero_and_pass_back_no_gradient(name):
+    from models.activations import masked
+
+    z = jnp.linspace(-2.0, 2.0, 12).reshape(4, 3)
+    mask = jnp.asarray([[1.0], [1.0], [0.0], [0.0]])
+    both = masked(name, mask)
+    plain = ACTIVATIONS[name]
+    np.testing.assert_array_equal(both.g(z, 0.1)[:2], plain.g(z, 0.1)[:2])
+    np.testing.assert_array_equal(both.g_prime(z, 0.1)[:2], plain.g_prime(z, 0.1)[:2])
+    assert not np.asarray(both.g(z, 0.1)[2:]).any() and not np.asarray(both.g_prime(z, 0.1)[2:]).any()

@@ -23,10 +23,7 @@ DEPTHS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py
 
 
 def rel_error(a, b):

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from hydra_plugins.batched_launcher.batched_launcher import BatchedLauncher
 from pipeline import composing
 from pipeline.config import register_configs
-from pipeline.sweep import expand_grid
+from pipeline.grid import expand_grid
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF) / "experiment").glob("*.yaml") if p.stem != "lr_search")

@@ -6,12 +6,10 @@ also cover the YAML files and the dataclass schema in the ConfigStore.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
@@ -25,40 +23,21 @@ from pipeline.config import (
     Config,
     ConfigError,
     hidden_layers,
-    register_configs,
+    ignored_settings,
     validate,
 )
 from pipeline.data import DATASETS
+from conftest import compose_config, config_of
 
 CONF_DIR = (Path(__file__).resolve().parent.parent / "conf").resolve()
-GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "experiment")
+# experiment/ and lesson/ are appended (+experiment=..., +lesson=...), not chosen in the defaults list
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("experiment", "lesson"))
 GROUP_OPTIONS = [(group, p.stem) for group in GROUPS for p in sorted((CONF_DIR / group).glob("*.yaml"))]
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
 
-def _compose(overrides=(), hydra_config=False):
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra_config)
-
-
-@functools.lru_cache(maxsize=None)
-def _composed(group_overrides: tuple):
-    return _compose(group_overrides)
-
-
-def _config(overrides):
-    """The config of `overrides`, as Hydra composes it, for less: group choices are composed
-    (once each, cached); `key=value` overrides are parsed by Hydra's override parser and set
-    on a copy, through the schema's typed nodes, as Hydra's own override would."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    groups = tuple(o for o in overrides if o.split("=")[0].lstrip("+~") in GROUPS or o.startswith("+"))
-    cfg = _composed(groups).copy()
-    values = [o for o in overrides if o not in groups]
-    for override in OverridesParser.create().parse_overrides(values):
-        OmegaConf.update(cfg, override.get_key_element(), override.value(), merge=False)
-    return cfg
+_compose = compose_config  # tests/conftest.py
+_config = config_of
 
 
 # -- what conf/ holds -----------------------------------------------------------------------
@@ -150,7 +129,11 @@ def _basic_grid_jobs(name):
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_every_job_of_every_grid_validates(name):
+def test_every_job_of_every_grid_validates_and_is_admitted(name):
+    """Every experiment runs: each job valid, its data loaded and split, its memory affordable,
+    and no value ignored by every job (logistic_vs_shallow sets model.hidden for its shallow jobs)."""
+    from pipeline.admission import admit_jobs
+
     jobs = _basic_grid_jobs(name)
     for overrides, job in jobs:
         for override in overrides:  # the job really has the grid's values
@@ -161,6 +144,10 @@ def test_every_job_of_every_grid_validates(name):
             validate(job)
         except ConfigError as error:
             pytest.fail(f"experiment {name}, job {' '.join(overrides)}: {error}")
+    if jobs:
+        admit_jobs([job for _, job in jobs], [overrides for overrides, _ in jobs])
+    else:  # a search sweeper: its base config
+        admit_jobs([_config([f"+experiment={name}"])])
 
 
 # -- bad values: validate refuses them with one line ----------------------------------------
@@ -194,8 +181,27 @@ BAD_OVERRIDES = [
     (["train.steps=-5"], "train.steps", "-5", [">= 1"]),
     (["train.log_every=0"], "train.log_every", "0", [">= 1"]),
     (["train.steps=50", "train.log_every=100"], "train.log_every", "100", ["train.steps", "50"]),
-    (["data.val_fraction=0"], "data.val_fraction", "0", ["(0, 1)"]),
-    (["data.val_fraction=1"], "data.val_fraction", "1", ["(0, 1)"]),
+    (["data.val_fraction=1"], "data.val_fraction", "1", ["[0, 1)"]),
+    (["data.val_fraction=-0.1"], "data.val_fraction", "-0.1", ["[0, 1)"]),
+    (["data.val_fraction=nan"], "data.val_fraction", "nan", ["[0, 1)"]),
+    (["data=moons", "data.noise=-1"], "data.noise", "-1", ["[0, 10]"]),
+    (["data=moons", "data.noise=nan"], "data.noise", "nan", ["finite"]),
+    (["data=moons", "data.n_samples=3"], "data.n_samples", "3", [">= 4"]),
+    (["data.seed=-1"], "data.seed", "-1", ["[0, 2**32 - 1]"]),
+    (["optim=momentum", "optim.momentum=1"], "optim.momentum", "1", ["[0, 1)"]),
+    (["optim=adam", "optim.b2=nan"], "optim.b2", "nan", ["finite"]),
+    (["optim=adam", "optim.eps=0"], "optim.eps", "0", ["> 0"]),
+    (["gradcheck.tolerance=nan"], "gradcheck.tolerance", "nan", ["finite"]),
+    (["gradcheck.fd_tolerance=nan"], "gradcheck.fd_tolerance", "nan", ["finite"]),
+    (["gradcheck.epsilon=2"], "gradcheck.epsilon", "2", ["[0, 1]"]),
+    (["model.init_scale=inf"], "model.init_scale", "inf", ["finite"]),
+    (["tracking.experiment="], "tracking.experiment", "''", ["empty"]),
+    (["tracking.experiment=' '"], "tracking.experiment", "' '", ["empty"]),
+    (["tracking.uri=file:./mlruns"], "tracking.uri", "file:./mlruns", ["sqlite:///", "http", "postgresql"]),
+    (["tracking.uri=mlruns"], "tracking.uri", "mlruns", ["sqlite:///"]),
+    (["tracking.uri=ftp://host/x"], "tracking.uri", "ftp://host/x", ["sqlite:///"]),
+    (["sweep.max_jobs=0"], "sweep.max_jobs", "0", [">= 1"]),
+    (["data=diabetes", "model.output=sigmoid"], "model.output", "sigmoid", ["regression", "identity"]),
     (["model.leaky_slope=1"], "model.leaky_slope", "1", ["[0, 1)"]),
     (["model.leaky_slope=-0.1"], "model.leaky_slope", "-0.1", ["[0, 1)"]),
     (["model.activation=step"], "model.activation", "step", ["perceptron", "tanh"]),
@@ -253,6 +259,30 @@ def test_logistic_and_perceptron_ignore_hidden_size():
         cfg = _config([f"model={model}"])
         assert hidden_layers(cfg) == 0
         validate(cfg)
+        assert ignored_settings(cfg) == {}
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["model.depth=3"], "model.depth"),
+    (["model=logistic", "model.hidden=8"], "model.hidden"),
+    (["model=perceptron", "data=blobs", "model.activation=relu"], "model.activation"),
+    (["model.leaky_slope=0.2"], "model.leaky_slope"),
+    (["model=deep", "model.init_scale=0.5"], "model.init_scale"),  # deep inits by he
+    (["optim.momentum=0.5"], "optim.momentum"),
+    (["optim.b1=0.5"], "optim.b1"),
+    (["data.n_samples=100"], "data.n_samples"),  # flower is fixed at 400
+    (["data=blobs", "data.noise=0.5"], "data.noise"),
+])
+def test_values_a_job_ignores_are_named(overrides, key):
+    cfg = _config(overrides)
+    validate(cfg)  # valid values: only the model ignores them
+    assert list(ignored_settings(cfg)) == [key]
+
+
+def test_defaults_and_model_files_say_nothing_a_job_ignores():
+    for overrides in ([], ["model=logistic"], ["model=perceptron", "data=blobs"], ["model=deep"],
+                      ["optim=adam"], ["optim=momentum"], ["data=moons"], ["data=breast_cancer"]):
+        assert ignored_settings(_config(overrides)) == {}, overrides
 
 
 # -- schema errors: Hydra refuses them while composing --------------------------------------

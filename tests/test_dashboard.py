@@ -8,6 +8,7 @@ browser is downloaded. The screenshot of the experiment page goes to the test's 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -49,36 +50,49 @@ def wait_for_text(driver, *texts: str, timeout: float = 60) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
-def test_the_dashboard_lists_a_sweep_and_shows_a_childs_plots(tmp_path, browser):
+def test_the_dashboard_opens_on_a_sweeps_runs_ready_to_compare(tmp_path, browser):
     result = run_cli(tmp_path, "+experiment=relu_sweep", "train.steps=200", "train.log_every=50",
-                     "model.hidden=2,4", "optim.lr=1.2")
+                     "model.hidden=5,50", "optim.lr=0.5,1.2")
     assert result.returncode == 0, result.stderr
     table = runs(tmp_path, "relu_sweep")
     parent = table[table["tags.mlflow.parentRunId"].isna()].iloc[0]
     children = table[table["tags.mlflow.parentRunId"].notna()]
     child = children.iloc[0]
+    note = parent["tags.mlflow.note.content"]
+    link = re.search(r"\((#/experiments/[^)]*viewStateShareKey=[^)]*)\)", note).group(1)
+    assert "workflowType=machine_learning" in link
 
     with mlflow_server(f"sqlite:///{tmp_path}/mlflow.db", tmp_path) as url:
         from selenium.webdriver.common.by import By
 
-        # MLflow 3 opens an experiment on its GenAI overview; the runs table is the
-        # "Model training" view.
-        experiment = f"{url}/#/experiments/{parent['experiment_id']}"
-        browser.get(f"{experiment}/runs?workflowType=machine_learning")
-        wait_for_text(browser, "matching runs")
-        parent_link = browser.find_element(By.PARTIAL_LINK_TEXT, parent["tags.mlflow.runName"][:20])
-        # The sweep is one row; its expander (the button in the run-name cell) shows the children.
-        parent_link.find_element(By.XPATH, "./ancestor::*[@role='gridcell'][1]").find_element(
-            By.TAG_NAME, "button").click()
-        page = wait_for_text(browser, *[name[:20] for name in children["tags.mlflow.runName"]])
-        assert f"{len(table)} matching runs" in page
+        # The parent's description links the sweep's table in the model-training view (MLflow
+        # 3.17 shows GenAI's overview until a user switches; the link says which), with its swept
+        # params and objective as columns, best first.
+        browser.get(f"{url}/{link}")
+        page = wait_for_text(browser, "Model registry", "matching runs", *children["tags.mlflow.runName"])
+        assert "Detect Issues" not in page and "Observability" not in page  # not the GenAI overview
+        assert f"{len(table)} matching runs" in page  # the parent and its children
+        assert parent["tags.mlflow.runName"][:20] in page
+        headers = " ".join(h.text for h in browser.find_elements(By.XPATH, "//*[@role='columnheader']"))
+        for column in ("model.hidden", "optim.lr", "val_accuracy"):
+            assert column in headers, headers
         browser.save_screenshot(str(tmp_path / "dashboard.png"))
         if os.environ.get("DASHBOARD_SCREENSHOT"):
             shutil.copy(tmp_path / "dashboard.png", os.environ["DASHBOARD_SCREENSHOT"])
 
+        experiment = f"{url}/#/experiments/{parent['experiment_id']}"
         browser.get(f"{experiment}/runs/{child['run_id']}?workflowType=machine_learning")
-        page = wait_for_text(browser, "model.hidden", "val_accuracy")  # its params and metrics
+        wait_for_text(browser, "model.hidden", "val_accuracy")  # its params and metrics
         browser.get(f"{experiment}/runs/{child['run_id']}/artifacts?workflowType=machine_learning")
         wait_for_text(browser, "loss_curve.png", "decision_boundary.png", "resolved_config.yaml")
+        browser.find_element(By.XPATH, "//*[text()='decision_boundary.png']").click()
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        # The preview is the PNG itself (500 px wide; the UI loads it as a blob), not an icon.
+        WebDriverWait(browser, 60).until(lambda d: any(
+            (img.get_property("naturalWidth") or 0) >= 400 for img in d.find_elements(By.TAG_NAME, "img")))
         browser.save_screenshot(str(tmp_path / "run_artifacts.png"))
+        if os.environ.get("DASHBOARD_SCREENSHOT"):
+            shutil.copy(tmp_path / "run_artifacts.png",
+                        os.environ["DASHBOARD_SCREENSHOT"].replace("dashboard", "dashboard_artifact"))
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000

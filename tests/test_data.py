@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipeline.data import DATASETS, Dataset, dataset_summary, flower_arrays, load_dataset
+from pipeline.data import DATASETS, Dataset, flower_arrays, load_dataset
 
 BINARY = [n for n, t in DATASETS.items() if t == "binary"]
 BUILT_IN = sorted(n for n in DATASETS if n != "csv")  # csv needs a user's file (tests at the end)
@@ -136,14 +136,6 @@ def test_diabetes_is_standardised_regression():
     assert len(np.unique(ds.Y_train)) > 2
 
 
-def test_summary_is_flat_and_loggable():
-    ds = load_dataset("circles", seed=4)
-    s = dataset_summary(ds)
-    assert s == {"name": "circles", "task": "binary", "n_features": 2, "m_train": 320,
-                 "m_val": 80, "sha256": ds.sha256, "target_scale": 1.0}
-    assert all(isinstance(v, (str, int, float)) for v in s.values())
-
-
 def test_unknown_name_is_one_line_naming_it_and_the_choices():
     with pytest.raises(ValueError) as err:
         load_dataset("iris")
@@ -152,12 +144,60 @@ def test_unknown_name_is_one_line_naming_it_and_the_choices():
     assert all(n in msg for n in DATASETS)
 
 
-@pytest.mark.parametrize("frac", [0.0, 1.0, -0.1, 1.5])
+@pytest.mark.parametrize("frac", [1.0, -0.1, 1.5])
 def test_val_fraction_out_of_range(frac):
     with pytest.raises(ValueError) as err:
         load_dataset("moons", val_fraction=frac)
     msg = str(err.value)
-    assert "\n" not in msg and repr(frac) in msg and "(0, 1)" in msg
+    assert "\n" not in msg and repr(frac) in msg and "[0, 1)" in msg
+
+
+def test_val_fraction_zero_trains_on_every_example():
+    """The notes' setting: all 400 flower points train, the validation split is empty."""
+    ds = load_dataset("flower", val_fraction=0)
+    assert ds.m_train == 400 and ds.m_val == 0 and not ds.has_validation
+    assert ds.X_val.shape == (2, 0) and ds.Y_val.shape == (1, 0)
+    X, Y = flower_arrays()
+    np.testing.assert_array_equal(ds.X_train, X)  # in the notes' own order
+    np.testing.assert_array_equal(ds.Y_train, Y)
+    regression = load_dataset("diabetes", val_fraction=0)
+    assert regression.m_val == 0 and np.isfinite(regression.Y_train).all()
+
+
+def test_a_split_that_leaves_no_validation_example_is_one_line():
+    with pytest.raises(DataError) as err:
+        load_dataset("moons", n_samples=4, val_fraction=0.1)
+    msg = str(err.value)
+    assert "\n" not in msg and "data.val_fraction=0.1" in msg and "4 examples" in msg
+
+
+def test_a_training_split_of_one_class_is_refused():
+    # blobs of 4 points, half held out: the seed below leaves one class in training.
+    for seed in range(50):
+        try:
+            ds = load_dataset("gaussian_quantiles", n_samples=4, val_fraction=0.5, seed=seed)
+        except DataError as error:
+            assert "one class" in str(error) and "\n" not in str(error)
+            return
+        assert len(np.unique(ds.Y_train)) == 2
+    pytest.fail("no seed left one class in training")
+
+
+def test_a_generator_refusing_its_arguments_is_one_line():
+    with pytest.raises(DataError) as err:
+        load_dataset("moons", noise=-1.0)
+    msg = str(err.value)
+    assert "\n" not in msg and "data.noise=-1.0" in msg
+
+
+def test_load_from_config_loads_each_data_config_once():
+    from types import SimpleNamespace
+
+    from pipeline.data import load_from_config
+
+    data = SimpleNamespace(name="moons", seed=3, val_fraction=0.2, n_samples=50, noise=0.1,
+                           path=None, target=None, task="auto")
+    assert load_from_config(data) is load_from_config(SimpleNamespace(**vars(data)))
 
 
 @pytest.mark.parametrize("frac, n", [(0.001, 400), (0.999, 400)])
@@ -287,6 +327,25 @@ def _expect_one_line(path, target="y", task="auto", *named):
 
 
 ROW_3 = re.compile(r"\brow 3\b")  # the file's third line: header is row 1, first data row is row 2
+
+
+def test_duplicate_column_names_are_refused(tmp_path):
+    path = _write(tmp_path, "a,b,a,y\n1,2,3,0\n4,5,6,1\n7,8,9,0\n")
+    _expect_one_line(path, "y", "auto", "duplicate column names", "'a'")
+
+
+def test_a_table_whose_training_split_holds_one_class_is_refused(tmp_path):
+    # Five rows, one of them the only 1: a split that holds it out trains on zeros alone.
+    rows = [(i, i * 2, 1 if i == 0 else 0) for i in range(5)]
+    path = _write(tmp_path, _table(["a", "b", "y"], rows))
+    refused = 0
+    for seed in range(20):
+        try:
+            load_dataset("csv", path=str(path), target="y", seed=seed, val_fraction=0.2)
+        except DataError as error:
+            assert "one class" in str(error) and "table.csv" in str(error)
+            refused += 1
+    assert refused > 0
 
 
 def test_missing_file_names_the_path(tmp_path):

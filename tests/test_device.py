@@ -80,3 +80,22 @@ def test_asking_for_another_device_once_jax_runs_is_refused():
 
 def test_device_error_is_a_runtime_error():
     assert issubclass(DeviceError, RuntimeError)
+
+
+def test_the_compilation_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    from pipeline.device import compilation_cache_folder
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert compilation_cache_folder() == tmp_path / "xdg" / "nn-fundamentals-pipeline" / "jax"
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax"))
+    assert compilation_cache_folder() == tmp_path / "jax"
+
+
+def test_an_unwritable_cache_folder_is_one_line_not_a_traceback(monkeypatch):
+    from pipeline.device import enable_compilation_cache
+
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/proc/no/such/cache")
+    with pytest.raises(DeviceError) as info:
+        enable_compilation_cache()
+    assert "/proc/no/such/cache" in str(info.value) and "\n" not in str(info.value)

@@ -79,3 +79,32 @@ def test_run_failure_tags_default_to_empty_and_are_not_shared():
     a.tags["x"] = "1"
     assert b.tags == {}
     assert RunFailure("c").tags == {}
+
+
+def test_failed_jobs_are_recorded_for_the_exit_status():
+    from pipeline.errors import failed_jobs, forget_failed_jobs, record_failed_job
+
+    forget_failed_jobs()
+    assert failed_jobs() == []
+    record_failed_job("run 1: diverged")
+    record_failed_job("run 2: overflow")
+    assert failed_jobs() == ["run 1: diverged", "run 2: overflow"]
+    forget_failed_jobs()
+    assert failed_jobs() == []
+
+
+def test_input_refused_is_exit_status_2_with_its_line():
+    from pipeline.errors import InputRefused
+
+    refusal = InputRefused("optim.lr=-1.0 is not allowed")
+    assert isinstance(refusal, SystemExit) and refusal.code == 2
+    assert refusal.message == str(refusal) == "optim.lr=-1.0 is not allowed"
+
+
+def test_an_experiment_without_its_plus_gets_the_command_to_type():
+    from hydra.errors import ConfigCompositionException
+
+    error = ConfigCompositionException("Could not override 'experiment'.\nTo append to your config use "
+                                       "+experiment=relu_sweep\nKey 'experiment' is not in struct")
+    assert one_line(error) == ("experiment=relu_sweep selects a file of conf/experiment/ that the defaults do not "
+                               "name; add it with a +: python -m pipeline +experiment=relu_sweep")

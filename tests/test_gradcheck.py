@@ -18,10 +18,7 @@ from models.gradcheck import (
 from models.network import init_params
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py
 
 
 def random_vector(seed, n=13):

@@ -5,13 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from models.graph import GraphGrads, GraphValues, J, backward, forward
+from models.graph import GraphGrads, GraphValues, J, J_from_u, J_from_v, backward, forward
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py
 
 
 def test_forward_at_the_notes_point():
@@ -63,3 +60,13 @@ def test_nudging_a_moves_J_three_times_as_much():
 def test_graph_works_on_arrays():
     a, b, c = jnp.asarray([5.0, 1.0]), jnp.asarray([3.0, -2.0]), jnp.asarray([2.0, 4.0])
     np.testing.assert_array_equal(forward(a, b, c).J, [33.0, -21.0])
+
+
+def test_J_from_each_node_is_J():
+    values = forward(5.0, 3.0, 2.0)
+    assert J_from_v(values.v) == J_from_u(5.0, values.u) == values.J == 33.0
+    # the notes: v 11 -> 11.001 and u 6 -> 6.001 each bump J to 33.003
+    assert J_from_v(11.001) == pytest.approx(33.003, abs=1e-12)
+    assert J_from_u(5.0, 6.001) == pytest.approx(33.003, abs=1e-12)
+    assert float(jax.grad(J_from_v)(11.0)) == 3.0
+    assert float(jax.grad(J_from_u, argnums=1)(5.0, 6.0)) == 3.0

@@ -11,10 +11,7 @@ import pytest
 from models.network import forward, init_params, layer_sizes_of, num_layers, predict
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py
 
 
 LAYER_SIZES = [(2, 1), (2, 4, 1), (3, 5, 5, 1)]

@@ -16,8 +16,13 @@ from models.network import init_params
 from pipeline.config import GradcheckConfig
 from pipeline.data import load_dataset
 from pipeline.errors import RunFailure
-from pipeline.gradcheck import GradcheckFailure, GradcheckReport, check_run_gradients
+from pipeline.gradcheck import GradcheckFailure, GradcheckOverflow, GradcheckReport, gradient_check, report_or_fail
 from pipeline.train import TrainSpec, make_hyper
+
+
+def check_run_gradients(spec, params, ds, hyper, settings) -> GradcheckReport:
+    """What a run does with its check: compute it, then report it or fail."""
+    return report_or_fail(gradient_check(spec, params, ds, hyper, settings), settings)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +33,8 @@ def flower():
 def _case(ds, hidden_activation="tanh", output="sigmoid", sizes=None, scheme="small", seed=0):
     sizes = sizes or (ds.n_features, 4, 1)
     params = init_params(jax.random.PRNGKey(seed), sizes, scheme, 0.01)
-    spec = TrainSpec(hidden_activation, output, "gd", "autodiff", 10, 10, None)
+    task = "regression" if output == "identity" else "binary"
+    spec = TrainSpec(hidden_activation, output, task, "gd", "autodiff", 10, 10, None)
     return spec, params, make_hyper(0.1, slope=0.05)
 
 
@@ -115,3 +121,30 @@ def test_nan_gradient_fails(flower, monkeypatch, fresh_check):
     with pytest.raises(GradcheckFailure) as info:
         check_run_gradients(spec, params, flower, hyper, GradcheckConfig())
     assert info.value.tags["gradcheck_failed_parameter"] == "b1"
+
+
+def test_an_overflow_is_named_an_overflow_not_a_wrong_derivative(flower):
+    # An init scale of 1e300: the loss overflows; the hand-derived math is not to blame.
+    spec, _, hyper = _case(flower, "tanh")
+    params = init_params(jax.random.PRNGKey(0), (2, 4, 1), "small", 1e300)
+    with pytest.raises(GradcheckOverflow) as info:
+        check_run_gradients(spec, params, flower, hyper, GradcheckConfig())
+    message = str(info.value)
+    assert message.startswith("overflow:") and "model.init_scale" in message
+    assert "disagrees" not in message and "\n" not in message
+    assert info.value.tags["gradcheck_overflow"] == "true"
+
+
+def test_large_networks_check_a_bounded_sample_of_coordinates(flower):
+    from models.gradcheck import MAX_FD_COORDINATES
+
+    spec, _, hyper = _case(flower, "tanh")
+    params = init_params(jax.random.PRNGKey(0), (2, 3000, 1), "xavier", 0.01)  # 12,001 parameters
+    report = check_run_gradients(spec, params, flower, hyper, GradcheckConfig())
+    assert report.n_params == 12001
+    assert 0 < report.fd_coordinates <= MAX_FD_COORDINATES
+    assert report.rel_error < 1e-10 and report.fd_rel_error < 1e-5
+    assert report.tags() == {"gradcheck.fd_coordinates": str(report.fd_coordinates),
+                             "gradcheck.n_params": "12001", "gradcheck.fd_sampled": "true"}
+    small = check_run_gradients(*_case(flower, "tanh")[:2], flower, hyper, GradcheckConfig())
+    assert small.fd_coordinates == small.n_params == 17

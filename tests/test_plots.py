@@ -172,19 +172,65 @@ def test_loss_curves_overlay_legend_only_when_few(tmp_path, saved_figures):
     assert few.get_yscale() == "log"
 
 
-def test_layer_grad_norms(tmp_path, saved_figures):
+def test_layer_grad_norms_one_panel_per_activation(tmp_path, saved_figures):
     steps = np.arange(30)
     norms = np.exp(-np.outer(steps, [0.01, 0.1, 0.3]))  # (30, 3): deeper layers vanish faster
     norms[-1, 2] = 0.0  # an exact zero must not break the log axis
-    assert_png(plots.plot_layer_grad_norms(steps, norms, tmp_path / "g.png", title="grads"))
-    (ax,) = saved_figures[0].axes
-    assert len(ax.get_lines()) == 3 and ax.get_yscale() == "log"
-    assert_png(plots.plot_layer_grad_norms(steps, norms, tmp_path / "l.png", title="grads",
-                                           labels=["W1", "W2", "W3"]))
+    panels = [("model.activation=sigmoid", steps, norms), ("model.activation=relu", steps, norms[:, ::-1])]
+    assert_png(plots.plot_layer_grad_norms_panels(panels, tmp_path / "g.png", title="grads"))
+    axes = saved_figures[0].axes
+    assert [ax.get_title() for ax in axes] == ["model.activation=sigmoid", "model.activation=relu"]
+    assert all(len(ax.get_lines()) == 3 and ax.get_yscale() == "log" for ax in axes)
+    assert [t.get_text() for t in axes[-1].get_legend().get_texts()] == ["W1", "W2", "W3 (output)"]
+    assert axes[0].get_ylabel() and axes[0].get_xlabel() == "step"
     with pytest.raises(ValueError):
-        plots.plot_layer_grad_norms(steps, norms[:10], tmp_path / "x.png", title="t")
+        plots.plot_layer_grad_norms_panels([("a", steps, norms[:10])], tmp_path / "x.png", title="t")
     with pytest.raises(ValueError):
-        plots.plot_layer_grad_norms(steps, norms, tmp_path / "x.png", title="t", labels=["W1"])
+        plots.plot_layer_grad_norms_panels([], tmp_path / "x.png", title="t")
+
+
+def test_many_loss_curves_are_coloured_by_the_swept_value_on_a_colour_bar(tmp_path, saved_figures):
+    steps = np.arange(20)
+    lrs = [0.01, 0.03, 0.1, 0.3, 1.2] * 6
+    curves = [(f"lr={lr}", steps, np.exp(-steps * lr) + 0.01, lr) for lr in lrs]
+    assert_png(plots.plot_loss_curves_overlay(curves, tmp_path / "many.png", title="t", colour_by="optim.lr"))
+    ax, bar = saved_figures[0].axes
+    assert bar.get_ylabel() == "optim.lr" and ax.get_legend() is None
+    colours = {tuple(line.get_color()) for line in ax.get_lines()}
+    assert len(colours) == 5, "one colour per learning rate"
+    assert ax.get_xlabel() == "step" and ax.get_ylabel() == "training loss"
+
+
+def test_a_runs_loss_curve_keeps_its_legend_off_the_curves(tmp_path, saved_figures):
+    steps = np.arange(100)
+    plots.plot_loss_curve(steps, np.exp(-steps / 30) + 0.01, tmp_path / "loss.png", title="t",
+                          val_metric=("val_accuracy", np.linspace(0.5, 1, 100)))
+    fig = saved_figures[0]
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    legend, plot_area = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.y1 <= plot_area.y0, "the legend sits below the axes"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train loss", "val_accuracy"]
+
+
+def test_sweep_figure_says_what_was_swept():
+    fig = plots._sweep_accuracy_figure(sweep_rows(), title="relu_sweep: final val_accuracy")
+    assert fig.get_suptitle() == "relu_sweep: final val_accuracy"
+    legend = fig.axes[0].get_legend()
+    assert legend.get_title().get_text() == "optim.lr"
+    assert plots._sweep_accuracy_figure(sweep_rows()).get_suptitle() == "val_accuracy by model.hidden, one line per optim.lr"
+
+
+def test_search_plot_has_a_colour_bar_for_trial_order(tmp_path, saved_figures):
+    rows = [{"optim.lr": lr, "model.hidden": h, "job": i, "val_accuracy_last5": acc}
+            for i, (lr, h, acc) in enumerate([(0.001, 4, 0.5), (0.08096384, 20, 0.85), (2.5, 5, 0.6), (0.3, 50, 0.9)])]
+    assert_png(plots.plot_search(rows, tmp_path / "s.png", keys=["optim.lr", "model.hidden"],
+                                 metric="val_accuracy_last5", title="lr_search"))
+    fig = saved_figures[0]
+    lr_ax, hidden_ax, bar = fig.axes
+    assert lr_ax.get_xscale() == "log" and lr_ax.get_xlabel() == "optim.lr"
+    assert lr_ax.get_ylabel() == "val_accuracy_last5" and "trial" in bar.get_ylabel()
+    assert fig.get_suptitle() == "lr_search"
 
 
 @pytest.mark.parametrize("low, expected", [(1e-4, {"1", "0.1", "0.01", "0.001", "0.0001"}), (0.3, {"1", "0.6", "0.4"})])

@@ -38,9 +38,12 @@ def test_sweep_has_a_parent_with_children_and_a_summary(tmp_path):
         ("1", "0.1"), ("1", "1.2"), ("3", "0.1"), ("3", "1.2")]
     assert parent["params.sweep.model.hidden"] == "1,3"
     assert parent["metrics.n_finished"] == 4 and parent["metrics.n_failed"] == 0
-    best = children.loc[children["metrics.val_accuracy"].idxmax()]
+    # The best by the settled objective (the mean of val_accuracy's last 5 logged points).
+    best = children.loc[children["metrics.val_accuracy_last5_mean"].idxmax()]
     assert parent["tags.best_run_id"] == best["run_id"]
+    assert parent["metrics.best_val_accuracy_last5_mean"] == best["metrics.val_accuracy_last5_mean"]
     assert parent["metrics.best_val_accuracy"] == best["metrics.val_accuracy"]
+    assert parent["tags.best_separable"] in ("true", "false")
 
     artifacts = parent_artifacts(tmp_path, parent["run_id"], tmp_path / "parent")
     for name in ("results.csv", "sweep_accuracy.png", "loss_curves.png", "best_decision_boundaries.png"):
@@ -55,6 +58,11 @@ def test_sweep_has_a_parent_with_children_and_a_summary(tmp_path):
     for run_id in children["run_id"]:
         assert run_id in result.stdout
     assert "[4/4]" in result.stdout
+    assert "\033[" not in result.stdout + result.stderr  # no terminal codes off a terminal
+    assert " : model.hidden=" not in result.stdout + result.stderr  # Hydra's "#N : overrides" lines are off
+    assert len([line for line in result.stdout.splitlines() if line.startswith("[")]) == 4  # one line per job
+    for name in ("val_accuracy", "val_accuracy_last5_mean"):  # the digits the data supports
+        assert all(len(row[name].partition(".")[2]) <= 4 for row in rows), [row[name] for row in rows]
 
 
 def test_a_diverging_job_fails_alone_and_fails_the_parent(tmp_path):
@@ -123,6 +131,8 @@ def test_seeds_parent_reports_mean_and_std(tmp_path):
     values = children["metrics.val_accuracy"]
     assert parent["metrics.val_accuracy_mean"] == pytest.approx(values.mean())
     assert parent["metrics.val_accuracy_std"] == pytest.approx(values.std(ddof=1))
+    settled = children["metrics.val_accuracy_last5_mean"]
+    assert parent["metrics.val_accuracy_last5_mean_mean"] == pytest.approx(settled.mean())
 
 
 def test_optuna_search_is_a_tracked_sweep(tmp_path):
@@ -132,6 +142,8 @@ def test_optuna_search_is_a_tracked_sweep(tmp_path):
     children, parents = children_and_parents(tmp_path, "lr_search")
     assert len(parents) == 1 and len(children) == 2
     assert parents.iloc[0]["status"] == "FINISHED"
+    assert "\033[" not in result.stdout + result.stderr  # Optuna's colours stay off a file
+    assert "0.08096384026619578" not in result.stdout
 
 
 def test_submitit_local_jobs_attach_to_the_parent(tmp_path):

@@ -17,6 +17,10 @@ from pipeline.tracking import (
     MAX_PARAM_VALUE_LENGTH,
     MAX_PARAMS_PER_BATCH,
     MAX_TAGS_PER_BATCH,
+    EXPERIMENT_KIND,
+    EXPERIMENT_KIND_TAG,
+    MetricPoint,
+    RunRecord,
     Tracker,
     default_artifact_root,
 )
@@ -212,11 +216,66 @@ def test_runs_filters_by_tag_newest_first(tracker):
     a2 = tracker.start_run("exp", "a2", {"kind": "a"})
     tracker.start_run("other", "a-elsewhere", {"kind": "a"})
     found = tracker.runs("exp", "tags.kind = 'a'")
-    assert {r.info.run_id for r in found} == {a1, a2}
-    assert found[0].info.start_time >= found[1].info.start_time  # newest first
-    assert {r.info.run_id for r in tracker.runs("exp")} == {a1, b, a2}
+    assert {r.run_id for r in found} == {a1, a2}
+    assert found[0].start_time >= found[1].start_time  # newest first
+    assert {r.run_id for r in tracker.runs("exp")} == {a1, b, a2}
     assert tracker.runs("exp", "tags.kind = 'c'") == []
 
 
 def test_runs_of_an_unknown_experiment_is_empty(tracker):
     assert tracker.runs("never-created") == []
+
+
+def test_runs_come_back_as_plain_records(tracker):
+    parent = tracker.start_run("exp", "parent", {})
+    run_id = tracker.start_run("exp", "relu-h50-lr1.2-s0", {"config_hash": "abc"}, parent_run_id=parent)
+    tracker.log_batch(run_id, metrics=[("val_accuracy", 0.5, 0), ("val_accuracy", 0.75, 100)],
+                      params={"model.hidden": 50})
+    tracker.end_run(run_id, "FINISHED")
+    record = tracker.get_run(run_id)
+    assert isinstance(record, RunRecord)
+    assert (record.run_id, record.run_name, record.status) == (run_id, "relu-h50-lr1.2-s0", "FINISHED")
+    assert record.params == {"model.hidden": "50"} and record.metrics == {"val_accuracy": 0.75}
+    assert record.tags["config_hash"] == "abc" and record.tags[MLFLOW_PARENT_RUN_ID] == parent
+    assert isinstance(record.start_time, int)
+    with pytest.raises(AttributeError):
+        record.status = "FAILED"  # frozen
+    assert tracker.runs("exp", "tags.config_hash = 'abc'") == [record]
+    earlier = tracker.finished_run_with("exp", "abc")
+    assert earlier.run_id == run_id and earlier.metrics == {"val_accuracy": 0.75}
+    assert tracker.finished_run_with("exp", "other") is None
+    assert tracker.finished_config_hashes("exp") == {"abc"}
+    assert tracker.metric_history(run_id, "val_accuracy") == [
+        MetricPoint(0, 0.5, tracker.metric_history(run_id, "val_accuracy")[0].timestamp),
+        MetricPoint(100, 0.75, tracker.metric_history(run_id, "val_accuracy")[1].timestamp)]
+
+
+def test_experiments_open_on_the_runs_table(tracker):
+    # MLflow 3's UI picks an experiment's view from this tag; without it, the GenAI overview.
+    experiment_id = tracker.experiment_id("sweep")
+    assert tracker.client.get_experiment(experiment_id).tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
+    # An experiment made before (by an older version, or by hand) gets the tag when next used.
+    older = tracker.client.create_experiment("older")
+    assert EXPERIMENT_KIND_TAG not in tracker.client.get_experiment(older).tags
+    assert Tracker(tracker.uri).experiment_id("older") == older
+    assert tracker.client.get_experiment(older).tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
+
+
+def test_plain_runs_go_to_mlflows_default_experiment_with_artifacts_beside_the_store(tmp_path):
+    (tmp_path / "store").mkdir()
+    tracker = Tracker(f"sqlite:///{tmp_path}/store/mlflow.db")
+    assert tracker.experiment_id("Default") == "0"
+    assert [e.name for e in tracker.client.search_experiments()] == ["Default"]  # one, not two
+    run_id = tracker.start_run("Default", "a-run", {})
+    artifact_uri = tracker.client.get_run(run_id).info.artifact_uri
+    assert _local_path(artifact_uri).is_relative_to((tmp_path / "store" / "mlartifacts").resolve())
+
+
+def test_a_shared_table_view_is_stored_for_the_ui(tracker):
+    import json
+
+    path = tracker.share_table_view("sweep", "key1", {"selectedColumns": ["metrics.`val_accuracy`"]})
+    experiment_id = tracker.experiment_id("sweep")
+    assert path == f"#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey=key1"
+    stored = tracker.client.get_experiment(experiment_id).tags["mlflow.sharedViewState.key1"]
+    assert json.loads(stored) == {"selectedColumns": ["metrics.`val_accuracy`"]}

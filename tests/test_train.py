@@ -6,7 +6,7 @@ specs and memoise their runs (`_run`); the results are immutable arrays.
 
 from __future__ import annotations
 
-from functools import lru_cache, partial
+from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +17,6 @@ from models.backprop import loss
 from models.network import init_params
 from pipeline.data import load_dataset
 from pipeline.train import (
-    Hyper,
     TrainSpec,
     compiled_train,
     history_steps,
@@ -43,8 +42,8 @@ def _setup(hidden=4, dtype=jnp.float32, seed=0, scale=0.01):
 
 
 def _spec(hidden="tanh", output="sigmoid", optimizer="gd", grad="autodiff", steps=500, log_every=100,
-          batch_size=None):
-    return TrainSpec(hidden, output, optimizer, grad, steps, log_every, batch_size)
+          batch_size=None, task="binary"):
+    return TrainSpec(hidden, output, task, optimizer, grad, steps, log_every, batch_size)
 
 
 @lru_cache(maxsize=None)
@@ -251,22 +250,33 @@ def test_compiled_train_is_cached_per_spec_and_shapes_and_equals_train_jit():
     _assert_trees_equal(program(params, data, hyper, key), _run(SANE))
 
 
-def test_vmap_over_learning_rate_matches_unbatched_runs():
+def test_a_loss_grown_past_its_limit_is_divergence_even_while_finite():
+    # lr 30 with tanh units: the loss climbs by orders of magnitude without overflowing.
+    result = _run(_spec("relu", steps=300, log_every=50, output="identity"), lr=40.0)
+    from pipeline.train import GREW, NON_FINITE
+
+    assert int(result.diverged_at) >= 1
+    assert int(result.diverged_how) in (GREW, NON_FINITE)
+    before = np.asarray(result.history.step) < int(result.diverged_at)
+    assert np.all(np.asarray(result.history.loss)[before] <= 1e6 * max(float(result.history.loss[0]), 1.0))
+
+
+def test_an_identity_output_on_binary_labels_is_scored_by_thresholding():
     params, data, key = _setup()
-    lrs = [0.05, 0.5, 1.2]
-    batched_hyper = make_hyper(jnp.asarray(lrs))
-    assert batched_hyper.lr.shape == (3,)
-    axes = Hyper(lr=0, slope=None, momentum=None, b1=None, b2=None, eps=None)
-    batched = jax.jit(jax.vmap(partial(train, SANE), in_axes=(None, None, axes, None)))(
-        params, data, batched_hyper, key)
-    assert batched.params["W1"].shape == (3, *params["W1"].shape)
-    assert batched.history.loss.shape == (3, len(history_steps(SANE.steps, SANE.log_every)))
-    for i, lr in enumerate(lrs):
-        single = _run(SANE, lr=lr)
-        for name in params:
-            np.testing.assert_allclose(batched.params[name][i], single.params[name], rtol=1e-5, atol=1e-5,
-                                       err_msg=f"{name} at lr={lr}")
-        np.testing.assert_allclose(batched.history.loss[i], single.history.loss, rtol=1e-5, atol=1e-5)
-        assert int(batched.diverged_at[i]) == int(single.diverged_at)
-    # The rows differ: each used its own lr.
-    assert not np.allclose(np.asarray(batched.params["W1"][0]), np.asarray(batched.params["W1"][2]))
+    spec = _spec(output="identity", steps=300, log_every=100)
+    result = train_jit(spec, params, data, make_hyper(0.1), key)
+    X, Y = data[0], data[1]
+    from models.network import predict
+
+    y_hat = predict(result.params, X, "tanh", "identity")
+    accuracy = float(np.mean((np.asarray(y_hat) > 0.5) == np.asarray(Y)))
+    assert float(result.history.train_metric[-1]) == pytest.approx(accuracy, abs=1e-6)
+    assert 0.0 <= accuracy <= 1.0
+
+
+def test_the_validation_metric_of_an_empty_set_is_nan():
+    params, data, key = _setup()
+    empty = (data[0], data[1], data[2][:, :0], data[3][:, :0])
+    result = train_jit(_spec(steps=100, log_every=100), params, empty, make_hyper(0.5), key)
+    assert np.all(np.isnan(np.asarray(result.history.val_metric)))
+    assert np.all(np.isfinite(np.asarray(result.history.train_metric)))

@@ -2,7 +2,8 @@
 
 Hydra finds launchers in the `hydra_plugins` namespace package; the work is done by
 `pipeline.composing` (each job's config, composed once per shape of job),
-`pipeline.batching` (which jobs share a program) and Hydra's own `run_job` (everything a job
+`pipeline.batching` (which jobs share a compiled program), `pipeline.handoff` (each job's
+share, and whether it resumes) and Hydra's own `run_job` (everything a job
 gets from Hydra: its output directory, `.hydra/` files, callbacks, return value).
 
 (No `from __future__ import annotations` here: Hydra's plugin scan executes this module
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import JobReturn, configure_log, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
@@ -27,16 +28,13 @@ log = logging.getLogger(__name__)
 @dataclass
 class BatchedLauncherConf:
     _target_: str = "hydra_plugins.batched_launcher.batched_launcher.BatchedLauncher"
-    # A batch whose estimated memory exceeds this is cut into chunks, one program each.
-    memory_budget_mb: int = 1024
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="batched", node=BatchedLauncherConf, provider="pipeline")
 
 
 class BatchedLauncher(Launcher):
-    def __init__(self, memory_budget_mb: int = 1024) -> None:
-        self.memory_budget_mb = memory_budget_mb
+    def __init__(self) -> None:
         self.config: Optional[DictConfig] = None
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None
@@ -51,29 +49,31 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from pipeline.batching import precompute
-        from pipeline.config import validate
-        from pipeline.errors import InputRefused, one_line
+        from pipeline import handoff
+        from pipeline.admission import admit_jobs
+        from pipeline.batching import dispatch
+        from pipeline.job import finished_hashes
         from pipeline.provenance import config_hash
-        from pipeline.run import finished_hashes
 
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         configs = [self._job_config(overrides, initial_job_idx + i) for i, overrides in enumerate(job_overrides)]
-        for config, overrides in zip(configs, job_overrides):  # all of them, before anything trains
-            try:
-                validate(config)
-            except ValueError as error:
-                raise InputRefused(f"{one_line(error)} (in the sweep's job {' '.join(overrides)})") from None
-        # Jobs that resume will skip (a FINISHED run of the same config exists) need no training.
+        admit_jobs(configs, job_overrides)  # all of them, before anything trains
+        # Resume is decided here for the whole batch (one query); jobs that reuse a FINISHED
+        # run of their config train nothing, the others are dispatched at once.
         finished = finished_hashes(configs)
-        to_train = [c for c in configs if not (c.resume and config_hash(c) in finished)]
-        batches = precompute(to_train, self.memory_budget_mb) if to_train else []
-        log.info(f"Launching {len(configs)} jobs as {len(batches)} batched program(s)")
+        to_train = []
+        for config in configs:
+            if config.resume and config_hash(config) in finished:
+                handoff.hand_over(config_hash(config), handoff.HandedOver(resume=True))
+            else:
+                to_train.append(config)
+        for config, trained in dispatch(to_train):
+            handoff.hand_over(config_hash(config), handoff.HandedOver(resume=False, trained=trained))
+        log.debug(f"Launching {len(configs)} jobs")
         returns = []
-        for config, overrides in zip(configs, job_overrides):
-            log.info(f"\t#{config.hydra.job.num} : {' '.join(filter_overrides(overrides))}")
+        for config in configs:
             returns.append(run_job(
                 hydra_context=self.hydra_context, task_function=self.task_function, config=config,
                 job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",

@@ -1,0 +1,456 @@
+"""`hydra/sweeper=optuna`: a Hydra sweeper on Optuna's ask-and-tell API.
+
+Each round asks the study for `n_jobs` trials, hands them to the launcher in ONE `launch` call
+(so `hydra/launcher=batched` trains the round as one compiled program), and tells each trial
+its job's objective (`float(JobResult)`). TPE samples a round with the constant liar (the
+trials still running count as bad ones), so the trials of one round spread out.
+
+- `storage` (an RDB URL, `sqlite:///optuna.db`) with `study_name`: the study is loaded if it
+  exists, its told trials count toward `n_trials` and are never trained again; trials a
+  stopped search had asked but not told are told FAIL and asked again.
+- A job that failed (JobResult FAILED, a non-finite objective, or a job that raised) is told
+  FAIL, never a number.
+- At the end the study's best trial is tagged on the sweep's MLflow parent run
+  (`optuna.best.*`), and Optuna's own plots (optimisation history, parameter importances,
+  slice) are saved on it as PNG artifacts under `optuna/`.
+- Bad input (an unknown sampler or direction: refused by the config's types while Hydra
+  composes; a malformed search space, an unreachable storage: `OptunaSweeper.check`, which
+  pipeline.sweep runs before any run exists) is refused in one line.
+
+(No `from __future__ import annotations` here: Hydra's plugin scan executes this module
+outside sys.modules, where dataclasses cannot resolve string annotations. Optuna is imported
+only when a sweep starts: this module is imported by every command.)
+"""
+
+import logging
+import math
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from hydra_plugins.optuna_sweeper.search_space import SearchSpace, SearchSpaceError, parse_search_space, short
+
+log = logging.getLogger(__name__)
+
+
+class Direction(Enum):
+    minimize = "minimize"
+    maximize = "maximize"
+
+
+class SamplerName(Enum):
+    tpe = "tpe"  # Tree-structured Parzen Estimator; a round of n_jobs uses the constant liar
+    random = "random"
+    cmaes = "cmaes"  # CMA-ES (continuous parameters; the others are sampled at random)
+    gp = "gp"  # Gaussian process (needs PyTorch, which is not a dependency)
+
+
+@dataclass
+class SamplerConf:
+    name: SamplerName = SamplerName.tpe
+    seed: Optional[int] = None
+    # Trials sampled at random before TPE, CMA-ES or GP models the results.
+    n_startup_trials: int = 10
+
+
+@dataclass
+class OptunaSweeperConf:
+    _target_: str = "hydra_plugins.optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    direction: Direction = Direction.minimize
+    n_trials: int = 20  # trials in the study, those told by earlier runs of it included
+    n_jobs: int = 1  # trials asked at once and launched together (one batched program)
+    study_name: Optional[str] = None
+    storage: Optional[str] = None  # an RDB URL (sqlite:///optuna.db); None: in memory, no resume
+    sampler: SamplerConf = field(default_factory=SamplerConf)
+    params: Optional[Dict[str, str]] = None  # key: search space, in Hydra's override syntax
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="pipeline")
+
+
+def say(line: str) -> None:
+    """A progress line, printed as the sweep's own lines are (pipeline/sweep.py)."""
+    print(line, flush=True)
+
+
+def _name(value: Any) -> str:
+    return str(getattr(value, "name", value))
+
+
+def _redacted(url: str) -> str:
+    """A storage URL without its password, for messages and tags."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def check_settings(n_trials: int, n_jobs: int, sampler: Dict[str, Any]) -> None:
+    names = [s.name for s in SamplerName]
+    if _name(sampler.get("name")) not in names:
+        raise SearchSpaceError(
+            f"hydra.sweeper.sampler.name={_name(sampler.get('name'))!r} is not allowed; choose one of: {', '.join(names)}"
+        )
+    if n_trials < 1:
+        raise SearchSpaceError(f"hydra.sweeper.n_trials={n_trials} is not allowed; it must be >= 1")
+    if n_jobs < 1:
+        raise SearchSpaceError(f"hydra.sweeper.n_jobs={n_jobs} is not allowed; it must be >= 1")
+    if sampler["name"] == "gp":
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            raise SearchSpaceError(
+                "hydra.sweeper.sampler.name=gp needs PyTorch, which is not installed "
+                "(pip install torch); or choose one of: tpe, random, cmaes"
+            )
+
+
+def open_storage(url: Optional[str]) -> Any:
+    """The study's storage, checked: None (in memory) or an RDB storage that answers."""
+    if url is None:
+        return None
+    import optuna
+
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+    except Exception as error:  # sqlalchemy's errors: a bad URL, no server, a folder that is missing
+        reason = " ".join(str(error).split("\n")[0].split())[:200]
+        raise SearchSpaceError(
+            f"hydra.sweeper.storage={_redacted(url)} cannot be opened ({reason}); "
+            "give an RDB URL that answers, e.g. sqlite:///optuna.db, or null for "
+            "an in-memory study"
+        ) from None
+
+
+def _engine_kwargs(url: str) -> Dict[str, Any]:
+    # A server that does not answer should be refused in seconds, not after TCP's minutes.
+    if url.startswith(("postgresql", "mysql")):
+        return {"connect_args": {"connect_timeout": 5}}
+    return {}
+
+
+def _check_existing_study(storage: Any, study_name: Optional[str], direction: str) -> None:
+    if storage is None or study_name is None:
+        return
+    import optuna
+
+    try:
+        existing = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return  # a new study
+    if existing.direction.name.lower() != direction:
+        raise SearchSpaceError(
+            f"hydra.sweeper.direction={direction}, but the study '{study_name}' in "
+            f"{_redacted(str(storage.url))} was made to {existing.direction.name.lower()}; "
+            "use that direction or another study_name"
+        )
+
+
+class OptunaSweeper(Sweeper):
+    def __init__(
+        self,
+        direction: Any = "minimize",
+        n_trials: int = 20,
+        n_jobs: int = 1,
+        study_name: Optional[str] = None,
+        storage: Optional[str] = None,
+        sampler: Any = None,
+        params: Optional[Dict[str, str]] = None,
+    ) -> None:
+        self.direction = _name(direction)
+        self.n_trials, self.n_jobs = int(n_trials), int(n_jobs)
+        self.study_name, self.storage_url = study_name, storage
+        given = OmegaConf.to_container(OmegaConf.create(sampler or {}), enum_to_str=True) if sampler else {}
+        self.sampler_conf: Dict[str, Any] = {"name": "tpe", "seed": None, "n_startup_trials": 10, **cast(dict, given)}
+        self.params = dict(params) if params else {}
+        self.config: Optional[DictConfig] = None
+        self.launcher: Any = None
+        self.hydra_context: Optional[HydraContext] = None
+        self.job_idx = 0
+        self.study: Any = None  # the optuna.Study of the last sweep
+
+    # -- checks, before anything runs ------------------------------------------------------------
+
+    @staticmethod
+    def check(config: DictConfig) -> None:
+        """Refuse bad input (search space, settings, storage) with a SearchSpaceError (one line).
+
+        `config` is the sweep's whole config: `hydra.sweeper` and the command line's overrides
+        (`hydra.overrides.task`, where a search space may be given too). pipeline.sweep calls
+        this before the sweep's parent run is created; `sweep` checks again, for a config
+        without the pipeline's callback.
+        """
+        settings = config.hydra.sweeper
+        sweeper = OptunaSweeper(**{str(k): v for k, v in settings.items() if k != "_target_"})
+        sweeper._checked_parts(list(config.hydra.overrides.get("task") or []))
+
+    def _checked_parts(self, arguments: Sequence[str] = ()) -> Tuple[SearchSpace, Any]:
+        check_settings(self.n_trials, self.n_jobs, self.sampler_conf)
+        space = parse_search_space(self.params, arguments)
+        storage = open_storage(self.storage_url)
+        _check_existing_study(storage, self.study_name, self.direction)
+        return space, storage
+
+    # -- Hydra's Sweeper API ------------------------------------------------------------------
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function
+        )
+
+    def sweep(self, arguments: List[str]) -> Any:
+        import optuna
+
+        assert self.config is not None and self.launcher is not None
+        space, storage = self._checked_parts(arguments)
+        _quiet_optuna()
+        study = optuna.create_study(
+            study_name=self.study_name,
+            storage=storage,
+            sampler=self._sampler(),
+            direction="maximize" if self.direction == "maximize" else "minimize",
+            load_if_exists=True,
+        )
+        self.study = study
+        told = _retire_stale_trials(study)
+        if study.trials:
+            # A fixed seed would replay the trials the study asked first: seed the continuation
+            # by how far the study has got, so it is reproducible and new.
+            study.sampler = self._sampler(seed_offset=len(study.trials))
+        if told:
+            say(
+                f"optuna: study '{study.study_name}' has {told} told trials; "
+                f"{max(self.n_trials - told, 0)} more to reach n_trials={self.n_trials}"
+            )
+        rounds = 0
+        while told < self.n_trials:
+            size = min(self.n_jobs, self.n_trials - told)
+            trials = [study.ask(space.distributions) for _ in range(size)]
+            batch = [space.overrides(trial.params) for trial in trials]
+            self.validate_batch_is_legal(batch)
+            returns = self.launcher.launch(batch, initial_job_idx=self.job_idx)
+            self.job_idx += len(returns)
+            for trial, job in zip(trials, returns):
+                _tell(study, trial, job)
+            told += size
+            rounds += 1
+            say(f"optuna: round {rounds} ({size} trials, one launch) told, {told}/{self.n_trials}; {_best_line(study)}")
+        self._report(study)
+        return _best_summary(study)
+
+    # -- pieces ----------------------------------------------------------------------------------
+
+    def _sampler(self, seed_offset: int = 0) -> Any:
+        import optuna
+
+        conf, name = self.sampler_conf, str(self.sampler_conf["name"])
+        seed, startup = conf.get("seed"), int(conf.get("n_startup_trials", 10))
+        seed = None if seed is None else int(seed) + seed_offset
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if name == "tpe":
+                # Trials asked but not told yet (the rest of the round) are taken as bad ones,
+                # so a round's trials spread out instead of piling onto one point.
+                return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
+            if name == "random":
+                return optuna.samplers.RandomSampler(seed=seed)
+            if name == "cmaes":
+                return optuna.samplers.CmaEsSampler(
+                    seed=seed, n_startup_trials=startup, warn_independent_sampling=False
+                )
+            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
+
+    def _report(self, study: Any) -> None:
+        """The best trial as tags on the sweep's parent run, and Optuna's plots as its artifacts."""
+        from optuna.trial import TrialState
+
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        tags: Dict[str, Any] = {
+            "optuna.study_name": study.study_name,
+            "optuna.storage": _redacted(self.storage_url) if self.storage_url else "in memory",
+            "optuna.sampler": self.sampler_conf["name"],
+            "optuna.direction": self.direction,
+            "optuna.n_jobs": self.n_jobs,
+            "optuna.trials_complete": len(complete),
+            "optuna.trials_failed": len(failed),
+        }
+        if complete:
+            best = study.best_trial
+            say(
+                f"optuna: best trial {best.number}: value {best.value:.4g} with "
+                + " ".join(f"{k}={short(v)}" for k, v in best.params.items())
+            )
+            tags.update({"optuna.best_trial": best.number, "optuna.best_value": repr(best.value)})
+            tags.update({f"optuna.best.{k}": repr(v) if isinstance(v, float) else v for k, v in best.params.items()})
+            if best.user_attrs.get("run_id"):
+                tags["optuna.best_run_id"] = best.user_attrs["run_id"]
+        else:
+            say("optuna: no trial completed; the study has no best trial")
+        parent = self._parent_run()
+        if parent is None:
+            return
+        tracker, run_id = parent
+        tracker.set_tags(run_id, {k: str(v) for k, v in tags.items()})
+        with tempfile.TemporaryDirectory() as folder:
+            if save_plots(study, Path(folder)):
+                tracker.log_artifacts(run_id, Path(folder), "optuna")
+
+    def _parent_run(self) -> Optional[Tuple[Any, str]]:
+        from pipeline.sweep import PARENT_ID_FILE
+        from pipeline.tracking import tracker_for
+
+        config = self.config
+        if config is None or not config.get("tracking") or not config.tracking.get("enabled", True):
+            return None
+        path = Path(str(config.hydra.sweep.dir)) / PARENT_ID_FILE
+        if not path.exists():
+            return None
+        return tracker_for(config.tracking.uri), path.read_text().strip()
+
+
+# -- telling, plotting ------------------------------------------------------------------------------
+
+
+def job_outcome(job: JobReturn) -> Tuple[Optional[float], str, Optional[str]]:
+    """(objective or None if the trial failed, why it failed, the job's MLflow run id)."""
+    if job.status != JobStatus.COMPLETED:
+        return None, f"the job raised {type(job._return_value).__name__}: {job._return_value}", None
+    result = job.return_value
+    run_id = getattr(result, "run_id", None)
+    if getattr(result, "status", None) == "FAILED":
+        return None, str(getattr(result, "reason", "") or "the run FAILED"), run_id
+    try:
+        value = float(result)
+    except (TypeError, ValueError):
+        return None, f"the job returned {result!r}, not a number", run_id
+    if not math.isfinite(value):
+        return None, f"the objective is {value}", run_id
+    return value, "", run_id
+
+
+def _tell(study: Any, trial: Any, job: JobReturn) -> None:
+    from optuna.trial import TrialState
+
+    value, reason, run_id = job_outcome(job)
+    if run_id:
+        trial.set_user_attr("run_id", run_id)
+    if value is None:
+        trial.set_user_attr("failure", reason[:500])
+        study.tell(trial, state=TrialState.FAIL)
+        say(f"optuna: trial {trial.number} told FAIL ({reason[:200]})")
+    else:
+        study.tell(trial, value)
+
+
+def _retire_stale_trials(study: Any) -> int:
+    """Tell FAIL the trials a stopped search asked but never told; return how many are told.
+
+    Told trials (COMPLETE, or FAIL from their job) count toward n_trials; the stale ones do not,
+    so their share is asked again.
+    """
+    from optuna.trial import Trial, TrialState
+
+    told = 0
+    for frozen in study.get_trials(deepcopy=False):
+        if frozen.state == TrialState.RUNNING:
+            Trial(study, frozen._trial_id).set_user_attr("failure", "the search stopped before this trial was told")
+            Trial(study, frozen._trial_id).set_user_attr("stale", True)
+            study.tell(frozen.number, state=TrialState.FAIL)
+        elif frozen.state in (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED) and not frozen.user_attrs.get(
+            "stale"
+        ):
+            told += 1
+    return told
+
+
+def _best_line(study: Any) -> str:
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return "no trial completed yet"
+    best = study.best_trial
+    return (
+        f"best {best.value:.4g} (trial {best.number}: "
+        + " ".join(f"{k}={short(v)}" for k, v in best.params.items())
+        + ")"
+    )
+
+
+def _best_summary(study: Any) -> Dict[str, Any]:
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return {"name": "optuna", "best_params": {}, "best_value": None}
+    return {"name": "optuna", "best_params": study.best_params, "best_value": study.best_value}
+
+
+PLOTS = (
+    ("optimization_history.png", "plot_optimization_history"),
+    ("param_importances.png", "plot_param_importances"),
+    ("slice.png", "plot_slice"),
+)
+
+
+def save_plots(study: Any, folder: Path) -> List[str]:
+    """Optuna's own matplotlib plots of the study as PNG files in `folder`; the names written.
+
+    A plot Optuna cannot draw (parameter importances need two completed trials and a
+    parameter that varies) is left out with one log line; it never fails the sweep.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # pipeline/plots.py draws on bare Figures, so switching pyplot's backend is safe
+    logging.getLogger("matplotlib.category").setLevel(logging.WARNING)  # "categorical units" for choice()
+    import matplotlib.pyplot as plt
+    import optuna
+    import optuna.visualization.matplotlib as ovm
+
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return []
+    written = []
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # "too few trials" is said by leaving a plot out
+    for filename, function in PLOTS:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                axes = getattr(ovm, function)(study)
+            figure = _figure_of(axes)
+            figure.set_size_inches(max(figure.get_size_inches()[0], 6.4), 4.8)
+            figure.savefig(folder / filename, dpi=100, bbox_inches="tight")
+            written.append(filename)
+        except Exception as error:  # noqa: BLE001 - a plot is a nicety; the sweep's results stand
+            log.info(f"optuna: {filename} not drawn ({type(error).__name__}: {str(error)[:200]})")
+        finally:
+            plt.close("all")
+    optuna.logging.set_verbosity(verbosity)
+    return written
+
+
+def _figure_of(axes: Any) -> Any:
+    import numpy as np
+
+    first = np.ravel(np.asarray(axes, dtype=object))[0] if not hasattr(axes, "figure") else axes
+    return first.figure
+
+
+def _quiet_optuna() -> None:
+    """Optuna's own log: warnings and up only (progress is ours: one short line per round).
+
+    Optuna's handler colours its lines only on a terminal (colorlog's TTYColoredFormatter).
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,0 +1,379 @@
+"""The one place that refuses input: before anything trains or any MLflow run exists.
+
+Every check of the user's input lives here, and every refusal leaves here the same way: as
+`InputRefused` (pipeline/errors.py), one line naming the value and what is allowed, which
+`python -m pipeline` prints as `error: ...` with exit status 2.
+
+What is checked, for each job of a command (a run alone is a command of one job):
+
+- its config (pipeline/config.validate: every value in range, every choice allowed);
+- the values it ignores (`model.depth=3` on the shallow model), unless another job of the
+  same command reads them (a sweep over model=logistic,shallow sets model.hidden for both);
+- the memory it needs, estimated from its sizes, against what the machine has available;
+- its data, loaded and split (a generator's arguments, a user's table, a split that leaves
+  no example, a training split of one class) and what the model makes of it (a sigmoid
+  output for regression targets, the perceptron on a regression table);
+
+and once per command: the size of a grid (before it is expanded: `sweep.max_jobs`), the
+tracking store (reachable within seconds, whatever its scheme), the output folder, the
+caches that live under HOME, and the device.
+
+Who calls what:
+
+    admit_run(config)               the callback's on_run_start: a run alone
+    admit_sweep(config) -> jobs     the callback's on_multirun_start: every job of a grid
+    admit_jobs(configs, overrides)  a launcher, for the jobs it was handed (search sweepers
+                                    such as Optuna hand them over a batch at a time)
+    check_job(cfg) -> Dataset       the job itself (pipeline/job.py): its config and data,
+                                    raising ConfigError/DataError (ValueError) for callers
+                                    outside the command line
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from pipeline.config import ConfigError, hidden_layers, ignored_settings, uses, validate
+from pipeline.data import Dataset, DataError, load_from_config
+from pipeline.errors import InputRefused, one_line
+
+# The checks' own errors, turned into InputRefused. (A DeviceError is a RuntimeError.)
+_REFUSABLE = (ValueError, RuntimeError, OSError, OmegaConfBaseException)
+
+# How long a tracking store may take to answer the up-front check.
+CONNECT_TIMEOUT_S = 3.0
+
+
+# -- the public API ----------------------------------------------------------------------------
+
+
+def admit_run(config: DictConfig) -> None:
+    """A run alone (`python -m pipeline ...`): the job, its output folder, the store, the device."""
+    _refusing(_check_jobs, [config], None)
+    _refusing(check_places, config, config.hydra.run.dir)
+    _refusing(check_device, config.device)
+
+
+def admit_sweep(config: DictConfig) -> list[list[str]]:
+    """A multirun, before its parent run exists: the grid's size, then every job's config
+    composed and checked, the sweep folder, the store, the device. Returns every job's
+    overrides ([] for a search sweeper such as Optuna, whose jobs are not known yet: its
+    base config is checked here, each batch by the launcher)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from pipeline.composing import composer_for
+    from pipeline.grid import expand_grid
+
+    _refusing(check_grid_size, config)
+    jobs = _refusing(expand_grid, config)
+    if jobs:
+        composer = composer_for(GlobalHydra.instance().config_loader(), config)
+        # Configs composed "to read" share one scratch copy: each is checked before the next.
+        _refusing(_check_jobs, (composer.compose(overrides, to_read=True) for overrides in jobs), jobs)
+    else:
+        _refusing(_check_jobs, [config], None)
+    _refusing(check_places, config, config.hydra.sweep.dir)
+    _refusing(check_device, config.device)
+    return jobs
+
+
+def admit_jobs(configs: Sequence[DictConfig], overrides: Optional[Sequence[Sequence[str]]] = None) -> list[Dataset]:
+    """The jobs a launcher was handed, all of them before any trains; returns their data
+    (loaded once per distinct data config). `overrides` name the job in a refusal."""
+    return _refusing(_check_jobs, list(configs), overrides)
+
+
+def check_job(cfg: Any) -> Dataset:
+    """One job's config, memory and data; returns its data. Raises ConfigError or DataError
+    (ValueErrors, one line) rather than InputRefused: for callers that are not the command line."""
+    validate(cfg)
+    data = cfg.data
+    if data.name != "csv":  # the size is known before generating anything
+        n_x, m = _BUILT_IN_SHAPES.get(data.name, (2, data.n_samples))
+        check_memory(cfg, n_x, m)
+    ds = load_from_config(data)
+    check_job_with_data(cfg, ds)
+    return ds
+
+
+# -- one job -----------------------------------------------------------------------------------
+
+
+# (features, examples) of the shipped sets; the generated ones have 2 features and data.n_samples.
+_BUILT_IN_SHAPES = {"flower": (2, 400), "breast_cancer": (30, 569), "diabetes": (10, 442)}
+
+
+def check_job_with_data(cfg: Any, ds: Dataset) -> None:
+    """What the model makes of the data: refused combinations, and the memory with real sizes."""
+    if ds.task == "regression":
+        if cfg.model.name == "perceptron":
+            raise DataError(f"data.target={cfg.data.target!r} of {cfg.data.path} is a regression target; "
+                            "model=perceptron needs 0/1 labels")
+        if cfg.model.output == "sigmoid":
+            raise ConfigError(f"model.output='sigmoid' is not allowed for regression targets ({_data_name(cfg)}): "
+                              "a sigmoid outputs (0, 1); use model.output=auto or identity")
+    if cfg.train.batch_size is not None and cfg.train.batch_size > ds.m_train:
+        raise ConfigError(f"train.batch_size={cfg.train.batch_size} is larger than the training split "
+                          f"({ds.m_train} examples of {_data_name(cfg)}); it must lie in [1, {ds.m_train}]")
+    check_memory(cfg, ds.n_features, ds.m_train + ds.m_val)
+
+
+def _data_name(cfg: Any) -> str:
+    return f"{cfg.data.path}" if cfg.data.name == "csv" else f"data={cfg.data.name}"
+
+
+def _check_jobs(configs, overrides: Optional[Sequence[Sequence[str]]]) -> list[Dataset]:
+    """check_job for each job, then the values no job of the command reads."""
+    datasets, ignored_by, used = [], [], set()
+    for number, cfg in enumerate(configs):
+        where = f" (in the sweep's job {' '.join(overrides[number])})" if overrides else ""
+        try:
+            datasets.append(check_job(cfg))
+            ignored = ignored_settings(cfg)
+        except (ValueError, OmegaConfBaseException) as error:
+            if not where:
+                raise
+            raise ConfigError(f"{one_line(error)}{where}") from None
+        used |= {key for key, reads in uses(cfg).items() if reads}
+        if ignored:
+            values = {key: _value(cfg, key) for key in ignored}
+            ignored_by.append((ignored, values, where))
+    for ignored, values, where in ignored_by:
+        for key, why in ignored.items():
+            if key not in used:  # no job of this command reads it
+                raise ConfigError(f"{key}={values[key]!r} would be ignored: {why}; remove it{where}")
+    return datasets
+
+
+def _value(cfg: Any, key: str) -> Any:
+    group, name = key.split(".")
+    return getattr(getattr(cfg, group), name)
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+def job_memory(cfg: Any, n_x: int, m: int) -> dict[str, int]:
+    """Bytes one job needs, by part, from its sizes (a generous estimate, not a measurement).
+
+    n_x features and m examples in all (training and validation). Parts: the parameters with
+    their gradients and optimizer state; the activations of a training step (Z, A, dZ, g'(Z)
+    and copies) and of scoring every example; the metric history; the data; the float64
+    gradient check (jax.grad and the hand-derived pass on its examples, and the finite
+    differences' perturbed copies, at most 256 at a time and at most 512 coordinates)."""
+    from models.gradcheck import _FD_CHUNK_BYTES, MAX_FD_COORDINATES
+
+    itemsize = 8 if cfg.train.dtype == "float64" else 4
+    sizes = [n_x] + [cfg.model.hidden] * hidden_layers(cfg) + [1]
+    units = sum(sizes[1:])
+    n_params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    m_train = m - int(round(m * cfg.data.val_fraction))
+    batch = min(cfg.train.batch_size or m_train, m_train)
+    optimizer_copies = {"gd": 0, "momentum": 1, "adam": 2}.get(cfg.optim.name, 2)
+    examples = min(cfg.gradcheck.max_examples, m_train)
+    fd_points = min(n_params, MAX_FD_COORDINATES)
+    fd_chunk = max(1, min(256, fd_points, _FD_CHUNK_BYTES // max(1, 16 * n_params)))
+    return {
+        "parameters": n_params * itemsize * (5 + optimizer_copies),
+        "activations": (batch * units * 6 + m * units * 2) * itemsize,
+        "history": (cfg.train.steps // cfg.train.log_every + 2) * (3 + len(sizes)) * 4,
+        "data": (n_x + 1) * m * 8 * 3,
+        "gradient check": (n_params * 6 + examples * units * 6 + fd_chunk * (2 * n_params + examples * units * 2)) * 8,
+    }
+
+
+def available_memory() -> int:
+    """Bytes this machine has available now (Linux's MemAvailable; else the physical total)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**63
+
+
+def check_memory(cfg: Any, n_x: int, m: int, available: Optional[int] = None) -> None:
+    """Refuse a job whose estimated memory exceeds what the machine has available, naming its sizes."""
+    parts = job_memory(cfg, n_x, m)
+    need, available = sum(parts.values()), available_memory() if available is None else available
+    if need <= available:
+        return
+    sizes = [f"model.hidden={cfg.model.hidden}"] if hidden_layers(cfg) else []
+    if cfg.model.name == "deep":
+        sizes.append(f"model.depth={cfg.model.depth}")
+    sizes.append(f"{m} examples of {n_x} features")
+    if cfg.train.batch_size is not None:
+        sizes.append(f"train.batch_size={cfg.train.batch_size}")
+    largest = max(parts, key=parts.get)
+    raise ConfigError(f"this job needs about {_bytes(need)} of memory ({', '.join(sizes)}; mostly {largest}: "
+                      f"{_bytes(parts[largest])}), more than the {_bytes(available)} available on this machine; "
+                      "use smaller sizes (model.hidden, model.depth, data.n_samples, train.batch_size)")
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}" if n < 100 * size else f"{n / size:,.0f} {unit}"
+    return f"{n / 2**10:.3g} KiB"
+
+
+# -- once per command ------------------------------------------------------------------------
+
+
+def grid_size(config: DictConfig) -> tuple[int, dict[str, int]]:
+    """How many jobs Hydra's basic sweeper will make of this multirun, and how many values each
+    swept key has: counted from the overrides, without expanding them. (0, {}) for other sweepers."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import RangeSweep
+
+    if "BasicSweeper" not in str(config.hydra.sweeper.get("_target_", "")):
+        return 0, {}
+    params = config.hydra.sweeper.get("params") or {}
+    arguments = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    counts: dict[str, int] = {}
+    for override in parser.parse_overrides(arguments):  # later ones replace earlier ones, as in Hydra
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            counts[key] = 1
+            continue
+        value = override.value()
+        if isinstance(value, RangeSweep):
+            start, stop, step = value.start, value.stop, value.step
+            counts[key] = max(0, math.ceil((stop - start) / step)) if step else 0
+        else:
+            counts[key] = sum(1 for _ in override.sweep_string_iterator())
+    swept = {key: n for key, n in counts.items() if n != 1}
+    return math.prod(counts.values()), swept
+
+
+def check_grid_size(config: DictConfig) -> None:
+    """A grid larger than sweep.max_jobs is refused with its size, before it is expanded."""
+    size, swept = grid_size(config)
+    cap = _max_jobs(config)
+    if size > cap:
+        factors = " × ".join(f"{n:,} {key}" for key, n in swept.items())
+        raise ConfigError(f"the sweep has {size:,} jobs ({factors}), more than sweep.max_jobs={cap}; narrow the "
+                          f"grid, or raise the cap with sweep.max_jobs={size}")
+
+
+def _max_jobs(config: DictConfig) -> int:
+    """sweep.max_jobs, also when set on the command line of a multirun (not applied to its base config)."""
+    for override in config.hydra.overrides.task:
+        key, _, value = override.partition("=")
+        if key.lstrip("+") == "sweep.max_jobs":
+            try:
+                return int(value)
+            except ValueError:
+                raise ConfigError(f"sweep.max_jobs={value!r} is not allowed; it must be an integer >= 1") from None
+    return int(config.sweep.max_jobs)
+
+
+def check_places(config: DictConfig, output_dir: Any) -> None:
+    """Where the command writes: the tracking store, Hydra's output folder, the caches under HOME."""
+    if config.tracking.enabled:
+        check_tracking(str(config.tracking.uri))
+    try:  # Hydra would create it a moment later; creating it now turns a traceback into a line
+        Path(str(output_dir)).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"the output folder {output_dir} cannot be created ({error.strerror}); "
+                         "run from a writable folder or set hydra.run.dir / hydra.sweep.dir") from None
+    check_caches()
+
+
+def check_caches() -> None:
+    """JAX's persistent compilation cache lives under HOME (~/.cache) unless told otherwise:
+    an unwritable HOME is refused here, naming the folder and how to move it."""
+    from pipeline.device import compilation_cache_folder
+
+    folder = compilation_cache_folder()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()  # a real write: os.access says yes to root on a read-only disk
+    except OSError as error:
+        raise ValueError(f"JAX's compilation cache folder {folder} cannot be written ({error.strerror}; "
+                         f"HOME={os.environ.get('HOME', '')}); make HOME writable, or set JAX_COMPILATION_CACHE_DIR "
+                         "or XDG_CACHE_HOME to a writable folder") from None
+
+
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+
+
+def check_tracking(uri: str) -> None:
+    """The tracking store answers, within seconds, whatever its scheme (validate allowed the scheme).
+
+    SQLite: its folder can be written. A server (http/https): it answers MLflow's /health. A
+    database (postgresql, mysql): its driver is installed, its host accepts a connection, and
+    the database lets us in, each within CONNECT_TIMEOUT_S, before MLflow would retry for minutes."""
+    base = uri.partition(":")[0].lower().split("+")[0]
+    if base in _DEFAULT_PORTS:
+        _check_database(uri, base)
+        return
+    from pipeline.tracking import check_store
+
+    check_store(uri, timeout=CONNECT_TIMEOUT_S)
+
+
+def _check_database(uri: str, base: str) -> None:
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(uri)
+        uri = url.render_as_string(hide_password=True)  # what the messages show
+        url.get_dialect().import_dbapi()  # the driver SQLAlchemy (so MLflow) will use for this URI
+    except ImportError as error:
+        raise ValueError(f"tracking.uri={uri}: its database driver ({error.name or error}) is not installed; "
+                         f"install it (pip install {error.name or 'the driver'}) or name another in the URI") from None
+    except sqlalchemy.exc.ArgumentError as error:  # an unknown driver name
+        raise ValueError(f"tracking.uri={uri}: {one_line(error)}") from None
+    host, port = url.host, url.port or _DEFAULT_PORTS[base]
+    if host:  # no host: a local socket, left to the driver below
+        try:
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as error:
+            reason = error.strerror or str(error) or type(error).__name__
+            raise ValueError(f"tracking.uri={uri}: no database answers at {host}:{port} ({reason}); "
+                             "start it or fix the URI") from None
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
+                                      connect_args={"connect_timeout": int(CONNECT_TIMEOUT_S)})
+    try:
+        engine.connect().close()
+    except Exception as error:  # the driver's own errors: authentication, no such database, timeout
+        cause = getattr(error, "orig", None) or error
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise ValueError(f"tracking.uri={uri}: the database does not let "
+                         f"us in ({reason}); fix the URI or the server") from None
+    finally:
+        engine.dispose()
+
+
+def check_device(name: str) -> None:
+    """The asked-for device is there (pipeline/device.py: never a silent CPU run)."""
+    from pipeline.device import select_device
+
+    select_device(name)
+
+
+# -- turning a check's error into the command's refusal ----------------------------------------
+
+
+def _refusing(check: Callable, *args: Any) -> Any:
+    try:
+        return check(*args)
+    except _REFUSABLE as error:
+        raise InputRefused(one_line(error)) from None

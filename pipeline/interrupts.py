@@ -1,0 +1,47 @@
+"""Ctrl-C and SIGTERM: one path (KeyboardInterrupt), never in the middle of a write to the store.
+
+An interrupt that lands inside a write to the tracking store (an SQLAlchemy commit, a file
+upload) could leave a connection or the SQLite file locked, and then the run could not be
+ended KILLED. So the command's handler raises KeyboardInterrupt at once, except inside
+`deferred()`, where it is held until the write is done and raised right after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Iterator, Optional
+
+_depth = 0
+_pending: Optional[str] = None
+
+
+def _handler(signum, frame) -> None:
+    global _pending
+    name = signal.Signals(signum).name
+    if _depth and threading.current_thread() is threading.main_thread():
+        _pending = name  # raised when the write ends
+        return
+    raise KeyboardInterrupt(f"signal {name}")
+
+
+def install() -> None:
+    """SIGINT and SIGTERM (a scheduler, `kill`) both interrupt, both through `_handler`."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # a background job of a shell ignores SIGINT
+            signal.signal(sig, _handler)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold an interrupt that arrives inside this block until its end."""
+    global _depth, _pending
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+        if not _depth and _pending is not None:
+            name, _pending = _pending, None
+            raise KeyboardInterrupt(f"signal {name}")

@@ -1,0 +1,178 @@
+"""One job, start to end: its run created, its training taken or done, recorded, ended.
+
+`run(cfg)` is what `@hydra.main` calls for each job (pipeline/__main__.py). It is a plain
+function of the composed config, so tests and other launchers can call it directly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import jax
+from omegaconf import DictConfig
+
+from pipeline import handoff, provenance, segments
+from pipeline.admission import check_job
+from pipeline.batching import Live, train_alone
+from pipeline.config import hidden_layers
+from pipeline.data import Dataset
+from pipeline.device import select_device
+from pipeline.errors import RunFailure
+from pipeline.inputs import layer_sizes, train_spec
+from pipeline.recording import OBJECTIVE_POINTS, LiveMetrics, objective_name, record_training
+from pipeline.tracking import RESUMED_TAG_PREFIX, tracker_for
+
+
+@dataclass
+class JobResult:
+    """What a job returns to Hydra (and so to sweepers and the sweep summary)."""
+
+    status: str  # FINISHED | FAILED | SKIPPED (an earlier FINISHED run of the same config reused)
+    run_id: Optional[str]
+    objective_name: str  # val_accuracy (binary), val_rmse (regression); train_* without validation examples
+    objective: float  # its mean over the last OBJECTIVE_POINTS logged points; nan if failed
+    metrics: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+    def __float__(self) -> float:  # what a search sweeper (Optuna) optimises
+        return self.objective
+
+    def __str__(self) -> str:
+        if self.status == "FAILED":
+            return f"FAILED: {self.reason}"
+        final = self.metrics.get(self.objective_name, self.objective)
+        return f"{self.status} {self.objective_name}={final:.4f} (last {OBJECTIVE_POINTS} mean {self.objective:.4f})"
+
+
+def run_name(cfg: DictConfig) -> str:
+    """A name that tells a sweep's jobs apart at a glance, shortest first: `relu-h50-lr1.2-s0`;
+    the model kind when it is not the shallow network, the optimizer when it is not plain gd."""
+    parts = [] if cfg.model.name in ("shallow", "deep") else [cfg.model.name]
+    if hidden_layers(cfg):
+        depth = f"x{cfg.model.depth}" if cfg.model.name == "deep" else ""
+        parts += [cfg.model.activation, f"h{cfg.model.hidden}{depth}"]
+    if cfg.optim.name != "gd":
+        parts.append(cfg.optim.name)
+    parts += [f"lr{cfg.optim.lr:.3g}", f"s{cfg.train.seed}"]
+    return "-".join(parts)
+
+
+def finished_hashes(configs: list[DictConfig]) -> set[str]:
+    """The config hashes among `configs` that have a FINISHED run already, which resume reuses:
+    one query per experiment, not one per job. The one place resume is decided."""
+    experiments = {(c.tracking.uri, c.tracking.experiment) for c in configs if c.tracking.enabled and c.resume}
+    return set().union(*(tracker_for(uri).finished_config_hashes(name) for uri, name in experiments))
+
+
+def hydra_job_info() -> dict[str, str]:
+    """The Hydra job's output dir and overrides, when running under Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    hc = HydraConfig.get()
+    return {
+        "hydra.output_dir": hc.runtime.output_dir,
+        "hydra.overrides": " ".join(hc.overrides.task),
+        "hydra.job.num": str(hc.job.get("num", "")),
+    }
+
+
+def run_tags(cfg: DictConfig, ds: Dataset, device) -> dict[str, str]:
+    spec, sizes = train_spec(cfg, ds), layer_sizes(cfg, ds)
+    return {
+        "config_hash": provenance.config_hash(cfg),
+        **provenance.git_state(),
+        **{f"version.{k}": v for k, v in provenance.package_versions().items()},
+        "jax.backend": device.platform,
+        "jax.device": str(device),
+        "data.sha256": ds.sha256,
+        "data.task": ds.task,
+        "data.n_train": str(ds.m_train),
+        "data.n_val": str(ds.m_val),
+        "model.layer_sizes": "-".join(map(str, sizes)),
+        "model.output_activation": spec.output_activation,
+        "objective": objective_name(ds.task, bool(ds.m_val)),
+        "command": provenance.command_line(),
+        **hydra_job_info(),
+    }
+
+
+def continued_run(tracker, checkpoint) -> tuple[Optional[str], int]:
+    """(run id, last logged step) of an unfinished run that left this checkpoint (killed, or its
+    process lost), reopened to continue into; (None, -1) if there is none."""
+    if tracker is None or not checkpoint.exists():
+        return None, -1
+    run_id = segments.checkpoint_run_id(checkpoint)
+    try:
+        earlier = tracker.get_run(run_id)
+    except Exception:  # noqa: BLE001 (a run of another store, or deleted: start afresh)
+        earlier = None
+    if earlier is None or earlier.status == "FINISHED":
+        checkpoint.unlink(missing_ok=True)
+        return None, -1
+    tracker.reopen_run(run_id)
+    steps = [point.step for point in tracker.metric_history(run_id, "loss")]
+    return run_id, max(steps, default=-1)
+
+
+def run(cfg: DictConfig, parent_run_id: Optional[str] = None) -> JobResult:
+    """Train `cfg` and record it as one MLflow run; returns the job's result.
+
+    Bad input raises ConfigError (or DataError, DeviceError) before any run is created.
+    A run that cannot finish is recorded FAILED with its reason and returned, not raised,
+    so a sweep goes on.
+    """
+    ds = check_job(cfg)  # the checks pipeline/admission.py made up front: this job may be called directly
+    # float64 training needs JAX's 64-bit mode, scoped to this job (float32 is JAX's default).
+    with jax.enable_x64(cfg.train.dtype == "float64"):
+        return _run(cfg, ds, parent_run_id)
+
+
+def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResult:
+    device = select_device(cfg.device)
+    spec = train_spec(cfg, ds)
+    tracker = tracker_for(cfg.tracking.uri) if cfg.tracking.enabled else None
+    tags = run_tags(cfg, ds, device)
+    name = tags["objective"]
+    handed = handoff.take(tags["config_hash"])
+    if handed is not None:
+        resume = handed.resume
+    else:  # run alone or by another launcher: decide here, as the batched launcher does
+        resume = bool(parent_run_id) and tags["config_hash"] in finished_hashes([cfg])
+    if resume and tracker is not None:
+        earlier = tracker.finished_run_with(cfg.tracking.experiment, tags["config_hash"])
+        if earlier is not None:
+            if parent_run_id:
+                tracker.set_tags(parent_run_id, {f"{RESUMED_TAG_PREFIX}{tags.get('hydra.job.num', earlier.run_id)}":
+                                                 earlier.run_id})
+            objective = earlier.metrics.get(f"{name}_last{OBJECTIVE_POINTS}_mean", earlier.metrics.get(name, math.nan))
+            return JobResult("SKIPPED", earlier.run_id, name, objective, dict(earlier.metrics))
+    checkpoint = segments.checkpoint_path(tags["config_hash"])
+    run_id, logged_through = continued_run(tracker, checkpoint)
+    if tracker and run_id is None:
+        run_id = tracker.start_run(cfg.tracking.experiment, run_name(cfg), tags, parent_run_id)
+        tracker.log_params(run_id, provenance.flatten(provenance.resolved_config(cfg)))
+    live_metrics = LiveMetrics(ds, cfg.train.log_every, tracker, run_id, logged_through)
+    live = Live(label=run_name(cfg), checkpoint=checkpoint if tracker else None, run_id=run_id or "",
+                on_segment=live_metrics)
+    try:
+        trained = handed.trained(live) if handed is not None and handed.trained else train_alone(cfg, live)
+        metrics = record_training(cfg, ds, spec, trained, tracker, run_id, live_metrics.logged_through)
+        checkpoint.unlink(missing_ok=True)
+    except RunFailure as failure:
+        checkpoint.unlink(missing_ok=True)
+        if tracker:
+            tracker.set_tags(run_id, {"failure_reason": str(failure), **failure.tags})
+            tracker.end_run(run_id, "FAILED")
+        return JobResult("FAILED", run_id, name, math.nan, reason=str(failure))
+    except BaseException as error:  # Ctrl-C, a bug: the run must not stay RUNNING
+        if tracker:
+            killed = isinstance(error, KeyboardInterrupt)
+            tracker.set_tags(run_id, {"failure_reason": f"{type(error).__name__}: {error}"})
+            tracker.end_run(run_id, "KILLED" if killed else "FAILED")
+        raise
+    # The run itself was ended FINISHED by finish_run, once its artifacts were uploaded.
+    return JobResult("FINISHED", run_id, name, metrics[f"{name}_last{OBJECTIVE_POINTS}_mean"], metrics)

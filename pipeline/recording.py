@@ -1,0 +1,175 @@
+"""Recording a job's training in its MLflow run: metric histories, checks, files, plots.
+
+The training returns arrays; here they become the run's metrics (one log_batch), its tags,
+its files (`resolved_config.yaml`, `overrides.yaml`, `params.npz`) and its plots. A run
+that diverged or whose gradient check failed keeps everything it computed up to that
+point, and the caller fails it with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from functools import partial
+from pathlib import Path
+
+import jax
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline import plots, provenance
+from pipeline.batching import Trained
+from pipeline.data import Dataset
+from pipeline.errors import RunFailure
+from pipeline.finishing import finish_run
+from pipeline.gradcheck import report_or_fail
+from pipeline.inputs import hyper_of, metric_names
+from pipeline.train import DIVERGENCE_GROWTH, GREW, TrainResult, TrainSpec, predict_numpy
+
+# The objective is the mean of the validation metric over the last OBJECTIVE_POINTS logged
+# points (a one-step wobble of a noisy run cannot flip a ranking); also logged as a metric.
+OBJECTIVE_POINTS = 5
+
+
+def objective_name(task: str, has_val: bool) -> str:
+    """The metric a sweep ranks by: the validation metric, or the training one without a validation set."""
+    train_name, val_name = metric_names(task)
+    return val_name if has_val else train_name
+
+
+def history_of(result: TrainResult, ds: Dataset) -> dict[str, np.ndarray]:
+    """The logged history as NumPy: loss, train/val metric, per-layer gradient norms, cut at divergence.
+
+    Without validation examples (data.val_fraction=0) there is no validation metric."""
+    h = jax.tree_util.tree_map(np.asarray, result.history)
+    train_name, val_name = metric_names(ds.task)
+    scale = ds.target_scale if ds.task == "regression" else 1.0  # RMSE in the target's own units
+    history = {"step": h.step, "loss": h.loss, train_name: h.train_metric * scale}
+    if ds.m_val:
+        history[val_name] = h.val_metric * scale
+    for layer in range(h.grad_norm.shape[1]):
+        history[f"grad_norm_W{layer + 1}"] = h.grad_norm[:, layer]
+    diverged_at = int(result.diverged_at)
+    if diverged_at >= 0:
+        keep = h.step < diverged_at
+        history = {k: v[keep] for k, v in history.items()}
+    return history
+
+
+class LiveMetrics:
+    """Each segment's metric points of a long run, logged to its run as they come
+    (pipeline/segments.py), so the MLflow UI's charts grow while it trains."""
+
+    def __init__(self, ds: Dataset, log_every: int, tracker, run_id: str, logged_through: int = -1):
+        self.ds, self.log_every, self.tracker, self.run_id = ds, log_every, tracker, run_id
+        self.logged_through = logged_through  # the last step already in the run
+
+    def __call__(self, points: list, last_step: int) -> None:
+        loss, train, val, grad_norm = (np.concatenate([np.asarray(p[i]) for p in points]) for i in range(4))
+        steps = [last_step - (len(loss) - 1 - i) * self.log_every for i in range(len(loss))]
+        names = metric_names(self.ds.task)
+        scale = self.ds.target_scale if self.ds.task == "regression" else 1.0
+        columns = {"loss": loss, names[0]: train * scale}
+        if self.ds.m_val:
+            columns[names[1]] = val * scale
+        columns.update({f"grad_norm_W{l + 1}": grad_norm[:, l] for l in range(grad_norm.shape[1])})
+        metrics = [(name, float(values[i]), step) for name, values in columns.items()
+                   for i, step in enumerate(steps) if step > self.logged_through and np.isfinite(values[i])]
+        if self.tracker and metrics:
+            self.tracker.log_batch(self.run_id, metrics=metrics)
+        self.logged_through = max(self.logged_through, steps[-1])
+
+
+def divergence_reason(cfg: DictConfig, result: TrainResult) -> str:
+    step = int(result.diverged_at)
+    if int(result.diverged_how) == GREW:
+        cause = f"the training loss grew past {DIVERGENCE_GROWTH:.0e} times its start"
+    else:
+        cause = "the loss or an update overflowed (non-finite)"
+    return f"diverged: {cause} at step {step} (optim.lr={cfg.optim.lr:g}); the metrics up to that step are kept"
+
+
+def record_training(cfg: DictConfig, ds: Dataset, spec: TrainSpec, trained: Trained, tracker, run_id,
+                    logged_through: int = -1) -> dict:
+    """Check and record a job's training (metrics and tags in one log_batch, then its files);
+    returns the final metrics. Raises RunFailure (after recording what there is) if it diverged
+    or a gradient check failed. History points up to `logged_through` were logged live already."""
+    check_at_init = report_or_fail(trained.check_at_init, cfg.gradcheck)
+    result, timings = trained.result, trained.timings
+    history = history_of(result, ds)
+    name = objective_name(ds.task, bool(ds.m_val))
+    metrics = [(key, value, step) for key, values in history.items() if key != "step"
+               for step, value in zip(history["step"].tolist(), values.tolist()) if step > logged_through]
+    metrics += [(key, value, 0) for key, value in {"gradcheck_rel_error": check_at_init.rel_error,
+                                                   "gradcheck_fd_rel_error": check_at_init.fd_rel_error,
+                                                   **timings}.items()]
+    tags = {**trained.tags, **check_at_init.tags()}
+    try:
+        if int(result.diverged_at) >= 0:
+            raise RunFailure(divergence_reason(cfg, result), {"diverged_at_step": str(int(result.diverged_at))})
+        check_at_end = report_or_fail(trained.check_at_end(), cfg.gradcheck)
+    except RunFailure:
+        if tracker:  # what the run computed is kept; the caller records why it failed
+            tracker.log_batch(run_id, metrics=metrics, tags=tags)
+        raise
+    worst_fd = max(check_at_init.fd_rel_error, check_at_end.fd_rel_error)
+    if not worst_fd <= cfg.gradcheck.fd_tolerance:
+        # Reported, not fatal: centred differences straddle the kinks of ReLU-like units
+        # whenever some Z is exactly 0 (zero biases, dead units), while jax.grad is exact.
+        tags["gradcheck_fd_warning"] = (f"finite differences differ by {worst_fd:.1e} "
+                                        f"> gradcheck.fd_tolerance={cfg.gradcheck.fd_tolerance:g}")
+    objective = float(np.mean(history[name][-OBJECTIVE_POINTS:]))
+    metrics += [("gradcheck_rel_error", check_at_end.rel_error, cfg.train.steps),
+                ("gradcheck_fd_rel_error", check_at_end.fd_rel_error, cfg.train.steps),
+                (f"{name}_last{OBJECTIVE_POINTS}_mean", objective, cfg.train.steps)]
+    if tracker:
+        tracker.log_batch(run_id, metrics=metrics, tags=tags)
+        log_files(cfg, ds, spec, result, history, tracker, run_id)
+    final = {key: float(values[-1]) for key, values in history.items() if key != "step"}
+    return {**final, "gradcheck_rel_error": check_at_end.rel_error,
+            "gradcheck_fd_rel_error": check_at_end.fd_rel_error, f"{name}_last{OBJECTIVE_POINTS}_mean": objective,
+            **timings}
+
+
+def rerunnable_config(cfg: DictConfig) -> str:
+    """The resolved config as a primary config file: this job alone, typed by the schema again."""
+    return (
+        "# The resolved config of one run. To run it again, alone:\n"
+        "#   python -m pipeline --config-dir DIR_OF_THIS_FILE --config-name resolved_config\n"
+        + OmegaConf.to_yaml({"defaults": ["schema", "_self_"], **provenance.resolved_config(cfg)})
+    )
+
+
+def log_files(cfg, ds, spec, result, history, tracker, run_id) -> None:
+    """The resolved config, the overrides, the final parameters and the plots; then the run ends.
+
+    The files are written here; the plots are drawn, all uploaded in one go, and the run
+    ended FINISHED by pipeline/finishing.py (in a worker process during a sweep).
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    files = tempfile.TemporaryDirectory(prefix="run-artifacts-")
+    out = Path(files.name)
+    (out / "resolved_config.yaml").write_text(rerunnable_config(cfg))
+    if HydraConfig.initialized():
+        (out / "overrides.yaml").write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
+    np.savez(out / "params.npz", **{k: np.asarray(v) for k, v in result.params.items()})
+    calls = plot_calls(ds, spec, float(hyper_of(cfg).slope), result, history, out) if cfg.tracking.plots else []
+    finish_run(tracker, run_id, files, calls)
+
+
+def plot_calls(ds, spec, slope: float, result, history, out: Path) -> list:
+    """The run's plots as (function, args, kwargs): picklable, so a worker process can draw them."""
+    train_name, val_name = metric_names(ds.task)
+    shown = val_name if val_name in history else train_name
+    calls = [(plots.plot_loss_curve, (history["step"], history["loss"], out / "loss_curve.png"),
+              {"title": f"{spec.hidden_activation} network, loss", "val_metric": (shown, history[shown])})]
+    if ds.n_features == 2 and ds.task == "binary":
+        params = {k: np.asarray(v) for k, v in result.params.items()}
+        predict = partial(predict_numpy, params, spec.hidden_activation, spec.output_activation, slope)
+        final = history[shown][-1] if len(history[shown]) else math.nan
+        calls.append((plots.plot_decision_boundary,
+                      (predict, np.concatenate([ds.X_train, ds.X_val], axis=1),
+                       np.concatenate([ds.Y_train, ds.Y_val], axis=1), out / "decision_boundary.png"),
+                      {"title": f"decision boundary, {shown.replace('_', ' ')} {final:.3f}"}))
+    return calls

@@ -1,0 +1,344 @@
+"""hydra/sweeper=optuna (hydra_plugins/optuna_sweeper): the search space, asking in rounds of
+n_jobs, telling (failures as FAIL), resuming from a storage; then the real command line."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from hydra_plugins.optuna_sweeper.optuna_sweeper import OptunaSweeper, job_outcome, save_plots
+from hydra_plugins.optuna_sweeper.search_space import format_value, parse_search_space
+from pipeline.job import JobResult
+
+from _cli import assert_refused, client, run_cli
+
+LR_SEARCH_SPACE = {"optim.lr": "tag(log, interval(0.001, 3.0))", "model.hidden": "choice(1, 2, 3, 4, 5, 10, 20, 50)"}
+
+
+# -- the search space ------------------------------------------------------------------------------
+
+
+def refused(match=None):
+    """pytest.raises for a SearchSpaceError, by name: Hydra's plugin scan executes the plugin's
+    modules again, so the class a test imported need not be the one raised."""
+    return pytest.raises(ValueError, match=match)
+
+
+def test_the_experiment_files_syntax_becomes_optuna_distributions():
+    space = parse_search_space(
+        {
+            **LR_SEARCH_SPACE,
+            "train.steps": "range(100, 1000, 100)",
+            "model.leaky_slope": "interval(0.01, 0.3)",
+            "model.activation": "tanh,relu",
+            "train.seed": "tag(int, interval(0, 7))",
+            "data.name": "flower",
+        }
+    )
+    d = space.distributions
+    assert d["optim.lr"] == FloatDistribution(0.001, 3.0, log=True)
+    assert d["model.hidden"] == CategoricalDistribution([1, 2, 3, 4, 5, 10, 20, 50])
+    assert d["train.steps"] == IntDistribution(100, 900, step=100)  # range's stop is excluded, as in Hydra
+    assert d["model.leaky_slope"] == FloatDistribution(0.01, 0.3)
+    assert d["model.activation"] == CategoricalDistribution(["tanh", "relu"])
+    assert d["train.seed"] == IntDistribution(0, 7)
+    assert space.fixed == ["data.name=flower"]
+
+
+def test_a_trials_overrides_carry_every_value_in_full():
+    space = parse_search_space(LR_SEARCH_SPACE, ["+experiment=lr_search", "train.steps=100"])
+    overrides = space.overrides({"optim.lr": 0.08096384026619578, "model.hidden": 50})
+    assert overrides == ["+experiment=lr_search", "train.steps=100", "optim.lr=0.08096384026619578", "model.hidden=50"]
+    assert [format_value(v) for v in (None, True, 1e-05, "tanh")] == ["null", "true", "1e-05", "tanh"]
+
+
+def test_the_command_line_overrides_the_experiment_files_search_space():
+    space = parse_search_space(LR_SEARCH_SPACE, ["model.hidden=4", "optim.lr=interval(0.1, 1)"])
+    assert set(space.distributions) == {"optim.lr"}
+    assert space.distributions["optim.lr"] == FloatDistribution(0.1, 1.0)
+    assert space.fixed == ["model.hidden=4"]
+
+
+@pytest.mark.parametrize(
+    "value, named",
+    [
+        ("interval(3, 1)", "low < high"),
+        ("tag(log, interval(0, 1))", "low > 0"),
+        ("choice()", "choice"),
+        ("range(5, 1)", "holds no value"),
+        ("tag(fancy, interval(1, 2))", "unknown tag 'fancy'"),
+        ("tag(log, choice(1, 2))", "interval(...) only"),
+        ("choice(1, 1)", "listed twice"),
+        ("interval(1", "does not parse"),
+    ],
+)
+def test_a_malformed_search_space_is_refused_naming_it(value, named):
+    with refused() as error:
+        parse_search_space({"optim.lr": value})
+    assert type(error.value).__name__ == "SearchSpaceError"
+    message = str(error.value)
+    assert named in message and "optim.lr" in message and "\n" not in message
+
+
+def test_a_search_space_with_nothing_to_search_is_refused():
+    with refused(match="nothing to search"):
+        parse_search_space({"optim.lr": "0.5"})
+
+
+# -- asking and telling, with a launcher that only records ----------------------------------------
+
+
+class RecordingLauncher:
+    """Stands in for Hydra's launcher: records each launch call, returns what `objective` says."""
+
+    def __init__(self, objective):
+        self.objective, self.launches = objective, []
+
+    def launch(self, job_overrides, initial_job_idx):
+        self.launches.append([list(o) for o in job_overrides])
+        returns = []
+        for overrides in job_overrides:
+            values = dict(o.split("=", 1) for o in overrides)
+            outcome = self.objective(values)
+            if isinstance(outcome, Exception):
+                returns.append(JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=outcome))
+                continue
+            status = "FAILED" if outcome is None else "FINISHED"
+            result = JobResult(
+                status,
+                f"run{len(returns)}",
+                "val_accuracy",
+                math.nan if outcome is None else outcome,
+                reason="diverged at step 3" if outcome is None else "",
+            )
+            returns.append(JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=result))
+        return returns
+
+
+def accuracy_like(values):
+    """A smooth objective with its maximum at lr = 1 (no hidden-size effect)."""
+    return 1 - abs(math.log10(float(values["optim.lr"])))
+
+
+def sweeper_with(launcher, tmp_path, **settings):
+    settings = {
+        "direction": "maximize",
+        "n_trials": 10,
+        "n_jobs": 4,
+        "params": dict(LR_SEARCH_SPACE),
+        "sampler": {"name": "tpe", "seed": 0},
+        "study_name": "test",
+        **settings,
+    }
+    sweeper = OptunaSweeper(**settings)
+    sweeper.config = OmegaConf.create(
+        {"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}, "tracking": {"enabled": False}}
+    )
+    sweeper.launcher = launcher
+    sweeper.validate_batch_is_legal = lambda batch: None  # composing configs is the launcher's test's business
+    return sweeper
+
+
+def test_trials_are_asked_in_rounds_of_n_jobs_each_launched_once(tmp_path):
+    launcher = RecordingLauncher(accuracy_like)
+    best = sweeper_with(launcher, tmp_path, n_trials=10, n_jobs=4).sweep(["+experiment=lr_search"])
+    assert [len(batch) for batch in launcher.launches] == [4, 4, 2]
+    for batch in launcher.launches:
+        assert all(o[0] == "+experiment=lr_search" for o in batch)
+        assert len({tuple(o) for o in batch}) == len(batch)  # the constant liar: no two alike in a round
+    assert best["best_value"] == pytest.approx(
+        max(accuracy_like(dict(x.split("=", 1) for x in o)) for batch in launcher.launches for o in batch)
+    )
+
+
+def test_the_same_seed_asks_the_same_trials(tmp_path):
+    first, second = RecordingLauncher(accuracy_like), RecordingLauncher(accuracy_like)
+    sweeper_with(first, tmp_path / "a").sweep([])
+    sweeper_with(second, tmp_path / "b").sweep([])
+    assert first.launches == second.launches
+
+
+@pytest.mark.parametrize("sampler", ["random", "cmaes", "tpe"])
+def test_each_sampler_runs_a_search(tmp_path, sampler):
+    launcher = RecordingLauncher(accuracy_like)
+    best = sweeper_with(
+        launcher, tmp_path, sampler={"name": sampler, "seed": 1, "n_startup_trials": 2}, n_trials=6, n_jobs=3
+    ).sweep([])
+    assert sum(map(len, launcher.launches)) == 6 and best["best_value"] is not None
+
+
+def test_failed_jobs_are_told_fail_never_a_number(tmp_path):
+    def flaky(values):
+        lr = float(values["optim.lr"])
+        if lr > 1:
+            return None  # the run FAILED (diverged): JobResult status FAILED, objective nan
+        if lr < 0.01:
+            return RuntimeError("the job raised")
+        return accuracy_like(values)
+
+    sweeper = sweeper_with(RecordingLauncher(flaky), tmp_path, n_trials=12)
+    sweeper.sweep([])
+    trials = sweeper.study.trials
+    assert len(trials) == 12
+    for trial in trials:
+        lr = trial.params["optim.lr"]
+        if lr > 1 or lr < 0.01:
+            assert trial.state == TrialState.FAIL and trial.value is None
+            assert trial.user_attrs["failure"] in ("diverged at step 3", "the job raised RuntimeError: the job raised")
+        else:
+            assert trial.state == TrialState.COMPLETE and trial.value == pytest.approx(accuracy_like({"optim.lr": lr}))
+    assert any(t.state == TrialState.FAIL for t in trials)
+
+
+def test_job_outcomes():
+    ok = JobReturn(status=JobStatus.COMPLETED, _return_value=JobResult("SKIPPED", "r1", "val_accuracy", 0.9))
+    assert job_outcome(ok) == (0.9, "", "r1")
+    nan = JobReturn(status=JobStatus.COMPLETED, _return_value=JobResult("FINISHED", "r2", "val_accuracy", math.nan))
+    assert job_outcome(nan)[0] is None
+    not_a_number = JobReturn(status=JobStatus.COMPLETED, _return_value="fast")
+    assert job_outcome(not_a_number)[0] is None
+
+
+def test_a_stopped_search_continues_without_training_told_trials_again(tmp_path):
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    first = RecordingLauncher(accuracy_like)
+    sweeper_with(first, tmp_path, n_trials=6, n_jobs=4, storage=storage).sweep([])
+    asked_before = [o for batch in first.launches for o in batch]
+    # A search killed mid-round leaves a trial asked but never told: it is retired and asked again.
+    study = optuna.load_study(study_name="test", storage=storage)
+    study.ask({"optim.lr": FloatDistribution(0.001, 3.0, log=True)})
+
+    second = RecordingLauncher(accuracy_like)
+    sweeper_with(second, tmp_path, n_trials=10, n_jobs=4, storage=storage).sweep([])
+    asked_after = [o for batch in second.launches for o in batch]
+    assert len(asked_after) == 4  # 10 in the study, 6 of them told already
+    assert not {tuple(o) for o in asked_after} & {tuple(o) for o in asked_before}
+    states = [t.state for t in optuna.load_study(study_name="test", storage=storage).trials]
+    assert states.count(TrialState.COMPLETE) == 10 and states.count(TrialState.FAIL) == 1  # the stale one
+
+    third = RecordingLauncher(accuracy_like)
+    sweeper_with(third, tmp_path, n_trials=10, storage=storage).sweep([])
+    assert third.launches == []  # nothing left to do
+
+
+def test_bad_settings_and_storages_are_refused_before_anything_runs(tmp_path):
+    def check(settings, task=()):
+        OptunaSweeper.check(OmegaConf.create({"hydra": {"sweeper": settings, "overrides": {"task": list(task)}}}))
+
+    base = {"_target_": "x", "params": dict(LR_SEARCH_SPACE)}
+    with refused(match=r"'optim.lr=interval\(3, 1\)': interval\(low, high\) needs"):
+        check(OmegaConf.create(base), ["+experiment=lr_search", "optim.lr=interval(3, 1)"])
+    with refused(match=r"sampler.name='annealing' is not allowed; choose one of: tpe, "):
+        check({**base, "sampler": {"name": "annealing"}})
+    with refused(match="n_jobs=0"):
+        check({**base, "n_jobs": 0})
+    with refused(match=r"storage=sqlite:////no/such/folder/optuna.db cannot be opened"):
+        check({**base, "storage": "sqlite:////no/such/folder/optuna.db"})
+    with refused(match=r"storage=postgresql\+psycopg2://u:\*\*\*@127.0.0.1:9/x cannot"):
+        check({**base, "storage": "postgresql+psycopg2://u:secret@127.0.0.1:9/x"})
+    with refused(match="storage=nonsense cannot be opened"):
+        check({**base, "storage": "nonsense"})
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    optuna.create_study(study_name="s", storage=storage, direction="minimize")
+    with refused(match="was made to minimize"):
+        check({**base, "storage": storage, "study_name": "s", "direction": "maximize"})
+
+
+def test_optunas_plots_of_a_study_are_pngs(tmp_path):
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("lr", 1e-3, 3, log=True) + t.suggest_categorical("h", [1, 2]), 6)
+    assert sorted(save_plots(study, tmp_path)) == ["optimization_history.png", "param_importances.png", "slice.png"]
+    for png in tmp_path.iterdir():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- the real command line ---------------------------------------------------------------------------
+
+QUICK_SEARCH = ("+experiment=lr_search", "train.steps=200", "train.log_every=100", "tracking.plots=false")
+
+
+def parent_and_children(cwd: Path):
+    c = client(cwd)
+    experiment = c.get_experiment_by_name("lr_search")
+    runs = c.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("sweep") == "parent"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return c, parents, children
+
+
+@pytest.mark.slow
+def test_a_search_launches_rounds_tags_its_best_and_continues_from_its_storage(tmp_path):
+    result = run_cli(tmp_path, *QUICK_SEARCH, "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert output.count("(2 trials, one launch) told") == 2  # two rounds of n_jobs, each one launch
+    assert "\x1b[" not in output  # no colour codes when not on a terminal
+    c, parents, children = parent_and_children(tmp_path)
+    assert len(parents) == 1 and len(children) == 4
+    tags = parents[0].data.tags
+    study = optuna.load_study(study_name="lr_search", storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert tags["optuna.best_trial"] == str(study.best_trial.number)
+    assert float(tags["optuna.best_value"]) == study.best_value
+    assert tags["optuna.best_run_id"] in {r.info.run_id for r in children}
+    best_child = c.get_run(tags["optuna.best_run_id"])
+    # The objective the job returned (float(JobResult)) is one of the run's metrics.
+    assert any(value == pytest.approx(study.best_value) for value in best_child.data.metrics.values())
+    assert best_child.data.params["model.hidden"] == tags["optuna.best.model.hidden"]
+    plots = {a.path for a in c.list_artifacts(parents[0].info.run_id, "optuna")}
+    assert plots == {f"optuna/{name}" for name in ("optimization_history.png", "param_importances.png", "slice.png")}
+
+    # Again with a larger n_trials: the 4 told trials are not trained again, 2 more are.
+    again = run_cli(tmp_path, *QUICK_SEARCH, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    _, parents, children = parent_and_children(tmp_path)
+    assert len(parents) == 2 and len(children) == 6
+    newest = max(parents, key=lambda r: r.info.start_time)
+    assert len([r for r in children if r.data.tags["mlflow.parentRunId"] == newest.info.run_id]) == 2
+    assert len(optuna.load_study(study_name="lr_search", storage=f"sqlite:///{tmp_path}/optuna.db").trials) == 6
+
+
+@pytest.mark.slow
+def test_diverged_trials_are_told_fail(tmp_path):
+    result = run_cli(
+        tmp_path,
+        *QUICK_SEARCH,
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=4",
+        "model.activation=relu",
+        "model.init=he",
+        "optim.lr=tag(log, interval(1e8, 1e9))",  # a search space on the command line
+    )
+    assert result.returncode == 1, result.stderr[-3000:]  # a run ended FAILED: the command says so
+    assert "[W " not in result.stdout + result.stderr  # Optuna's "no complete trials" warnings stay quiet
+    states = {
+        t.state for t in optuna.load_study(study_name="lr_search", storage=f"sqlite:///{tmp_path}/optuna.db").trials
+    }
+    assert states == {TrialState.FAIL}
+    _, parents, _ = parent_and_children(tmp_path)
+    assert parents[0].data.tags["optuna.trials_failed"] == "4" and "optuna.best_trial" not in parents[0].data.tags
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ("hydra.sweeper.sampler.name=annealing", "annealing"),
+        ("optim.lr=interval(3, 1)", "interval(3, 1)"),
+        ("model.hidden=choice()", "choice()"),
+        ("hydra.sweeper.storage=sqlite:////no/such/folder/optuna.db", "/no/such/folder/optuna.db"),
+    ],
+)
+def test_bad_search_input_is_refused_in_one_line_before_any_run(tmp_path, override, named):
+    result = run_cli(tmp_path, *QUICK_SEARCH, override)
+    assert_refused(result, tmp_path, named)
+    if (tmp_path / "optuna.db").exists():
+        with sqlite3.connect(tmp_path / "optuna.db") as db:
+            assert db.execute("SELECT COUNT(*) FROM trials").fetchone() == (0,)

@@ -1,0 +1,170 @@
+"""Tests for pipeline/summary.py against a real (temporary) SQLite MLflow store: the rows, the
+ranking by the settled objective, the best and when it is not separable, the digits written,
+the seed statistics."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+from omegaconf import OmegaConf
+
+from pipeline import summary
+from pipeline.config import DataConfig
+from pipeline.tracking import NOTE_TAG, RESUMED_TAG_PREFIX, Tracker
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("empty_store")
+    Tracker(f"sqlite:///{folder}/mlflow.db")
+    return folder / "mlflow.db"
+
+
+@pytest.fixture
+def tracker(tmp_path, empty_store):
+    shutil.copyfile(empty_store, tmp_path / "mlflow.db")
+    return Tracker(f"sqlite:///{tmp_path}/mlflow.db")
+
+
+def child(tracker, parent, *, hidden, lr, val, seed=0, status="FINISHED", job=0, n_val=80, log_mean=True):
+    """A child run with a val_accuracy history `val` (one value per logged step) and its params."""
+    name = f"relu-h{hidden}-lr{lr:g}-s{seed}"
+    run_id = tracker.start_run("sweep", name, {"hydra.job.num": str(job), "data.task": "binary",
+                                               "data.n_val": str(n_val)}, parent_run_id=parent)
+    metrics = [("val_accuracy", v, 100 * i) for i, v in enumerate(val)]
+    metrics += [("train_accuracy", val[-1] + 0.01, 100 * (len(val) - 1)), ("loss", 0.3, 0),
+                ("gradcheck_rel_error", 1.234567e-16, 0)]
+    if log_mean:  # what pipeline/recording.py logs on every job
+        metrics.append(("val_accuracy_last5_mean", sum(val[-5:]) / len(val[-5:]), 100 * (len(val) - 1)))
+    tracker.log_batch(run_id, metrics=metrics,
+                      params={"model.hidden": hidden, "optim.lr": lr, "train.seed": seed, "model.activation": "relu",
+                              "data.name": "flower", "data.seed": 0, "data.val_fraction": 0.2,
+                              "data.path": None, "data.n_samples": 400})
+    tracker.end_run(run_id, status)
+    return run_id
+
+
+def sweep_config(params, plots=False):
+    return OmegaConf.create({"tracking": {"experiment": "sweep", "plots": plots},
+                             "hydra": {"sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                                                   "params": params},
+                                       "overrides": {"task": []}}})
+
+
+def test_rows_rank_by_the_settled_objective_not_the_last_wobble(tracker):
+    parent = tracker.start_run("sweep", "parent", {})
+    # h20 ends on a lucky step (0.7875) but sits at ~0.73; h5 is steady at 0.77.
+    wobbly = child(tracker, parent, hidden=20, lr=1.2, val=[0.70, 0.725, 0.7375, 0.725, 0.7250, 0.7875], job=0)
+    steady = child(tracker, parent, hidden=5, lr=1.2, val=[0.70, 0.77, 0.77, 0.775, 0.7625, 0.775], job=1)
+    failed = child(tracker, parent, hidden=50, lr=1.2, val=[0.5, 0.9], status="FAILED", job=2)
+    rows = summary.run_rows(tracker, parent, "sweep", ["model.hidden"])
+    assert [r["model.hidden"] for r in rows] == [5, 20, 50]
+    assert {r["run_id"]: r["status"] for r in rows} == {wobbly: "FINISHED", steady: "FINISHED", failed: "FAILED"}
+    by_id = {r["run_id"]: r for r in rows}
+    assert by_id[wobbly]["val_accuracy"] == pytest.approx(0.7875)
+    assert by_id[wobbly]["val_accuracy_last5_mean"] == pytest.approx(0.74)
+    assert summary.objective_of(rows) == ("val_accuracy", True)
+    assert [r["run_id"] for r in summary.ranked(rows)] == [steady, wobbly]  # never the failed one
+    assert summary.best_row(rows)["run_id"] == steady
+
+
+def test_the_settled_value_is_computed_from_the_history_when_a_run_did_not_log_it(tracker):
+    parent = tracker.start_run("sweep", "parent", {})
+    run_id = child(tracker, parent, hidden=4, lr=0.1, val=[0.1, 0.5, 0.6, 0.7, 0.8, 0.9], log_mean=False)
+    (row,) = summary.run_rows(tracker, parent, "sweep", ["model.hidden"])
+    assert row["run_id"] == run_id and row["val_accuracy_last5_mean"] == pytest.approx(0.7)
+    assert summary.settled([1, 2, 3]) == 2 and summary.settled([]) != summary.settled([])  # nan
+
+
+def test_resumed_jobs_are_rows_too(tracker):
+    first = tracker.start_run("sweep", "first", {})
+    earlier = child(tracker, first, hidden=4, lr=0.1, val=[0.8] * 5)
+    parent = tracker.start_run("sweep", "second", {})
+    tracker.set_tags(parent, {f"{RESUMED_TAG_PREFIX}0": earlier})
+    (row,) = summary.run_rows(tracker, parent, "sweep", ["model.hidden"])
+    assert row["run_id"] == earlier and row["status"] == "SKIPPED"
+
+
+def test_best_not_separable_from_the_runner_up_by_fewer_than_two_examples(tracker):
+    parent = tracker.start_run("sweep", "parent", {})
+    child(tracker, parent, hidden=20, lr=1.2, val=[0.80] * 5, job=0)
+    child(tracker, parent, hidden=5, lr=1.2, val=[0.7875] * 5, job=1)  # 1 of 80 examples behind
+    child(tracker, parent, hidden=1, lr=1.2, val=[0.60] * 5, job=2)
+    rows = summary.run_rows(tracker, parent, "sweep", ["model.hidden"])
+    note = summary.separation_note(rows, 80)
+    assert "not separable" in note and "relu-h20-lr1.2-s0" in note and "relu-h5-lr1.2-s0" in note
+    assert "1.0 of 80" in note
+    assert summary.separation_note(rows, None) == ""  # no validation size known: no claim
+    assert summary.separation_note(rows, 400) == ""  # 5 examples apart at 400
+
+
+def test_summary_writes_the_best_the_note_and_a_csv_with_the_digits_the_data_supports(tracker, tmp_path, capsys):
+    parent = tracker.start_run("sweep", "parent", {})
+    best = child(tracker, parent, hidden=20, lr=0.08096384026619578, val=[0.78750002] * 5, job=0)
+    child(tracker, parent, hidden=5, lr=1.2, val=[0.77500004] * 5, job=1)
+    status = summary.summarize_sweep(tracker, parent, sweep_config({"model.hidden": "5,20", "optim.lr": "0.081,1.2"}))
+    assert status == "FINISHED"
+    record = tracker.get_run(parent)
+    assert record.tags["best_run_id"] == best and record.tags["best_separable"] == "false"
+    assert "not separable" in record.tags["best_note"]
+    assert record.metrics["best_val_accuracy_last5_mean"] == pytest.approx(0.7875)
+    assert record.metrics["n_finished"] == 2
+    assert "viewStateShareKey=sweep-" in record.tags[NOTE_TAG]
+    view = tracker.client.get_experiment(tracker.experiment_id("sweep")).tags[f"mlflow.sharedViewState.sweep-{parent}"]
+    assert "params.`model.hidden`" in view and "metrics.`val_accuracy`" in view
+
+    out = capsys.readouterr().out
+    assert "0.78750002" not in out and "0.7875" in out
+    assert "best: model.hidden=20 optim.lr=0.081 val_accuracy_last5_mean=0.7875" in out
+    assert "note: not separable" in out
+
+    csv_path = tracker.download_artifacts(parent, "results.csv", tmp_path / "dl")
+    rows = list(csv.DictReader(csv_path.open()))
+    assert {r["val_accuracy"] for r in rows} == {"0.7875", "0.775"}
+    assert {r["gradcheck_rel_error"] for r in rows} == {"1.2e-16"}
+    assert all(len(r["val_accuracy_last5_mean"].split(".")[1]) <= 4 for r in rows)
+    # MLflow keeps the full precision.
+    assert tracker.get_run(best).metrics["val_accuracy"] == pytest.approx(0.78750002, abs=1e-9)
+
+
+def test_summary_counts_a_failed_job_and_fails_the_parent(tracker):
+    parent = tracker.start_run("sweep", "parent", {})
+    child(tracker, parent, hidden=2, lr=0.1, val=[0.9] * 5, job=0)
+    child(tracker, parent, hidden=4, lr=0.1, val=[0.5], status="FAILED", job=1)
+    assert summary.summarize_sweep(tracker, parent, sweep_config({"model.hidden": "2,4"})) == "FAILED"
+    assert tracker.get_run(parent).metrics["n_failed"] == 1
+
+
+def test_seed_statistics(tracker):
+    parent = tracker.start_run("sweep", "parent", {})
+    for seed, acc in enumerate([0.8, 0.9, 0.85]):
+        child(tracker, parent, hidden=4, lr=1.2, seed=seed, val=[acc] * 5, job=seed)
+    rows = summary.run_rows(tracker, parent, "sweep", ["train.seed"])
+    (stats,) = summary.seed_statistics(rows, ["train.seed"])
+    assert stats["n_seeds"] == 3
+    assert stats["val_accuracy_mean"] == pytest.approx(0.85)
+    assert stats["val_accuracy_std"] == pytest.approx(0.05)
+    assert stats["val_accuracy_last5_mean_mean"] == pytest.approx(0.85)
+    assert summary.seed_statistics(rows, ["model.hidden"]) == []
+
+
+def test_rounding():
+    assert summary.rounded("val_accuracy", 0.78750002) == 0.7875
+    assert summary.rounded("val_rmse", 53.123456) == 53.12
+    assert summary.rounded("gradcheck_fd_rel_error", 3.14159e-9) == 3.1e-9
+    assert summary.rounded("compile_seconds", 1.23456) == 1.23
+    assert summary.rounded("run_id", "abc") == "abc"
+    table = summary.format_table([{"val_accuracy": 0.78750002, "gradcheck_rel_error": 2.3e-16}],
+                                 ["val_accuracy", "gradcheck_rel_error"])
+    assert "0.7875 " in table + " " and "2.3e-16" in table
+
+
+def test_the_data_config_is_rebuilt_from_the_runs_params_by_the_schema():
+    params = {"data.name": "csv", "data.seed": "3", "data.val_fraction": "0.25", "data.n_samples": "400",
+              "data.noise": "0.2", "data.path": "examples/houses.csv", "data.target": "price_k", "data.task": "auto",
+              "model.hidden": "4"}
+    assert summary.data_config_of(params) == DataConfig(name="csv", seed=3, val_fraction=0.25, path="examples/houses.csv",
+                                                        target="price_k")
+    assert summary.data_config_of({"data.name": "moons", "data.path": "None"}) == DataConfig(name="moons")
