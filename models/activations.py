@@ -61,13 +61,13 @@ def relu_prime(z: Array) -> Array:
     return jnp.where(z > 0, 1.0, 0.0).astype(z.dtype)
 
 
-def leaky_relu(z: Array, slope: float = 0.01) -> Array:
+def leaky_relu(z: Array, slope: float | Array = 0.01) -> Array:
     """g(z) = max(slope·z, z) for 0 <= slope < 1."""
     slope = jnp.asarray(slope, z.dtype)  # a float64 slope must not promote a float32 network
     return jnp.where(z > 0, z, slope * z)
 
 
-def leaky_relu_prime(z: Array, slope: float = 0.01) -> Array:
+def leaky_relu_prime(z: Array, slope: float | Array = 0.01) -> Array:
     # 1 for z > 0, slope otherwise (so the unit never stops learning); slope at z = 0.
     return jnp.where(z > 0, 1.0, jnp.asarray(slope, z.dtype)).astype(z.dtype)
 
@@ -81,15 +81,14 @@ def identity_prime(z: Array) -> Array:
     return jnp.ones_like(z)
 
 
-
 class Activation(NamedTuple):
     """An activation and its derivative, both taking (z, slope); slope is used by leaky ReLU only."""
 
-    g: Callable[[Array, float], Array]
-    g_prime: Callable[[Array, float], Array]
+    g: Callable[[Array, float | Array], Array]
+    g_prime: Callable[[Array, float | Array], Array]
 
 
-def _ignore_slope(fn: Callable[[Array], Array]) -> Callable[[Array, float], Array]:
+def _ignore_slope(fn: Callable[[Array], Array]) -> Callable[[Array, float | Array], Array]:
     return lambda z, slope: fn(z)
 
 
@@ -101,6 +100,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "leaky_relu": Activation(leaky_relu, leaky_relu_prime),
     "identity": Activation(_ignore_slope(identity), _ignore_slope(identity_prime)),
 }
+
 
 def resolve(activation: "str | Activation") -> Activation:
     """An activation given by name (the usual case) or as an Activation built elsewhere."""

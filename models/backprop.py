@@ -87,8 +87,7 @@ def loss_and_hand_grads(
     """(J, hand-derived gradients) from one forward pass; the counterpart of jax.value_and_grad."""
     if output_activation not in LOSS_OF_OUTPUT:
         raise ValueError(
-            f"dZ[L] = A[L] - Y holds only for the paired outputs {', '.join(LOSS_OF_OUTPUT)}, "
-            f"not {output_activation!r}"
+            f"dZ[L] = A[L] - Y holds only for the paired outputs {', '.join(LOSS_OF_OUTPUT)}, not {output_activation!r}"
         )
     cache = forward(params, X, hidden_activation, output_activation, slope)
     value = loss_of_output(output_activation, cache.Z[-1], cache.A[-1], Y)

@@ -83,8 +83,11 @@ def fd_sample(params: Params, max_coordinates: int, key: Optional[jax.Array] = N
 
 
 def finite_difference_at(
-    loss_fn: Callable[[Params], jnp.ndarray], params: Params, coordinates: jnp.ndarray,
-    epsilon: float = 1e-6, chunk: int = 256,
+    loss_fn: Callable[[Params], jnp.ndarray],
+    params: Params,
+    coordinates: jnp.ndarray,
+    epsilon: float = 1e-6,
+    chunk: int = 256,
 ) -> jnp.ndarray:
     """Centred differences (J(θ + εe_i) - J(θ - εe_i)) / 2ε at the flat coordinates i given.
 
@@ -123,8 +126,8 @@ class GradCheck(NamedTuple):
     per_parameter: dict  # {"W1": rel, ...}, hand vs jax.grad
     fd_coordinates: int = 0  # how many parameter elements the finite differences covered
     n_params: int = 0  # of how many
-    loss: jnp.ndarray = jnp.nan  # the loss at the checked parameters
-    finite: jnp.ndarray = True  # the loss and jax.grad's gradient are finite numbers (no overflow)
+    loss: jnp.ndarray | float = jnp.nan  # the loss at the checked parameters
+    finite: jnp.ndarray | bool = True  # the loss and jax.grad's gradient are finite numbers (no overflow)
 
 
 def check_gradients(

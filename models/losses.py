@@ -71,6 +71,5 @@ def loss_of_output(output_activation: str, Z: Array, A: Array, Y: Array) -> Arra
     if output_activation == "step":
         return perceptron_criterion(Z, A, Y)
     raise ValueError(
-        f"output activation {output_activation!r} has no paired loss; "
-        f"allowed: {', '.join(LOSS_OF_OUTPUT)}"
+        f"output activation {output_activation!r} has no paired loss; allowed: {', '.join(LOSS_OF_OUTPUT)}"
     )

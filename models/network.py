@@ -86,8 +86,9 @@ def init_params(
 def standard_normal_weights(key: jax.Array, layer_sizes: Sequence[int], dtype=jnp.float32) -> list[jax.Array]:
     """The N(0, 1) draws behind init_params' weights: [(n_1, n_0), ..., (n_L, n_{L-1})]."""
     keys = layer_keys(key, len(layer_sizes) - 1)
-    return [jax.random.normal(keys[l - 1], (layer_sizes[l], layer_sizes[l - 1]), dtype)
-            for l in range(1, len(layer_sizes))]
+    return [
+        jax.random.normal(keys[l - 1], (layer_sizes[l], layer_sizes[l - 1]), dtype) for l in range(1, len(layer_sizes))
+    ]
 
 
 def layer_keys(key: jax.Array, L: int) -> jax.Array:
@@ -125,7 +126,8 @@ def forward(
       Cache with Z[l], A[l] of shape (n_l, m) for l = 1..L; A[L] is ŷ, (1, m).
     """
     L = num_layers(params)
-    Z, A = [None], [X]
+    Z: list[jnp.ndarray | None] = [None]
+    A = [X]
     for l in range(1, L + 1):
         g = resolve(activation_of_layer(l, L, hidden_activation, output_activation)).g
         Z_l = params[f"W{l}"] @ A[l - 1] + params[f"b{l}"]

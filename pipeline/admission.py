@@ -73,6 +73,7 @@ def admit_sweep(config: DictConfig) -> list[list[str]]:
     from pipeline.grid import expand_grid
 
     _refusing(check_grid_size, config)
+    _refusing(check_sweeper, config)
     jobs = _refusing(expand_grid, config)
     if jobs:
         composer = composer_for(GlobalHydra.instance().config_loader(), config)
@@ -83,6 +84,18 @@ def admit_sweep(config: DictConfig) -> list[list[str]]:
     _refusing(check_places, config, config.hydra.sweep.dir)
     _refusing(check_device, config.device)
     return jobs
+
+
+def check_sweeper(config: DictConfig) -> None:
+    """A search sweeper's own checks (its search space, sampler, storage), before the parent run
+    exists: Hydra creates the sweeper only after the callback's on_multirun_start. A sweeper class
+    with a static `check(config)` raises a ValueError naming the bad value (hydra_plugins/optuna_sweeper)."""
+    from hydra.utils import get_class
+
+    target = config.hydra.sweeper.get("_target_")
+    check = getattr(get_class(target), "check", None) if target else None
+    if callable(check):
+        check(config)
 
 
 def admit_jobs(configs: Sequence[DictConfig], overrides: Optional[Sequence[Sequence[str]]] = None) -> list[Dataset]:
@@ -115,14 +128,20 @@ def check_job_with_data(cfg: Any, ds: Dataset) -> None:
     """What the model makes of the data: refused combinations, and the memory with real sizes."""
     if ds.task == "regression":
         if cfg.model.name == "perceptron":
-            raise DataError(f"data.target={cfg.data.target!r} of {cfg.data.path} is a regression target; "
-                            "model=perceptron needs 0/1 labels")
+            raise DataError(
+                f"data.target={cfg.data.target!r} of {cfg.data.path} is a regression target; "
+                "model=perceptron needs 0/1 labels"
+            )
         if cfg.model.output == "sigmoid":
-            raise ConfigError(f"model.output='sigmoid' is not allowed for regression targets ({_data_name(cfg)}): "
-                              "a sigmoid outputs (0, 1); use model.output=auto or identity")
+            raise ConfigError(
+                f"model.output='sigmoid' is not allowed for regression targets ({_data_name(cfg)}): "
+                "a sigmoid outputs (0, 1); use model.output=auto or identity"
+            )
     if cfg.train.batch_size is not None and cfg.train.batch_size > ds.m_train:
-        raise ConfigError(f"train.batch_size={cfg.train.batch_size} is larger than the training split "
-                          f"({ds.m_train} examples of {_data_name(cfg)}); it must lie in [1, {ds.m_train}]")
+        raise ConfigError(
+            f"train.batch_size={cfg.train.batch_size} is larger than the training split "
+            f"({ds.m_train} examples of {_data_name(cfg)}); it must lie in [1, {ds.m_train}]"
+        )
     check_memory(cfg, ds.n_features, ds.m_train + ds.m_val)
 
 
@@ -217,10 +236,12 @@ def check_memory(cfg: Any, n_x: int, m: int, available: Optional[int] = None) ->
     sizes.append(f"{m} examples of {n_x} features")
     if cfg.train.batch_size is not None:
         sizes.append(f"train.batch_size={cfg.train.batch_size}")
-    largest = max(parts, key=parts.get)
-    raise ConfigError(f"this job needs about {_bytes(need)} of memory ({', '.join(sizes)}; mostly {largest}: "
-                      f"{_bytes(parts[largest])}), more than the {_bytes(available)} available on this machine; "
-                      "use smaller sizes (model.hidden, model.depth, data.n_samples, train.batch_size)")
+    largest = max(parts, key=lambda part: parts[part])
+    raise ConfigError(
+        f"this job needs about {_bytes(need)} of memory ({', '.join(sizes)}; mostly {largest}: "
+        f"{_bytes(parts[largest])}), more than the {_bytes(available)} available on this machine; "
+        "use smaller sizes (model.hidden, model.depth, data.n_samples, train.batch_size)"
+    )
 
 
 def _bytes(n: int) -> str:
@@ -254,6 +275,7 @@ def grid_size(config: DictConfig) -> tuple[int, dict[str, int]]:
         value = override.value()
         if isinstance(value, RangeSweep):
             start, stop, step = value.start, value.stop, value.step
+            assert start is not None and stop is not None  # the parser fills both in for range(...)
             counts[key] = max(0, math.ceil((stop - start) / step)) if step else 0
         else:
             counts[key] = sum(1 for _ in override.sweep_string_iterator())
@@ -267,8 +289,10 @@ def check_grid_size(config: DictConfig) -> None:
     cap = _max_jobs(config)
     if size > cap:
         factors = " × ".join(f"{n:,} {key}" for key, n in swept.items())
-        raise ConfigError(f"the sweep has {size:,} jobs ({factors}), more than sweep.max_jobs={cap}; narrow the "
-                          f"grid, or raise the cap with sweep.max_jobs={size}")
+        raise ConfigError(
+            f"the sweep has {size:,} jobs ({factors}), more than sweep.max_jobs={cap}; narrow the "
+            f"grid, or raise the cap with sweep.max_jobs={size}"
+        )
 
 
 def _max_jobs(config: DictConfig) -> int:
@@ -290,8 +314,10 @@ def check_places(config: DictConfig, output_dir: Any) -> None:
     try:  # Hydra would create it a moment later; creating it now turns a traceback into a line
         Path(str(output_dir)).mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ValueError(f"the output folder {output_dir} cannot be created ({error.strerror}); "
-                         "run from a writable folder or set hydra.run.dir / hydra.sweep.dir") from None
+        raise ValueError(
+            f"the output folder {output_dir} cannot be created ({error.strerror}); "
+            "run from a writable folder or set hydra.run.dir / hydra.sweep.dir"
+        ) from None
     check_caches()
 
 
@@ -305,9 +331,11 @@ def check_caches() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()  # a real write: os.access says yes to root on a read-only disk
     except OSError as error:
-        raise ValueError(f"JAX's compilation cache folder {folder} cannot be written ({error.strerror}; "
-                         f"HOME={os.environ.get('HOME', '')}); make HOME writable, or set JAX_COMPILATION_CACHE_DIR "
-                         "or XDG_CACHE_HOME to a writable folder") from None
+        raise ValueError(
+            f"JAX's compilation cache folder {folder} cannot be written ({error.strerror}; "
+            f"HOME={os.environ.get('HOME', '')}); make HOME writable, or set JAX_COMPILATION_CACHE_DIR "
+            "or XDG_CACHE_HOME to a writable folder"
+        ) from None
 
 
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
@@ -337,8 +365,10 @@ def _check_database(uri: str, base: str) -> None:
         uri = url.render_as_string(hide_password=True)  # what the messages show
         url.get_dialect().import_dbapi()  # the driver SQLAlchemy (so MLflow) will use for this URI
     except ImportError as error:
-        raise ValueError(f"tracking.uri={uri}: its database driver ({error.name or error}) is not installed; "
-                         f"install it (pip install {error.name or 'the driver'}) or name another in the URI") from None
+        raise ValueError(
+            f"tracking.uri={uri}: its database driver ({error.name or error}) is not installed; "
+            f"install it (pip install {error.name or 'the driver'}) or name another in the URI"
+        ) from None
     except sqlalchemy.exc.ArgumentError as error:  # an unknown driver name
         raise ValueError(f"tracking.uri={uri}: {one_line(error)}") from None
     host, port = url.host, url.port or _DEFAULT_PORTS[base]
@@ -347,17 +377,20 @@ def _check_database(uri: str, base: str) -> None:
             socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
         except OSError as error:
             reason = error.strerror or str(error) or type(error).__name__
-            raise ValueError(f"tracking.uri={uri}: no database answers at {host}:{port} ({reason}); "
-                             "start it or fix the URI") from None
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
-                                      connect_args={"connect_timeout": int(CONNECT_TIMEOUT_S)})
+            raise ValueError(
+                f"tracking.uri={uri}: no database answers at {host}:{port} ({reason}); start it or fix the URI"
+            ) from None
+    engine = sqlalchemy.create_engine(
+        url, poolclass=sqlalchemy.pool.NullPool, connect_args={"connect_timeout": int(CONNECT_TIMEOUT_S)}
+    )
     try:
         engine.connect().close()
     except Exception as error:  # the driver's own errors: authentication, no such database, timeout
         cause = getattr(error, "orig", None) or error
         reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        raise ValueError(f"tracking.uri={uri}: the database does not let "
-                         f"us in ({reason}); fix the URI or the server") from None
+        raise ValueError(
+            f"tracking.uri={uri}: the database does not let us in ({reason}); fix the URI or the server"
+        ) from None
     finally:
         engine.dispose()
 

@@ -67,8 +67,9 @@ TakeTrained = Callable[[Optional[Live]], Trained]  # a job's training, given how
 def as_float64(tree):
     """Host arrays in float64, converted by NumPy: the gradient check computes in float64, and a
     conversion by JAX would compile a small program for every new shape."""
-    return jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64) if np.issubdtype(np.asarray(a).dtype,
-                                                                                      np.floating) else a, tree)
+    return jax.tree_util.tree_map(
+        lambda a: np.asarray(a, np.float64) if np.issubdtype(np.asarray(a).dtype, np.floating) else a, tree
+    )
 
 
 def dataset_of(cfg: DictConfig) -> Dataset:
@@ -128,7 +129,7 @@ class BatchRun:
         one = self.batch.inputs[0]
         self.data, self.segmented = data, segmented(spec, one.program_sizes, ds.m_train)
         started = time.perf_counter()
-        program = None
+        program: Optional[Callable] = None
         if self.segmented is None:
             program = compiled_train(spec, one.params0, data, one.hyper, one.batch_key)
         self.compile_seconds = time.perf_counter() - started
@@ -138,9 +139,13 @@ class BatchRun:
             # Asynchronous: each call returns at once; XLA trains the jobs one after another.
             # A long run is trained when its job takes it, in segments that report as they go.
             if self.segmented is None:
+                assert program is not None  # compiled above, for a batch that is not segmented
                 self.results.append(program(inputs.params0, data, inputs.hyper, inputs.batch_key))
-            self.checks_at_init.append(gradient_check(spec, as_float64(inputs.params0), ds,
-                                                      as_float64(inputs.hyper), cfg.gradcheck, block=False))
+            self.checks_at_init.append(
+                gradient_check(
+                    spec, as_float64(inputs.params0), ds, as_float64(inputs.hyper), cfg.gradcheck, block=False
+                )
+            )
         # When each job's result is ready, seen by a thread that waits on them in order: a job's
         # training time is then its own (from the previous job's end), not the batch's.
         self.ready_at: list[float] = []
@@ -160,9 +165,17 @@ class BatchRun:
             live = live or Live(label="training")
             started = time.perf_counter()
             with jax.enable_x64(cfg.train.dtype == "float64"):
-                result = self.segmented(inputs.spec, inputs.params0, self.data, inputs.hyper, inputs.batch_key,
-                                        label=live.label, checkpoint=live.checkpoint, run_id=live.run_id,
-                                        on_segment=live.on_segment)
+                result = self.segmented(
+                    inputs.spec,
+                    inputs.params0,
+                    self.data,
+                    inputs.hyper,
+                    inputs.batch_key,
+                    label=live.label,
+                    checkpoint=live.checkpoint,
+                    run_id=live.run_id,
+                    on_segment=live.on_segment,
+                )
             return self._share(index, jax.device_get(result), time.perf_counter() - started)
         result = jax.device_get(self.results[index])
         while len(self.ready_at) <= index:  # the waiter sees it a moment after us
@@ -185,9 +198,12 @@ class BatchRun:
             # The job's own: its share of the shared compile, and its own training time.
             timings={"compile_seconds": self.compile_seconds / n, "train_seconds": train_seconds},
             check_at_end=check_at_end,
-            tags={"batch.program": self.label, "batch.size": str(n),
-                  "batch.compile_seconds": f"{self.compile_seconds:.3f}",
-                  "model.padded_sizes": "-".join(map(str, inputs.program_sizes))},
+            tags={
+                "batch.program": self.label,
+                "batch.size": str(n),
+                "batch.compile_seconds": f"{self.compile_seconds:.3f}",
+                "model.padded_sizes": "-".join(map(str, inputs.program_sizes)),
+            },
         )
 
 

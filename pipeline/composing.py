@@ -68,8 +68,11 @@ class JobComposer:
                 shape.derivable = False
                 return composed
             if not shape.derivable:
-                log.warning("deriving the config of job '%s' did not give Hydra's: this sweep's jobs "
-                            "of its shape are composed one by one", " ".join(overrides))
+                log.warning(
+                    "deriving the config of job '%s' did not give Hydra's: this sweep's jobs "
+                    "of its shape are composed one by one",
+                    " ".join(overrides),
+                )
             return composed
         if not shape.derivable:
             return self._by_hydra(overrides)
@@ -100,7 +103,8 @@ class JobComposer:
         with open_dict(config.hydra):
             config.hydra.overrides.task = [o.input_line for o in parsed]
             config.hydra.job.override_dirname = hydra_internals.overrides_dirname(
-                parsed, dirname.kv_sep, dirname.item_sep, list(dirname.exclude_keys))
+                parsed, dirname.kv_sep, dirname.item_sep, list(dirname.exclude_keys)
+            )
         OmegaConf.copy_cache(from_config=self.master, to_config=config)
         return config
 
@@ -121,7 +125,8 @@ class JobComposer:
         if self._repository is None:
             try:
                 self._repository = hydra_internals.config_repository(
-                    self.loader, self.master.hydra.job.config_name, list(self.master.hydra.overrides.hydra))
+                    self.loader, self.master.hydra.job.config_name, list(self.master.hydra.overrides.hydra)
+                )
             except hydra_internals.Unavailable:
                 self._repository = False
         return self._repository or None

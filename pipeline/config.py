@@ -142,8 +142,10 @@ def _in_range(key: str, value: float, low: float, high: float, *, high_open: boo
     """low <= value <= high (or < high), and finite: NaN is refused, not compared."""
     inside = math.isfinite(value) and low <= value and (value < high if high_open else value <= high)
     if not inside:
-        raise ConfigError(f"{key}={value!r} is out of range; it must be a finite number in "
-                          f"[{low:g}, {high:g}{')' if high_open else ']'}")
+        raise ConfigError(
+            f"{key}={value!r} is out of range; it must be a finite number in "
+            f"[{low:g}, {high:g}{')' if high_open else ']'}"
+        )
 
 
 # The tracking stores MLflow can be pointed at and this pipeline checks before any run:
@@ -163,11 +165,15 @@ def validate(cfg: Any) -> None:
     """
     _one_of("data.name", cfg.data.name, tuple(sorted(DATASETS)))
     if cfg.data.name != "csv" and (cfg.data.path or cfg.data.target):
-        raise ConfigError(f"data.path and data.target are for data=csv (your own table), not data.name="
-                          f"{cfg.data.name!r}; add data=csv to train on the table")
+        raise ConfigError(
+            f"data.path and data.target are for data=csv (your own table), not data.name="
+            f"{cfg.data.name!r}; add data=csv to train on the table"
+        )
     if cfg.data.name == "csv" and not (cfg.data.path and cfg.data.target):
-        raise ConfigError("data=csv needs data.path (the table's file) and data.target (its label column), "
-                          "e.g. data=csv data.path=houses.csv data.target=price")
+        raise ConfigError(
+            "data=csv needs data.path (the table's file) and data.target (its label column), "
+            "e.g. data=csv data.path=houses.csv data.target=price"
+        )
     _one_of("model.name", cfg.model.name, MODELS)
     _one_of("model.activation", cfg.model.activation, tuple(ACTIVATIONS))
     _one_of("model.output", cfg.model.output, OUTPUTS)
@@ -188,10 +194,13 @@ def _validate_tracking(cfg: Any) -> None:
         raise ConfigError(
             f"tracking.uri={uri!r} is not allowed; use sqlite:///PATH (a local file), http(s)://HOST:PORT "
             "(an MLflow server) or postgresql://USER@HOST/DB, mysql://USER@HOST/DB (a database server)"
-            + ("; MLflow's file: store is not supported (use sqlite:///mlflow.db)" if scheme in ("file", "") else ""))
+            + ("; MLflow's file: store is not supported (use sqlite:///mlflow.db)" if scheme in ("file", "") else "")
+        )
     if not str(cfg.tracking.experiment or "").strip():
-        raise ConfigError(f"tracking.experiment={cfg.tracking.experiment!r} is empty; name the MLflow experiment "
-                          "(e.g. tracking.experiment=Default)")
+        raise ConfigError(
+            f"tracking.experiment={cfg.tracking.experiment!r} is empty; name the MLflow experiment "
+            "(e.g. tracking.experiment=Default)"
+        )
     _at_least("sweep.max_jobs", cfg.sweep.max_jobs, 1)
 
 
@@ -201,9 +210,16 @@ _GENERATED = ("moons", "circles", "blobs", "gaussian_quantiles")
 # Values that say nothing when a job ignores the key: the schema's default, or what a model's
 # own file sets for it (conf/model/logistic.yaml: hidden 0, depth 0; perceptron: step).
 _SAYS_NOTHING = {
-    "model.hidden": (4, 0), "model.depth": (1, 0), "model.activation": ("tanh", "step"),
-    "model.leaky_slope": (0.01,), "model.init_scale": (0.01,), "optim.momentum": (0.9,),
-    "optim.b1": (0.9,), "optim.b2": (0.999,), "optim.eps": (1e-8,), "data.n_samples": (400,),
+    "model.hidden": (4, 0),
+    "model.depth": (1, 0),
+    "model.activation": ("tanh", "step"),
+    "model.leaky_slope": (0.01,),
+    "model.init_scale": (0.01,),
+    "optim.momentum": (0.9,),
+    "optim.b1": (0.9,),
+    "optim.b2": (0.999,),
+    "optim.eps": (1e-8,),
+    "data.n_samples": (400,),
     "data.noise": (0.2,),
 }
 
@@ -282,8 +298,10 @@ def _validate_model(cfg: Any) -> None:
         raise ConfigError(f"model.leaky_slope={model.leaky_slope!r} is out of range; it must lie in [0, 1)")
     _positive_finite("model.init_scale", model.init_scale)
     if model.output == "sigmoid" and DATASETS.get(cfg.data.name) == "regression":
-        raise ConfigError(f"model.output='sigmoid' is not allowed for data.name={cfg.data.name!r}, a regression "
-                          "set: a sigmoid outputs (0, 1); use model.output=auto or identity")
+        raise ConfigError(
+            f"model.output='sigmoid' is not allowed for data.name={cfg.data.name!r}, a regression "
+            "set: a sigmoid outputs (0, 1); use model.output=auto or identity"
+        )
 
 
 def _validate_numbers(cfg: Any) -> None:
@@ -300,8 +318,10 @@ def _validate_numbers(cfg: Any) -> None:
     if not 0 <= cfg.train.seed < 2**32:  # jax.random.PRNGKey's seeds, the same under vmap
         raise ConfigError(f"train.seed={cfg.train.seed!r} is out of range; it must lie in [0, 2**32 - 1]")
     if not 0 <= cfg.data.val_fraction < 1:
-        raise ConfigError(f"data.val_fraction={cfg.data.val_fraction!r} is out of range; it must lie in [0, 1) "
-                          "(0: train on every example, no validation split)")
+        raise ConfigError(
+            f"data.val_fraction={cfg.data.val_fraction!r} is out of range; it must lie in [0, 1) "
+            "(0: train on every example, no validation split)"
+        )
     if not 0 <= cfg.data.seed < 2**32:  # numpy's and scikit-learn's seeds
         raise ConfigError(f"data.seed={cfg.data.seed!r} is out of range; it must lie in [0, 2**32 - 1]")
     _at_least("data.n_samples", cfg.data.n_samples, 4)

@@ -111,12 +111,10 @@ def _raw(name: str, seed: int, n_samples: int, noise: float) -> tuple[np.ndarray
     if name == "blobs":
         # Two centres drawn at random in the default box; cluster_std=1.5 (not 1.0) so the
         # clusters' tails meet for some seeds. `noise` is not used: make_blobs has none.
-        return skd.make_blobs(n_samples=n_samples, centers=2, n_features=2,
-                              cluster_std=1.5, random_state=seed)
+        return skd.make_blobs(n_samples=n_samples, centers=2, n_features=2, cluster_std=1.5, random_state=seed)
     if name == "gaussian_quantiles":
         # Label = inside/outside a chi-square quantile shell: not linearly separable.
-        return skd.make_gaussian_quantiles(n_samples=n_samples, n_features=2, n_classes=2,
-                                           random_state=seed)
+        return skd.make_gaussian_quantiles(n_samples=n_samples, n_features=2, n_classes=2, random_state=seed)
     loader = skd.load_breast_cancer if name == "breast_cancer" else skd.load_diabetes
     return loader(return_X_y=True)
 
@@ -126,15 +124,18 @@ def _split(m: int, seed: int, val_fraction: float) -> tuple[np.ndarray, np.ndarr
 
     val_fraction=0: every example trains, in its own order, and the validation split is empty."""
     if not 0.0 <= val_fraction < 1.0:
-        raise DataError(f"data.val_fraction={val_fraction!r} is out of range; it must lie in [0, 1) "
-                        "(0: train on every example)")
+        raise DataError(
+            f"data.val_fraction={val_fraction!r} is out of range; it must lie in [0, 1) (0: train on every example)"
+        )
     if val_fraction == 0:
         return np.arange(m), np.arange(0)
     m_val = int(round(m * val_fraction))
     if not 1 <= m_val <= m - 1:
-        raise DataError(f"data.val_fraction={val_fraction!r} with {m} examples leaves "
-                        f"{m_val} for validation and {m - m_val} for training; each split needs at least 1 "
-                        "(use more examples, another data.val_fraction, or data.val_fraction=0 for no validation)")
+        raise DataError(
+            f"data.val_fraction={val_fraction!r} with {m} examples leaves "
+            f"{m_val} for validation and {m - m_val} for training; each split needs at least 1 "
+            "(use more examples, another data.val_fraction, or data.val_fraction=0 for no validation)"
+        )
     perm = np.random.default_rng(seed).permutation(m)
     return perm[m_val:], perm[:m_val]
 
@@ -164,7 +165,7 @@ def _digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def read_csv(path: str, target: str, task: str = "auto") -> tuple[np.ndarray, np.ndarray, str]:
+def read_csv(path: str | None, target: str | None, task: str = "auto") -> tuple[np.ndarray, np.ndarray, str]:
     """A user's table: numeric feature columns and one target column -> X (m, k), y (m,), task.
 
     The task is "binary" when the target holds only 0 and 1, else "regression", unless
@@ -188,8 +189,10 @@ def read_csv(path: str, target: str, task: str = "auto") -> tuple[np.ndarray, np
     header = [name.strip() for name in header]
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
-        raise DataError(f"{file.name} has duplicate column names: {', '.join(map(repr, duplicates))}; "
-                        "rename them so each column has its own name")
+        raise DataError(
+            f"{file.name} has duplicate column names: {', '.join(map(repr, duplicates))}; "
+            "rename them so each column has its own name"
+        )
     if not body:
         raise DataError(f"{file.name} has no data rows")
     if target not in header:
@@ -214,8 +217,9 @@ def _number(cell: str, file: str, column: str, row: int) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise DataError(f"column {column!r} of {file} is not numeric (row {row}: {text!r}); "
-                        "only numeric features are supported") from None
+        raise DataError(
+            f"column {column!r} of {file} is not numeric (row {row}: {text!r}); only numeric features are supported"
+        ) from None
     if not np.isfinite(value):
         raise DataError(f"{file} has a non-finite cell in column {column!r}, row {row}")
     return value
@@ -230,17 +234,29 @@ def _task_of(y: np.ndarray, target: str, task: str) -> str:
         task = "binary" if is_binary else "regression"
     if task == "binary":
         if not is_binary:
-            raise DataError(f"data.target={target!r} holds values other than 0 and 1; "
-                            "binary labels must be 0/1 (or set data.task=regression)")
+            raise DataError(
+                f"data.target={target!r} holds values other than 0 and 1; "
+                "binary labels must be 0/1 (or set data.task=regression)"
+            )
         if len(labels) < 2:
-            raise DataError(f"data.target={target!r} has a single class (all {int(labels.pop())}); "
-                            "binary training needs both 0 and 1")
+            raise DataError(
+                f"data.target={target!r} has a single class (all {int(labels.pop())}); "
+                "binary training needs both 0 and 1"
+            )
     return task
 
 
-def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2,
-                 n_samples: int = 400, noise: float = 0.2,
-                 path: str | None = None, target: str | None = None, task: str = "auto") -> Dataset:
+def load_dataset(
+    name: str,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    n_samples: int = 400,
+    noise: float = 0.2,
+    path: str | None = None,
+    target: str | None = None,
+    task: str = "auto",
+) -> Dataset:
     """Load `name` and split it with `seed`; see `Dataset` for shapes.
 
     `seed` drives both a generator's draw and the split. `n_samples` and `noise` apply to
@@ -249,24 +265,31 @@ def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2,
     (see `read_csv`). Raises ValueError (DataError), one line, for anything unusable.
     """
     if name not in DATASETS:
-        raise ValueError(f"data.name={name!r} is not a known dataset; "
-                         f"choose one of: {', '.join(sorted(DATASETS))}")
+        raise ValueError(f"data.name={name!r} is not a known dataset; choose one of: {', '.join(sorted(DATASETS))}")
     if name == "csv":
         X, y, task = read_csv(path, target, task)
     else:
         try:
             X, y = _raw(name, seed, n_samples, noise)
         except ValueError as error:  # scikit-learn's own refusal of a generator's argument
-            raise DataError(f"data={name} cannot be generated with data.n_samples={n_samples}, data.noise={noise}, "
-                            f"data.seed={seed}: {str(error).splitlines()[0]}") from None
+            raise DataError(
+                f"data={name} cannot be generated with data.n_samples={n_samples}, data.noise={noise}, "
+                f"data.seed={seed}: {str(error).splitlines()[0]}"
+            ) from None
         task = DATASETS[name]
     train, val = _split(len(y), seed, val_fraction)
     X_tr, X_va, y_tr, y_va = X[train], X[val], y[train].astype(np.float64), y[val].astype(np.float64)
     if task == "binary" and len(np.unique(y_tr)) < 2:
-        where = f"{Path(path).name}'s" if name == "csv" else f"data={name}'s"
-        raise DataError(f"the training split of {where} {len(y_tr)} examples holds one class only "
-                        f"(all {int(y_tr[0])}; data.val_fraction={val_fraction}, data.seed={seed}); "
-                        "binary training needs both 0 and 1: use more examples or another split")
+        if name == "csv":
+            assert path is not None  # read_csv above refused a missing data.path
+            where = f"{Path(path).name}'s"
+        else:
+            where = f"data={name}'s"
+        raise DataError(
+            f"the training split of {where} {len(y_tr)} examples holds one class only "
+            f"(all {int(y_tr[0])}; data.val_fraction={val_fraction}, data.seed={seed}); "
+            "binary training needs both 0 and 1: use more examples or another split"
+        )
     target_scale = 1.0
     if name in _STANDARDISED:
         X_tr, X_va, _ = _standardise(X_tr, X_va)
@@ -274,7 +297,8 @@ def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2,
         y_tr, y_va, std = _standardise(y_tr, y_va)
         target_scale = float(std)
     arrays = [_columns(a) for a in (X_tr, y_tr, X_va, y_va)]
-    return Dataset(name, task, *arrays, target_scale=target_scale, sha256=_digest(*arrays))
+    X_train, Y_train, X_val, Y_val = arrays
+    return Dataset(name, task, X_train, Y_train, X_val, Y_val, target_scale=target_scale, sha256=_digest(*arrays))
 
 
 def load_from_config(data) -> Dataset:
@@ -290,11 +314,28 @@ def load_from_config(data) -> Dataset:
             stamp = (info.st_size, info.st_mtime_ns)
         except OSError:
             pass  # read_csv says what is wrong with the path
-    return _load_cached(data.name, data.seed, float(data.val_fraction), data.n_samples, float(data.noise),
-                        data.path, data.target, data.task, stamp)
+    return _load_cached(
+        data.name,
+        data.seed,
+        float(data.val_fraction),
+        data.n_samples,
+        float(data.noise),
+        data.path,
+        data.target,
+        data.task,
+        stamp,
+    )
 
 
 @lru_cache(maxsize=16)
 def _load_cached(name, seed, val_fraction, n_samples, noise, path, target, task, stamp) -> Dataset:
-    return load_dataset(name, seed=seed, val_fraction=val_fraction, n_samples=n_samples, noise=noise,
-                        path=path, target=target, task=task)
+    return load_dataset(
+        name,
+        seed=seed,
+        val_fraction=val_fraction,
+        n_samples=n_samples,
+        noise=noise,
+        path=path,
+        target=target,
+        task=task,
+    )

@@ -32,8 +32,10 @@ def enable_compilation_cache() -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:  # pipeline/admission.py checks it first; this is the same line, later
-        raise DeviceError(f"JAX's compilation cache folder {folder} cannot be created ({error.strerror}); "
-                          "set JAX_COMPILATION_CACHE_DIR or XDG_CACHE_HOME to a writable folder") from None
+        raise DeviceError(
+            f"JAX's compilation cache folder {folder} cannot be created ({error.strerror}); "
+            "set JAX_COMPILATION_CACHE_DIR or XDG_CACHE_HOME to a writable folder"
+        ) from None
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
@@ -64,10 +66,14 @@ def select_device(name: str) -> jax.Device:
     try:
         device = jax.devices(backend)[0]
     except RuntimeError:  # with "cuda,cpu", a missing CUDA leaves JAX on the CPU: refuse that
-        how = {"gpu": "for a GPU: an NVIDIA driver and `pip install -e .[gpu]`",
-               "tpu": "TPUs are found on Cloud TPU machines, with `pip install jax[tpu]`"}[name]
-        raise DeviceError(f"device={name} was asked for but JAX finds no {name.upper()} on this machine ({how}); "
-                          "use device=auto or device=cpu") from None
+        how = {
+            "gpu": "for a GPU: an NVIDIA driver and `pip install -e .[gpu]`",
+            "tpu": "TPUs are found on Cloud TPU machines, with `pip install jax[tpu]`",
+        }[name]
+        raise DeviceError(
+            f"device={name} was asked for but JAX finds no {name.upper()} on this machine ({how}); "
+            "use device=auto or device=cpu"
+        ) from None
     if jax.default_backend() != ("gpu" if name == "gpu" else name):
         raise DeviceError(
             f"device={name} was asked for but JAX already runs on {jax.default_backend()} in this process; "

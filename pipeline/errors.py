@@ -81,8 +81,10 @@ def one_line(error: BaseException) -> str:
         group = unknown.group(1)
         typed = re.search(rf"\+{group}=([^\s;]+)", message)
         name = typed.group(1) if typed else "NAME"
-        return (f"{group}={name} selects a file of conf/{group}/ that the defaults do not name; add it with a +: "
-                f"python -m pipeline +{group}={name}")
+        return (
+            f"{group}={name} selects a file of conf/{group}/ that the defaults do not name; add it with a +: "
+            f"python -m pipeline +{group}={name}"
+        )
     if unknown:
         rest = [part for part in message.split("; ")[1:] if not part.startswith("To append")]
         message = "; ".join([f"unknown key '{unknown.group(1)}'{_suggestion(unknown.group(1))}", *rest])

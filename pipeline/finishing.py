@@ -104,8 +104,12 @@ def _worker() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
         # spawn, not fork: this process runs JAX's threads, which a fork would copy mid-flight.
-        _pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"),
-                                    initializer=_exit_with_parent, initargs=(os.getpid(),))
+        _pool = ProcessPoolExecutor(
+            max_workers=WORKERS,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
     return _pool
 
 

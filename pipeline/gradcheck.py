@@ -33,12 +33,23 @@ class GradcheckReport(NamedTuple):
     def tags(self) -> dict[str, str]:
         """What a run records about the check's coverage: `gradcheck.fd_coordinates` is all of them,
         or the size of the sample (the comparison with jax.grad always covers every element)."""
-        return {"gradcheck.fd_coordinates": str(self.fd_coordinates), "gradcheck.n_params": str(self.n_params),
-                "gradcheck.fd_sampled": str(self.fd_coordinates < self.n_params).lower()}
+        return {
+            "gradcheck.fd_coordinates": str(self.fd_coordinates),
+            "gradcheck.n_params": str(self.n_params),
+            "gradcheck.fd_sampled": str(self.fd_coordinates < self.n_params).lower(),
+        }
 
 
-def gradient_errors(spec: TrainSpec, params, X, Y, hyper: Hyper, epsilon: float, fd_chunk: int = 256,
-                    max_fd_coordinates: int = MAX_FD_COORDINATES) -> GradCheck:
+def gradient_errors(
+    spec: TrainSpec,
+    params,
+    X,
+    Y,
+    hyper: Hyper,
+    epsilon: float,
+    fd_chunk: int = 256,
+    max_fd_coordinates: int = MAX_FD_COORDINATES,
+) -> GradCheck:
     """The three-way comparison at `params` on (X, Y); pure, so it can be jitted and vmapped.
 
     Finite differences cover every parameter element up to `max_fd_coordinates`, a sample of
@@ -76,9 +87,11 @@ def report_or_fail(result: GradCheck, settings) -> GradcheckReport:
     init scale, inputs or weights), reported as GradcheckOverflow: there is no derivative to
     compare, and the hand-derived one is not to blame."""
     report = GradcheckReport(
-        float(result.rel_error), float(result.fd_rel_error),
+        float(result.rel_error),
+        float(result.fd_rel_error),
         {name: float(value) for name, value in result.per_parameter.items()},
-        int(result.fd_coordinates), int(result.n_params),
+        int(result.fd_coordinates),
+        int(result.n_params),
     )
     if not bool(result.finite):
         raise GradcheckOverflow(
@@ -90,7 +103,9 @@ def report_or_fail(result: GradCheck, settings) -> GradcheckReport:
     if not report.rel_error <= settings.tolerance:  # NaN fails too
         errors = report.per_parameter
         # A NaN gradient is the worst disagreement of all (and max() cannot rank NaN).
-        worst = next((n for n, e in errors.items() if not math.isfinite(e)), None) or max(errors, key=errors.get)
+        worst = next((n for n, e in errors.items() if not math.isfinite(e)), None) or max(
+            errors, key=lambda n: errors[n]
+        )
         raise GradcheckFailure(
             f"hand-derived gradient of {worst} (layer {worst[1:]}) disagrees with jax.grad: "
             f"relative error {errors[worst]:.2e} > gradcheck.tolerance={settings.tolerance:g}",

@@ -50,8 +50,13 @@ class Unavailable(Exception):
 def _missing(name: str, error: BaseException) -> Unavailable:
     if name not in _warned:
         _warned.add(name)
-        log.warning("Hydra's internal %s is not available (%s: %s); composing with Hydra's public API "
-                    "instead (slower, same configs)", name, type(error).__name__, error)
+        log.warning(
+            "Hydra's internal %s is not available (%s: %s); composing with Hydra's public API "
+            "instead (slower, same configs)",
+            name,
+            type(error).__name__,
+            error,
+        )
     return Unavailable(name)
 
 
@@ -105,8 +110,11 @@ def _product(overrides: Sequence[Override]) -> list[list[str]]:
     axes = []
     for override in overrides:
         key = override.get_key_element()
-        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else \
-            [override.get_value_element_as_str()]
+        values = (
+            list(override.sweep_string_iterator())
+            if override.is_sweep_override()
+            else [override.get_value_element_as_str()]
+        )
         axes.append([f"{key}={value}" for value in values])
     return [list(job) for job in itertools.product(*axes)]
 

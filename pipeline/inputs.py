@@ -132,7 +132,8 @@ def initial_states(configs: list[DictConfig], ds: Dataset) -> list[tuple[Params,
     multiply into the draw and round differently).
     """
     all_sizes = [layer_sizes(c, ds) for c in configs]
-    if not jax.config.jax_threefry_partitionable:  # then a draw's values depend on its shape
+    # jax's stubs do not declare its config flags as attributes of jax.config.
+    if not jax.config.jax_threefry_partitionable:  # type: ignore[attr-defined]  # then a draw's values depend on its shape
         return [jax.device_get(initial_state(c, sizes)) for c, sizes in zip(configs, all_sizes)]
     depth = max(len(sizes) for sizes in all_sizes)
     counts = tuple(max((s[l] * s[l - 1] for s in all_sizes if len(s) > l), default=0) for l in range(1, depth))
@@ -160,10 +161,13 @@ def pad_params(params: Params, sizes: tuple[int, ...]) -> dict[str, np.ndarray]:
     return padded
 
 
-def unpad_params(params: Params, sizes: tuple[int, ...]) -> dict[str, np.ndarray]:
+def unpad_params(params: Params | dict[str, np.ndarray], sizes: tuple[int, ...]) -> dict[str, np.ndarray]:
     """The network's own parameters (of `layer_sizes`) out of padded ones."""
-    return {name: np.asarray(params[name])[: sizes[l], : sizes[l - 1] if name[0] == "W" else 1]
-            for l in range(1, len(sizes)) for name in (f"W{l}", f"b{l}")}
+    return {
+        name: np.asarray(params[name])[: sizes[l], : sizes[l - 1] if name[0] == "W" else 1]
+        for l in range(1, len(sizes))
+        for name in (f"W{l}", f"b{l}")
+    }
 
 
 class ProgramInputs(NamedTuple):
@@ -182,6 +186,9 @@ def program_inputs(configs: list[DictConfig], ds: Dataset) -> list[ProgramInputs
     out = []
     for cfg, (params0, key) in zip(configs, initial_states(configs, ds)):
         padded = program_sizes(cfg, ds)
-        out.append(ProgramInputs(train_spec(cfg, ds), layer_sizes(cfg, ds), padded,
-                                 pad_params(params0, padded), hyper_of(cfg), key))
+        out.append(
+            ProgramInputs(
+                train_spec(cfg, ds), layer_sizes(cfg, ds), padded, pad_params(params0, padded), hyper_of(cfg), key
+            )
+        )
     return out

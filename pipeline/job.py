@@ -59,11 +59,19 @@ def run_name(cfg: DictConfig) -> str:
     return "-".join(parts)
 
 
+def same_build() -> dict[str, str]:
+    """The tags a reused run must share with this process: the same config trained by another
+    JAX or jaxlib need not give the same bits, so resume does not reuse it."""
+    versions = provenance.package_versions()
+    return {f"version.{name}": versions[name] for name in ("jax", "jaxlib")}
+
+
 def finished_hashes(configs: list[DictConfig]) -> set[str]:
-    """The config hashes among `configs` that have a FINISHED run already, which resume reuses:
-    one query per experiment, not one per job. The one place resume is decided."""
+    """The config hashes among `configs` that have a FINISHED run already, made with this JAX and
+    jaxlib, which resume reuses: one query per experiment, not one per job. The one place resume
+    is decided."""
     experiments = {(c.tracking.uri, c.tracking.experiment) for c in configs if c.tracking.enabled and c.resume}
-    return set().union(*(tracker_for(uri).finished_config_hashes(name) for uri, name in experiments))
+    return set().union(*(tracker_for(uri).finished_config_hashes(name, same_build()) for uri, name in experiments))
 
 
 def hydra_job_info() -> dict[str, str]:
@@ -76,7 +84,8 @@ def hydra_job_info() -> dict[str, str]:
     return {
         "hydra.output_dir": hc.runtime.output_dir,
         "hydra.overrides": " ".join(hc.overrides.task),
-        "hydra.job.num": str(hc.job.get("num", "")),
+        # hydra types HydraConfig.get() as its HydraConf dataclass; it is a DictConfig, with .get.
+        "hydra.job.num": str(hc.job.get("num", "")),  # type: ignore[attr-defined]
     }
 
 
@@ -143,11 +152,12 @@ def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResul
     else:  # run alone or by another launcher: decide here, as the batched launcher does
         resume = bool(parent_run_id) and tags["config_hash"] in finished_hashes([cfg])
     if resume and tracker is not None:
-        earlier = tracker.finished_run_with(cfg.tracking.experiment, tags["config_hash"])
+        earlier = tracker.finished_run_with(cfg.tracking.experiment, tags["config_hash"], same_build())
         if earlier is not None:
             if parent_run_id:
-                tracker.set_tags(parent_run_id, {f"{RESUMED_TAG_PREFIX}{tags.get('hydra.job.num', earlier.run_id)}":
-                                                 earlier.run_id})
+                tracker.set_tags(
+                    parent_run_id, {f"{RESUMED_TAG_PREFIX}{tags.get('hydra.job.num', earlier.run_id)}": earlier.run_id}
+                )
             objective = earlier.metrics.get(f"{name}_last{OBJECTIVE_POINTS}_mean", earlier.metrics.get(name, math.nan))
             return JobResult("SKIPPED", earlier.run_id, name, objective, dict(earlier.metrics))
     checkpoint = segments.checkpoint_path(tags["config_hash"])
@@ -156,8 +166,9 @@ def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResul
         run_id = tracker.start_run(cfg.tracking.experiment, run_name(cfg), tags, parent_run_id)
         tracker.log_params(run_id, provenance.flatten(provenance.resolved_config(cfg)))
     live_metrics = LiveMetrics(ds, cfg.train.log_every, tracker, run_id, logged_through)
-    live = Live(label=run_name(cfg), checkpoint=checkpoint if tracker else None, run_id=run_id or "",
-                on_segment=live_metrics)
+    live = Live(
+        label=run_name(cfg), checkpoint=checkpoint if tracker else None, run_id=run_id or "", on_segment=live_metrics
+    )
     try:
         trained = handed.trained(live) if handed is not None and handed.trained else train_alone(cfg, live)
         metrics = record_training(cfg, ds, spec, trained, tracker, run_id, live_metrics.logged_through)
@@ -165,11 +176,13 @@ def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResul
     except RunFailure as failure:
         checkpoint.unlink(missing_ok=True)
         if tracker:
+            assert run_id is not None  # with a tracker, the job always has a run (continued or started)
             tracker.set_tags(run_id, {"failure_reason": str(failure), **failure.tags})
             tracker.end_run(run_id, "FAILED")
         return JobResult("FAILED", run_id, name, math.nan, reason=str(failure))
     except BaseException as error:  # Ctrl-C, a bug: the run must not stay RUNNING
         if tracker:
+            assert run_id is not None  # with a tracker, the job always has a run (continued or started)
             killed = isinstance(error, KeyboardInterrupt)
             tracker.set_tags(run_id, {"failure_reason": f"{type(error).__name__}: {error}"})
             tracker.end_run(run_id, "KILLED" if killed else "FAILED")

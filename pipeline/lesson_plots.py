@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
@@ -38,8 +39,12 @@ def nudges_on_f(path: Path, rows: Sequence[dict], h: float) -> Path:
         ax.plot(a, [float(fn.f(x)) for x in a], color="black", label=f"f(a) = {fn.name}")
         for row in mine:
             span = np.linspace(row["a"] - 1.0, row["a"] + 1.0, 2)
-            ax.plot(span, row["f_a"] + row["slope"] * (span - row["a"]), linestyle="--",
-                    label=f"a = {row['a']:g}: slope {row['slope']:.6g} (exact {row['exact']:g})")
+            ax.plot(
+                span,
+                row["f_a"] + row["slope"] * (span - row["a"]),
+                linestyle="--",
+                label=f"a = {row['a']:g}: slope {row['slope']:.6g} (exact {row['exact']:g})",
+            )
             ax.plot([row["a"]], [row["f_a"]], "o", color="tab:red")
         ax.set(title=f"f(a) = {fn.name}, nudged by {h:g}", xlabel="a", ylabel="f(a)")
         ax.legend(fontsize=8)
@@ -54,10 +59,12 @@ def activations_and_slopes(path: Path, names: Sequence[str], leaky_slope: float,
     z = np.linspace(-span, span, 801, dtype=np.float32)  # JAX's default precision, x64 or not
     for ax, name in zip(fig.subplots(2, 2).ravel(), names):
         act = activations.ACTIVATIONS[name]
-        ax.plot(z, np.asarray(act.g(z, leaky_slope)), color="black", label="g(z)")
-        ax.plot(z, np.asarray(act.g_prime(z, leaky_slope)), color="tab:blue", label="g'(z)")
+        ax.plot(z, np.asarray(act.g(jnp.asarray(z), leaky_slope)), color="black", label="g(z)")
+        ax.plot(z, np.asarray(act.g_prime(jnp.asarray(z), leaky_slope)), color="tab:blue", label="g'(z)")
         marks = np.asarray(z_points, np.float32)
-        ax.plot(marks, np.asarray(act.g_prime(marks, leaky_slope)), "o", color="tab:red", label="the notes' z")
+        ax.plot(
+            marks, np.asarray(act.g_prime(jnp.asarray(marks), leaky_slope)), "o", color="tab:red", label="the notes' z"
+        )
         ax.set(title=name if name != "leaky_relu" else f"leaky_relu (α = {leaky_slope:g})", xlabel="z")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)

@@ -110,9 +110,14 @@ class Table:
 
     def metrics(self) -> dict[str, float]:
         """Every finite number of the table as a metric "ROW_KEY.COLUMN"."""
-        return {f"{row['key']}.{c.name}": float(row[c.name]) for row in self.rows for c in self.columns
-                if isinstance(row.get(c.name), (int, float)) and not isinstance(row.get(c.name), bool)
-                and math.isfinite(row[c.name])}
+        return {
+            f"{row['key']}.{c.name}": float(row[c.name])
+            for row in self.rows
+            for c in self.columns
+            if isinstance(row.get(c.name), (int, float))
+            and not isinstance(row.get(c.name), bool)
+            and math.isfinite(row[c.name])
+        }
 
 
 def _cell(value: Any, fmt: str) -> str:
@@ -139,24 +144,44 @@ def derivatives(lesson: LessonConfig) -> Lesson:
     h = lesson.nudge
     table = Table(
         f"f nudged by h = {h:g}: slope = height / width = (f(a+h) - f(a)) / h",
-        (Column("f", "f(a)", "{}"), Column("a", "a", "{:g}"), Column("f_a", "f(a)"),
-         Column("f_nudged", "f(a+h)"), Column("height", "height"), Column("slope", "slope"),
-         Column("exact_formula", "f'(a)", "{}"), Column("exact", "exact"),
-         Column("jax_grad", "jax.grad"), Column("centred", "centred")),
+        (
+            Column("f", "f(a)", "{}"),
+            Column("a", "a", "{:g}"),
+            Column("f_a", "f(a)"),
+            Column("f_nudged", "f(a+h)"),
+            Column("height", "height"),
+            Column("slope", "slope"),
+            Column("exact_formula", "f'(a)", "{}"),
+            Column("exact", "exact"),
+            Column("jax_grad", "jax.grad"),
+            Column("centred", "centred"),
+        ),
     )
     for fn in NOTES_FUNCTIONS:
         for a in lesson.points:
-            step = nudge(lambda x, f=fn.f: float(f(x)), float(a), h)
-            table.rows.append({
-                "key": f"{fn.slug}_at_{a:g}", "f": fn.name, "a": a,
-                "f_a": step.f_a, "f_nudged": step.f_nudged, "height": step.height, "slope": step.slope,
-                "exact_formula": fn.f_prime_name, "exact": float(fn.f_prime(a)),
-                "jax_grad": float(jax.grad(fn.f)(jnp.float64(a))),
-                "centred": float(centred_slope(fn.f, a, h)),
-            })
-    lines = ["The notes' derivatives page: nudge a to the right by a tiny h and f(a) goes up by about f'(a)·h.",
-             (f"The one-sided slope is off by about f''(a)·h/2 (a² at 2: {4 + h:g}, not 4); "
-              "the centred (f(a+h) - f(a-h)) / 2h by about f'''(a)·h²/6.")]
+            step = nudge(lambda x: float(fn.f(x)), float(a), h)
+            table.rows.append(
+                {
+                    "key": f"{fn.slug}_at_{a:g}",
+                    "f": fn.name,
+                    "a": a,
+                    "f_a": step.f_a,
+                    "f_nudged": step.f_nudged,
+                    "height": step.height,
+                    "slope": step.slope,
+                    "exact_formula": fn.f_prime_name,
+                    "exact": float(fn.f_prime(a)),
+                    "jax_grad": float(jax.grad(fn.f)(jnp.float64(a))),
+                    "centred": float(centred_slope(fn.f, a, h)),
+                }
+            )
+    lines = [
+        "The notes' derivatives page: nudge a to the right by a tiny h and f(a) goes up by about f'(a)·h.",
+        (
+            f"The one-sided slope is off by about f''(a)·h/2 (a² at 2: {4 + h:g}, not 4); "
+            "the centred (f(a+h) - f(a-h)) / 2h by about f'''(a)·h²/6."
+        ),
+    ]
     return Lesson(lines, [table], lambda folder: [_plots().nudges_on_f(folder / "nudge_tangents.png", table.rows, h)])
 
 
@@ -172,28 +197,56 @@ def computation_graph(lesson: LessonConfig) -> Lesson:
     # Each row nudges one node or input and keeps the rest: J as a function of that one number.
     nudged: list[tuple[str, float, Callable[[float], float], str, float, float]] = [
         ("v", values.v, graph.J_from_v, "dJ/dv = 3", hand.d_v, float(jax.grad(graph.J_from_v)(values.v))),
-        ("u", values.u, lambda u: graph.J_from_u(a, u), "dJ/dv * dv/du = 3 * 1", hand.d_u,
-         float(jax.grad(graph.J_from_u, argnums=1)(a, values.u))),
+        (
+            "u",
+            values.u,
+            lambda u: graph.J_from_u(a, u),
+            "dJ/dv * dv/du = 3 * 1",
+            hand.d_u,
+            float(jax.grad(graph.J_from_u, argnums=1)(a, values.u)),
+        ),
         ("a", a, lambda x: graph.J(x, b, c), "dJ/dv * dv/da = 3 * 1", hand.d_a, d_a),
         ("b", b, lambda x: graph.J(a, x, c), f"dJ/du * du/db = 3 * c = 3 * {c:g}", hand.d_b, d_b),
         ("c", c, lambda x: graph.J(a, b, x), f"dJ/du * du/dc = 3 * b = 3 * {b:g}", hand.d_c, d_c),
     ]
     table = Table(
         f"each node nudged by h = {h:g}, right to left; chain rule and jax.grad beside the nudge",
-        (Column("node", "node", "{}"), Column("value", "value", "{:g}"), Column("nudged_to", "nudged to", "{:g}"),
-         Column("J_nudged", "J then", "{:.6f}"), Column("nudge_slope", "(J then - J)/h"),
-         Column("chain_rule", "chain rule", "{}"), Column("hand", "by hand", "{:g}"),
-         Column("jax_grad", "jax.grad", "{:g}")),
+        (
+            Column("node", "node", "{}"),
+            Column("value", "value", "{:g}"),
+            Column("nudged_to", "nudged to", "{:g}"),
+            Column("J_nudged", "J then", "{:.6f}"),
+            Column("nudge_slope", "(J then - J)/h"),
+            Column("chain_rule", "chain rule", "{}"),
+            Column("hand", "by hand", "{:g}"),
+            Column("jax_grad", "jax.grad", "{:g}"),
+        ),
     )
     for node, value, J_of_node, rule, by_hand, by_grad in nudged:
         step = nudge(J_of_node, value, h)
-        table.rows.append({"key": f"d_{node}", "node": node, "value": value, "nudged_to": value + h,
-                           "J_nudged": step.f_nudged, "nudge_slope": step.slope, "chain_rule": rule,
-                           "hand": by_hand, "jax_grad": by_grad})
-    lines = [f"J(a, b, c) = 3(a + bc) at a = {a:g}, b = {b:g}, c = {c:g}; forward, left to right:",
-             f"  u = b*c = {values.u:g}    v = a + u = {values.v:g}    J = 3v = {values.J:g}"]
-    forward_row = Table("forward", (Column("u", "u", "{:g}"), Column("v", "v", "{:g}"), Column("J", "J", "{:g}")),
-                        [{"key": "forward", "u": values.u, "v": values.v, "J": values.J}], name="forward")
+        table.rows.append(
+            {
+                "key": f"d_{node}",
+                "node": node,
+                "value": value,
+                "nudged_to": value + h,
+                "J_nudged": step.f_nudged,
+                "nudge_slope": step.slope,
+                "chain_rule": rule,
+                "hand": by_hand,
+                "jax_grad": by_grad,
+            }
+        )
+    lines = [
+        f"J(a, b, c) = 3(a + bc) at a = {a:g}, b = {b:g}, c = {c:g}; forward, left to right:",
+        f"  u = b*c = {values.u:g}    v = a + u = {values.v:g}    J = 3v = {values.J:g}",
+    ]
+    forward_row = Table(
+        "forward",
+        (Column("u", "u", "{:g}"), Column("v", "v", "{:g}"), Column("J", "J", "{:g}")),
+        [{"key": "forward", "u": values.u, "v": values.v, "J": values.J}],
+        name="forward",
+    )
     return Lesson(lines, [forward_row, table])
 
 
@@ -209,28 +262,50 @@ def vectorisation(lesson: LessonConfig) -> Lesson:
     vectorised = jax.jit(lambda p, X: forward(p, X, "sigmoid", "sigmoid").A[-1])
     table = Table(
         f"ŷ for m examples, network {'-'.join(map(str, sizes))}, float64; best of {lesson.repeats} calls",
-        (Column("m", "m", "{:d}"), Column("loop_s", "node by node (s)", "{:.6f}"),
-         Column("vectorised_s", "vectorised (s)", "{:.6f}"), Column("speedup", "speed-up", "{:.0f}x"),
-         Column("max_abs_difference", "max |difference|", "{:.1e}")),
+        (
+            Column("m", "m", "{:d}"),
+            Column("loop_s", "node by node (s)", "{:.6f}"),
+            Column("vectorised_s", "vectorised (s)", "{:.6f}"),
+            Column("speedup", "speed-up", "{:.0f}x"),
+            Column("max_abs_difference", "max |difference|", "{:.1e}"),
+        ),
     )
     for m in lesson.examples:
         # NumPy draws the data: a jax.random draw would compile once per m, for nothing the lesson shows.
         X = jnp.asarray(np.random.default_rng(lesson.seed).standard_normal((lesson.n_x, m)))
         X_as_lists = X.tolist()  # each way gets its data in its own form, outside the timing
-        loop_s, y_loop = best_time(node_by_node.output_node_by_node, params_as_lists, X_as_lists,
-                                   repeats=lesson.repeats)
+        loop_s, y_loop = best_time(
+            node_by_node.output_node_by_node, params_as_lists, X_as_lists, repeats=lesson.repeats
+        )
         vectorised_s, y_vectorised = best_time(vectorised, params, X, repeats=lesson.repeats)
         difference = float(jnp.max(jnp.abs(jnp.asarray(y_loop) - y_vectorised[0])))
-        table.rows.append({"key": f"m_{m}", "m": m, "loop_s": loop_s, "vectorised_s": vectorised_s,
-                           "speedup": loop_s / vectorised_s, "max_abs_difference": difference})
-    lines = ["Node by node: z_i[1] = w_i[1]^T x + b_i[1], one hidden unit and one example at a time (Python loops).",
-             "Vectorised:   Z[1] = W[1] X + b[1], A[1] = σ(Z[1]), Z[2] = W[2] A[1] + b[2]: all m examples at once."]
+        table.rows.append(
+            {
+                "key": f"m_{m}",
+                "m": m,
+                "loop_s": loop_s,
+                "vectorised_s": vectorised_s,
+                "speedup": loop_s / vectorised_s,
+                "max_abs_difference": difference,
+            }
+        )
+    lines = [
+        "Node by node: z_i[1] = w_i[1]^T x + b_i[1], one hidden unit and one example at a time (Python loops).",
+        "Vectorised:   Z[1] = W[1] X + b[1], A[1] = σ(Z[1]), Z[2] = W[2] A[1] + b[2]: all m examples at once.",
+    ]
     sizes_m = [row["m"] for row in table.rows]
-    panel = ("the 2-layer network's output", "examples m", sizes_m,
-             {"node by node": [row["loop_s"] for row in table.rows],
-              "vectorised": [row["vectorised_s"] for row in table.rows]})
-    return Lesson(lines, [table], lambda folder: [
-        _plots().times_against_sizes(folder / "vectorisation_time.png", [panel])])
+    panel = (
+        "the 2-layer network's output",
+        "examples m",
+        sizes_m,
+        {
+            "node by node": [row["loop_s"] for row in table.rows],
+            "vectorised": [row["vectorised_s"] for row in table.rows],
+        },
+    )
+    return Lesson(
+        lines, [table], lambda folder: [_plots().times_against_sizes(folder / "vectorisation_time.png", [panel])]
+    )
 
 
 def best_time(fn: Callable, *args, repeats: int) -> tuple[float, Any]:
@@ -258,9 +333,16 @@ def activation_slopes(lesson: LessonConfig) -> Lesson:
     h = lesson.nudge
     table = Table(
         f"g'(z): by hand, by jax.grad, by nudging z by h = {h:g} (leaky ReLU's α = {lesson.leaky_slope:g})",
-        (Column("g", "g", "{}"), Column("z", "z", "{:g}"), Column("g_z", "g(z)"), Column("hand", "g'(z) by hand"),
-         Column("jax_grad", "jax.grad"), Column("nudge_right", "nudge right"), Column("nudge_left", "nudge left"),
-         Column("centred", "centred")),
+        (
+            Column("g", "g", "{}"),
+            Column("z", "z", "{:g}"),
+            Column("g_z", "g(z)"),
+            Column("hand", "g'(z) by hand"),
+            Column("jax_grad", "jax.grad"),
+            Column("nudge_right", "nudge right"),
+            Column("nudge_left", "nudge left"),
+            Column("centred", "centred"),
+        ),
     )
     for name in SLOPE_ACTIVATIONS:
         act = activations.ACTIVATIONS[name]
@@ -270,17 +352,33 @@ def activation_slopes(lesson: LessonConfig) -> Lesson:
 
         for z in lesson.z:
             z64 = jnp.float64(z)
-            table.rows.append({
-                "key": f"{name}_at_{z:g}", "g": name, "z": z, "g_z": float(g(z64)),
-                "hand": float(act.g_prime(z64, lesson.leaky_slope)), "jax_grad": float(jax.grad(g)(z64)),
-                "nudge_right": float(one_sided_slope(g, z64, h)), "nudge_left": float(one_sided_slope(g, z64, -h)),
-                "centred": float(centred_slope(g, z64, h)),
-            })
-    lines = ["The notes: sigmoid' = g(1 - g) is 0, 1/4, 0 at z = -10, 0, 10; tanh' = 1 - g² is 0, 1, 0.",
-             "ReLU and leaky ReLU have a kink at 0: the nudge to the right sees 1, to the left 0 (or α).",
-             "There the derivative does not exist; the hand derivative and jax.grad both take the left side's."]
-    return Lesson(lines, [table], lambda folder: [_plots().activations_and_slopes(
-        folder / "activation_slopes.png", SLOPE_ACTIVATIONS, lesson.leaky_slope, lesson.z)])
+            table.rows.append(
+                {
+                    "key": f"{name}_at_{z:g}",
+                    "g": name,
+                    "z": z,
+                    "g_z": float(g(z64)),
+                    "hand": float(act.g_prime(z64, lesson.leaky_slope)),
+                    "jax_grad": float(jax.grad(g)(z64)),
+                    "nudge_right": float(one_sided_slope(g, z64, h)),
+                    "nudge_left": float(one_sided_slope(g, z64, -h)),
+                    "centred": float(centred_slope(g, z64, h)),
+                }
+            )
+    lines = [
+        "The notes: sigmoid' = g(1 - g) is 0, 1/4, 0 at z = -10, 0, 10; tanh' = 1 - g² is 0, 1, 0.",
+        "ReLU and leaky ReLU have a kink at 0: the nudge to the right sees 1, to the left 0 (or α).",
+        "There the derivative does not exist; the hand derivative and jax.grad both take the left side's.",
+    ]
+    return Lesson(
+        lines,
+        [table],
+        lambda folder: [
+            _plots().activations_and_slopes(
+                folder / "activation_slopes.png", SLOPE_ACTIVATIONS, lesson.leaky_slope, lesson.z
+            )
+        ],
+    )
 
 
 # -- CPU vs GPU -----------------------------------------------------------------------------
@@ -294,11 +392,13 @@ def devices_found() -> tuple[list[jax.Device], list[str]]:
             found.append(jax.devices(backend)[0])
         except RuntimeError:  # JAX has no such backend here
             pass
-    lines = [f"cpu: {os.cpu_count()} cores (\"few complex cores\")"]
-    lines += [f"{d.platform}: {d.device_kind} (\"hundreds of simpler cores\")" for d in found[1:]]
+    lines = [f'cpu: {os.cpu_count()} cores ("few complex cores")']
+    lines += [f'{d.platform}: {d.device_kind} ("hundreds of simpler cores")' for d in found[1:]]
     if len(found) == 1:
-        lines.append("no GPU found: JAX sees only the CPU here (for a GPU: an NVIDIA driver and "
-                     "`pip install -e .[gpu]`), so the table has the CPU's column only")
+        lines.append(
+            "no GPU found: JAX sees only the CPU here (for a GPU: an NVIDIA driver and "
+            "`pip install -e .[gpu]`), so the table has the CPU's column only"
+        )
     return found, lines
 
 
@@ -360,31 +460,48 @@ def cpu_vs_gpu(lesson: LessonConfig) -> Lesson:
     def training_jobs(jobs):
         return jax.random.split(jax.random.key(lesson.seed + 1), jobs), X, Y
 
-    matmul = time_on_devices(devices, lesson.matmul_sizes, matrices, matmul_program(), lambda n: n**3,
-                             lesson.max_seconds, lesson.repeats)
-    training = time_on_devices(devices, lesson.jobs, training_jobs, batched_training_program(lesson.steps),
-                               lambda jobs: jobs, lesson.max_seconds, lesson.repeats)
+    matmul = time_on_devices(
+        devices, lesson.matmul_sizes, matrices, matmul_program(), lambda n: n**3, lesson.max_seconds, lesson.repeats
+    )
+    training = time_on_devices(
+        devices,
+        lesson.jobs,
+        training_jobs,
+        batched_training_program(lesson.steps),
+        lambda jobs: jobs,
+        lesson.max_seconds,
+        lesson.repeats,
+    )
     platforms = [d.platform for d in devices]
     columns = [Column("workload", "workload", "{}"), Column("size", "size", "{}")]
     columns += [Column(f"{p}_ms", f"{p} (ms)", "{:.3f}") for p in platforms]
     columns += [Column(f"{p}_speedup", f"{p} speed-up", "{:.1f}x") for p in platforms[1:]]
-    table = Table(f"best of {lesson.repeats} calls; '-': skipped, it would take over {lesson.max_seconds:g} s "
-                  "(lesson.max_seconds)", tuple(columns))
-    workloads = [("matmul", "n={}: (n,n)@(n,n) float32", lesson.matmul_sizes, matmul),
-                 ("training", "{} jobs x " + f"{lesson.steps} steps", lesson.jobs, training)]
+    table = Table(
+        f"best of {lesson.repeats} calls; '-': skipped, it would take over {lesson.max_seconds:g} s "
+        "(lesson.max_seconds)",
+        tuple(columns),
+    )
+    workloads = [
+        ("matmul", "n={}: (n,n)@(n,n) float32", lesson.matmul_sizes, matmul),
+        ("training", "{} jobs x " + f"{lesson.steps} steps", lesson.jobs, training),
+    ]
     for workload, size_label, sizes, timings in workloads:
         for i, size in enumerate(sizes):
             row: dict[str, Any] = {"key": f"{workload}_{size}", "workload": workload, "size": size_label.format(size)}
             for p in platforms:
-                row[f"{p}_ms"] = None if timings[p][i] is None else 1000 * timings[p][i]
+                seconds = timings[p][i]
+                row[f"{p}_ms"] = None if seconds is None else 1000 * seconds
             for p in platforms[1:]:
                 cpu_s, other_s = timings["cpu"][i], timings[p][i]
                 row[f"{p}_speedup"] = cpu_s / other_s if cpu_s and other_s else None
             table.rows.append(row)
-    panels = [("(n, n) @ (n, n), float32", "n", lesson.matmul_sizes, matmul),
-              (f"shallow network, {lesson.steps} steps per job, jobs vmapped", "jobs", lesson.jobs, training)]
-    return Lesson(lines, [table], lambda folder: [_plots().times_against_sizes(folder / "time_against_size.png",
-                                                                               panels)])
+    panels = [
+        ("(n, n) @ (n, n), float32", "n", lesson.matmul_sizes, matmul),
+        (f"shallow network, {lesson.steps} steps per job, jobs vmapped", "jobs", lesson.jobs, training),
+    ]
+    return Lesson(
+        lines, [table], lambda folder: [_plots().times_against_sizes(folder / "time_against_size.png", panels)]
+    )
 
 
 # -- running one lesson ---------------------------------------------------------------------
@@ -412,7 +529,8 @@ def lesson_config(node: Any) -> LessonConfig:
     lesson is refused in one line (ConfigError)."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(LessonConfig), node)
-        lesson: LessonConfig = OmegaConf.to_object(merged)
+        # omegaconf's stubs return any container; a structured config's to_object is its dataclass.
+        lesson: LessonConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as error:
         message = str(error).splitlines()[0]
         raise ConfigError(f"lesson: {message}; the lesson keys are: {', '.join(LessonConfig.__dataclass_fields__)}")
@@ -431,8 +549,10 @@ def _check_positive(lesson: LessonConfig) -> None:
             raise ConfigError(f"lesson.{key}={getattr(lesson, key)!r} is too small; it must be an integer >= 1")
     for key in ("examples", "matmul_sizes", "jobs"):
         if not getattr(lesson, key) or min(getattr(lesson, key)) < 1:
-            raise ConfigError(f"lesson.{key}={list(getattr(lesson, key))!r} is not allowed; "
-                              "it must be a non-empty list of integers >= 1")
+            raise ConfigError(
+                f"lesson.{key}={list(getattr(lesson, key))!r} is not allowed; "
+                "it must be a non-empty list of integers >= 1"
+            )
 
 
 def compute(lesson: LessonConfig) -> Lesson:
@@ -459,8 +579,10 @@ def run_lesson(cfg: DictConfig, output_dir: Path | None = None) -> str | None:
     if not cfg.tracking.enabled:
         return None
     run_id = record(cfg, lesson, found, files, device)
-    print(f"\nrun {run_id} in MLflow experiment '{cfg.tracking.experiment}' ({folder}); "
-          f"see it with: mlflow ui --backend-store-uri {cfg.tracking.uri}")
+    print(
+        f"\nrun {run_id} in MLflow experiment '{cfg.tracking.experiment}' ({folder}); "
+        f"see it with: mlflow ui --backend-store-uri {cfg.tracking.uri}"
+    )
     return run_id
 
 

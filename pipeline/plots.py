@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import matplotlib
 import numpy as np
@@ -57,8 +57,7 @@ class _PlainLogFormatter(LogFormatter):
         return f"{x:.3g}"
 
 
-def plot_loss_curve(steps, loss, path, *, title: str,
-                    val_metric: tuple[str, np.ndarray] | None = None) -> Path:
+def plot_loss_curve(steps, loss, path, *, title: str, val_metric: tuple[str, np.ndarray] | None = None) -> Path:
     """Training loss vs step. steps, loss: (k,). val_metric: (name, values (k,)) on a right-hand axis."""
     steps, loss = np.asarray(steps).ravel(), np.asarray(loss, float).ravel()
     if steps.shape != loss.shape:
@@ -80,8 +79,14 @@ def plot_loss_curve(steps, loss, path, *, title: str,
         ax2.plot(steps, values, color="C1", label=name)
         ax2.set_ylabel(name)
     handles = ax.get_lines() + (ax2.get_lines() if val_metric is not None else [])
-    ax.legend(handles, [h.get_label() for h in handles], loc="upper center", bbox_to_anchor=(0.5, -0.15),
-              ncols=len(handles), frameon=False)
+    ax.legend(
+        handles,
+        [str(h.get_label()) for h in handles],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.15),
+        ncols=len(handles),
+        frameon=False,
+    )
     return _save(fig, path)
 
 
@@ -98,8 +103,9 @@ def _draw_boundary(ax: Axes, predict: Predict, X, Y, resolution: int) -> None:
         raise ValueError(f"Y has {y.size} labels for {X.shape[1]} examples")
     lo, hi = X.min(axis=1), X.max(axis=1)
     pad = np.maximum(0.1 * (hi - lo), 0.5)  # room around the data; 0.5 if it is all on a line
-    g0, g1 = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution),
-                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution))
+    g0, g1 = np.meshgrid(
+        np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution), np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    )
     grid = np.stack([g0.ravel(), g1.ravel()])  # (2, r*r): columns are examples
     prob = np.asarray(predict(grid), float).reshape(g0.shape)
     ax.contourf(g0, g1, prob, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.45, extend="both")
@@ -119,8 +125,9 @@ def plot_decision_boundary(predict: Predict, X, Y, path, *, title: str, resoluti
     return _save(fig, path)
 
 
-def plot_decision_boundaries_grid(panels: list[tuple[str, Predict]], X, Y, path, *, title: str,
-                                  resolution: int = 120) -> Path:
+def plot_decision_boundaries_grid(
+    panels: list[tuple[str, Predict]], X, Y, path, *, title: str, resolution: int = 120
+) -> Path:
     """Several decision boundaries (label, predict) on the same data X (2, m), Y (1, m); 4 per row."""
     if not panels:
         raise ValueError("plot_decision_boundaries_grid needs at least one panel")
@@ -131,7 +138,7 @@ def plot_decision_boundaries_grid(panels: list[tuple[str, Predict]], X, Y, path,
     for ax, (label, predict) in zip(axes, panels):
         _draw_boundary(ax, predict, X, Y, resolution)
         ax.set_title(label, fontsize="small")
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         fig.delaxes(ax)  # the unused cells of the last row
     fig.suptitle(title)
     return _save(fig, path)
@@ -156,9 +163,15 @@ def _has_metric(row: dict, metric: str) -> bool:
     return value is not None and np.isfinite(float(value))
 
 
-def _sweep_accuracy_figure(rows: list[dict], *, x: str = "model.hidden", series: str = "optim.lr",
-                           panels: str = "model.activation", metric: str = "val_accuracy",
-                           title: str | None = None) -> Figure:
+def _sweep_accuracy_figure(
+    rows: list[dict],
+    *,
+    x: str = "model.hidden",
+    series: str = "optim.lr",
+    panels: str = "model.activation",
+    metric: str = "val_accuracy",
+    title: str | None = None,
+) -> Figure:
     """The figure behind plot_sweep_accuracy: one Axes per panel value, one line per series value.
 
     Several rows at the same (panel, series, x) (e.g. seeds) are averaged into one point.
@@ -170,14 +183,15 @@ def _sweep_accuracy_figure(rows: list[dict], *, x: str = "model.hidden", series:
     fig = Figure(figsize=(max(4.5 * len(panel_values), 6.5), 4), layout="constrained")
     axes = fig.subplots(1, len(panel_values), squeeze=False, sharey=True)[0]
     for ax, pv in zip(axes, panel_values):
-        points = defaultdict(lambda: defaultdict(list))  # series value -> x value -> metrics
+        points: defaultdict[Any, defaultdict[Any, list[float]]] = defaultdict(
+            lambda: defaultdict(list)
+        )  # series value -> x value -> metrics
         for r in rows:
             if _key(r.get(panels)) == pv:
                 points[_key(r.get(series))][_key(r.get(x))].append(float(r[metric]))
         for sv in _sorted(points):
             xs = sorted(points[sv], key=x_pos.__getitem__)
-            ax.plot([x_pos[v] for v in xs], [np.mean(points[sv][v]) for v in xs],
-                    marker="o", label=_short(sv))
+            ax.plot([x_pos[v] for v in xs], [np.mean(points[sv][v]) for v in xs], marker="o", label=_short(sv))
         ax.set_xticks(range(len(x_values)), [str(v) for v in x_values])
         ax.set(xlabel=x, title=f"{panels}={pv}" if pv is not None else metric)
         if 0 < len(points) <= _MAX_LEGEND:
@@ -194,9 +208,16 @@ def _short(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def plot_sweep_accuracy(rows: list[dict], path, *, x: str = "model.hidden", series: str = "optim.lr",
-                        panels: str = "model.activation", metric: str = "val_accuracy",
-                        title: str | None = None) -> Path:
+def plot_sweep_accuracy(
+    rows: list[dict],
+    path,
+    *,
+    x: str = "model.hidden",
+    series: str = "optim.lr",
+    panels: str = "model.activation",
+    metric: str = "val_accuracy",
+    title: str | None = None,
+) -> Path:
     """Sweep comparison from flat result rows ({"model.hidden": 8, ..., "val_accuracy": 0.9}).
 
     One panel per value of `panels` (one panel if no row has that key), `metric` vs `x` on a
@@ -205,7 +226,7 @@ def plot_sweep_accuracy(rows: list[dict], path, *, x: str = "model.hidden", seri
     return _save(_sweep_accuracy_figure(rows, x=x, series=series, panels=panels, metric=metric, title=title), path)
 
 
-def _colour_scale(values: list, label: str):
+def _colour_scale(values: list, label: str | None):
     """(colour of each value, ScalarMappable for a colour bar): numbers on a continuous scale
     (logarithmic when they are positive and span more than a decade, as learning rates do)."""
     from matplotlib.colors import LogNorm, Normalize
@@ -213,6 +234,7 @@ def _colour_scale(values: list, label: str):
 
     numbers = np.asarray(values, float)
     lo, hi = float(np.nanmin(numbers)), float(np.nanmax(numbers))
+    norm: Normalize
     if lo > 0 and hi / lo > 10:
         norm = LogNorm(lo, hi)
     else:
@@ -222,8 +244,9 @@ def _colour_scale(values: list, label: str):
 
 
 def _numeric(values: list) -> bool:
-    return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
-                                for v in values)
+    return bool(values) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values
+    )
 
 
 def plot_loss_curves_overlay(curves: list[tuple], path, *, title: str, colour_by: str | None = None) -> Path:
@@ -240,8 +263,14 @@ def plot_loss_curves_overlay(curves: list[tuple], path, *, title: str, colour_by
     colours, mappable = _colour_scale(values, colour_by) if scaled else ([None] * len(curves), None)
     alpha = 1.0 if len(curves) <= _MAX_LEGEND else 0.6  # many overlapping lines: let density show
     for (label, steps, loss, *_), colour in zip(curves, colours):
-        ax.plot(np.asarray(steps).ravel(), np.asarray(loss, float).ravel(), label=label, alpha=alpha,
-                color=colour, linewidth=1.2)
+        ax.plot(
+            np.asarray(steps).ravel(),
+            np.asarray(loss, float).ravel(),
+            label=label,
+            alpha=alpha,
+            color=colour,
+            linewidth=1.2,
+        )
     if curves:
         _set_log_y_if_positive(ax, *(c[2] for c in curves))
     ax.set(xlabel="step", ylabel="training loss", title=title)
@@ -264,7 +293,7 @@ def plot_search(rows: list[dict], path, *, keys: list[str], metric: str, title: 
     order = [r.get("job") if isinstance(r.get("job"), int) else i for i, r in enumerate(rows)]
     colours, mappable = _colour_scale(order, "trial") if len(set(order)) > 1 else (["C0"] * len(rows), None)
     for ax, key in zip(axes, keys):
-        xs = [r.get(key) for r in rows]
+        xs: list[Any] = [r.get(key) for r in rows]
         numeric = _numeric(xs)
         if numeric:
             ax.scatter(xs, [r[metric] for r in rows], c=colours, s=30, edgecolors="k", linewidths=0.3)
@@ -279,8 +308,15 @@ def plot_search(rows: list[dict], path, *, keys: list[str], metric: str, title: 
         best = max(rows, key=lambda r: r[metric]) if "accuracy" in metric else min(rows, key=lambda r: r[metric])
         for ax, key in zip(axes, keys):
             if _numeric([best.get(key)]):
-                ax.scatter([best[key]], [best[metric]], s=160, facecolors="none", edgecolors="red",
-                           linewidths=1.5, label="best")
+                ax.scatter(
+                    [best[key]],
+                    [best[metric]],
+                    s=160,
+                    facecolors="none",
+                    edgecolors="red",
+                    linewidths=1.5,
+                    label="best",
+                )
                 ax.legend(fontsize="small", loc="lower right")
     else:
         axes[0].text(0.5, 0.5, f"no trial reported {metric}", ha="center", transform=axes[0].transAxes)
@@ -312,8 +348,12 @@ def plot_layer_grad_norms_panels(panels: list[tuple[str, np.ndarray, np.ndarray]
         steps, norms = np.asarray(steps).ravel(), np.asarray(norms, float)
         if norms.ndim != 2 or norms.shape[0] != steps.size:
             raise ValueError(f"{label}: norms must be (k, L) with k={steps.size}, got {norms.shape}")
-        _draw_layer_norms(ax, steps, norms,
-                          [f"W{l + 1}" + (" (output)" if l == norms.shape[1] - 1 else "") for l in range(norms.shape[1])])
+        _draw_layer_norms(
+            ax,
+            steps,
+            norms,
+            [f"W{l + 1}" + (" (output)" if l == norms.shape[1] - 1 else "") for l in range(norms.shape[1])],
+        )
         ax.set_title(label, fontsize="medium")
     axes[0].set_ylabel("gradient norm ‖dW[l]‖")
     if n_layers <= _MAX_LEGEND:

@@ -15,7 +15,18 @@ from typing import Any, Mapping
 from omegaconf import DictConfig, OmegaConf
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("jax", "jaxlib", "optax", "numpy", "hydra-core", "omegaconf", "mlflow", "scikit-learn", "matplotlib")
+PACKAGES = (
+    "jax",
+    "jaxlib",
+    "optax",
+    "numpy",
+    "hydra-core",
+    "omegaconf",
+    "mlflow",
+    "scikit-learn",
+    "matplotlib",
+    "optuna",
+)
 
 # Keys that say where results go or how a sweep is run, not what a run computes: two runs
 # that differ only here are the same experiment, so they share a config hash.
@@ -27,8 +38,12 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     (and not resolved: a launcher asks before Hydra has filled in the job's runtime values)."""
     # A training run has no lesson (+lesson=NAME runs pipeline/lessons.py instead): leaving the
     # empty node out keeps it out of the run's params and its config hash.
-    return {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
-            for key in cfg if key != "hydra" and not (key == "lesson" and cfg[key] is None)}
+    return {
+        # omegaconf types a DictConfig's keys as any DictKeyType; a composed Hydra config's are str.
+        key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]  # type: ignore[misc]
+        for key in cfg
+        if key != "hydra" and not (key == "lesson" and cfg[key] is None)
+    }
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -60,7 +60,7 @@ class LiveMetrics:
     """Each segment's metric points of a long run, logged to its run as they come
     (pipeline/segments.py), so the MLflow UI's charts grow while it trains."""
 
-    def __init__(self, ds: Dataset, log_every: int, tracker, run_id: str, logged_through: int = -1):
+    def __init__(self, ds: Dataset, log_every: int, tracker, run_id: str | None, logged_through: int = -1):
         self.ds, self.log_every, self.tracker, self.run_id = ds, log_every, tracker, run_id
         self.logged_through = logged_through  # the last step already in the run
 
@@ -73,8 +73,12 @@ class LiveMetrics:
         if self.ds.m_val:
             columns[names[1]] = val * scale
         columns.update({f"grad_norm_W{l + 1}": grad_norm[:, l] for l in range(grad_norm.shape[1])})
-        metrics = [(name, float(values[i]), step) for name, values in columns.items()
-                   for i, step in enumerate(steps) if step > self.logged_through and np.isfinite(values[i])]
+        metrics = [
+            (name, float(values[i]), step)
+            for name, values in columns.items()
+            for i, step in enumerate(steps)
+            if step > self.logged_through and np.isfinite(values[i])
+        ]
         if self.tracker and metrics:
             self.tracker.log_batch(self.run_id, metrics=metrics)
         self.logged_through = max(self.logged_through, steps[-1])
@@ -89,8 +93,9 @@ def divergence_reason(cfg: DictConfig, result: TrainResult) -> str:
     return f"diverged: {cause} at step {step} (optim.lr={cfg.optim.lr:g}); the metrics up to that step are kept"
 
 
-def record_training(cfg: DictConfig, ds: Dataset, spec: TrainSpec, trained: Trained, tracker, run_id,
-                    logged_through: int = -1) -> dict:
+def record_training(
+    cfg: DictConfig, ds: Dataset, spec: TrainSpec, trained: Trained, tracker, run_id, logged_through: int = -1
+) -> dict:
     """Check and record a job's training (metrics and tags in one log_batch, then its files);
     returns the final metrics. Raises RunFailure (after recording what there is) if it diverged
     or a gradient check failed. History points up to `logged_through` were logged live already."""
@@ -98,11 +103,21 @@ def record_training(cfg: DictConfig, ds: Dataset, spec: TrainSpec, trained: Trai
     result, timings = trained.result, trained.timings
     history = history_of(result, ds)
     name = objective_name(ds.task, bool(ds.m_val))
-    metrics = [(key, value, step) for key, values in history.items() if key != "step"
-               for step, value in zip(history["step"].tolist(), values.tolist()) if step > logged_through]
-    metrics += [(key, value, 0) for key, value in {"gradcheck_rel_error": check_at_init.rel_error,
-                                                   "gradcheck_fd_rel_error": check_at_init.fd_rel_error,
-                                                   **timings}.items()]
+    metrics = [
+        (key, value, step)
+        for key, values in history.items()
+        if key != "step"
+        for step, value in zip(history["step"].tolist(), values.tolist())
+        if step > logged_through
+    ]
+    metrics += [
+        (key, value, 0)
+        for key, value in {
+            "gradcheck_rel_error": check_at_init.rel_error,
+            "gradcheck_fd_rel_error": check_at_init.fd_rel_error,
+            **timings,
+        }.items()
+    ]
     tags = {**trained.tags, **check_at_init.tags()}
     try:
         if int(result.diverged_at) >= 0:
@@ -116,19 +131,26 @@ def record_training(cfg: DictConfig, ds: Dataset, spec: TrainSpec, trained: Trai
     if not worst_fd <= cfg.gradcheck.fd_tolerance:
         # Reported, not fatal: centred differences straddle the kinks of ReLU-like units
         # whenever some Z is exactly 0 (zero biases, dead units), while jax.grad is exact.
-        tags["gradcheck_fd_warning"] = (f"finite differences differ by {worst_fd:.1e} "
-                                        f"> gradcheck.fd_tolerance={cfg.gradcheck.fd_tolerance:g}")
+        tags["gradcheck_fd_warning"] = (
+            f"finite differences differ by {worst_fd:.1e} > gradcheck.fd_tolerance={cfg.gradcheck.fd_tolerance:g}"
+        )
     objective = float(np.mean(history[name][-OBJECTIVE_POINTS:]))
-    metrics += [("gradcheck_rel_error", check_at_end.rel_error, cfg.train.steps),
-                ("gradcheck_fd_rel_error", check_at_end.fd_rel_error, cfg.train.steps),
-                (f"{name}_last{OBJECTIVE_POINTS}_mean", objective, cfg.train.steps)]
+    metrics += [
+        ("gradcheck_rel_error", check_at_end.rel_error, cfg.train.steps),
+        ("gradcheck_fd_rel_error", check_at_end.fd_rel_error, cfg.train.steps),
+        (f"{name}_last{OBJECTIVE_POINTS}_mean", objective, cfg.train.steps),
+    ]
     if tracker:
         tracker.log_batch(run_id, metrics=metrics, tags=tags)
         log_files(cfg, ds, spec, result, history, tracker, run_id)
     final = {key: float(values[-1]) for key, values in history.items() if key != "step"}
-    return {**final, "gradcheck_rel_error": check_at_end.rel_error,
-            "gradcheck_fd_rel_error": check_at_end.fd_rel_error, f"{name}_last{OBJECTIVE_POINTS}_mean": objective,
-            **timings}
+    return {
+        **final,
+        "gradcheck_rel_error": check_at_end.rel_error,
+        "gradcheck_fd_rel_error": check_at_end.fd_rel_error,
+        f"{name}_last{OBJECTIVE_POINTS}_mean": objective,
+        **timings,
+    }
 
 
 def rerunnable_config(cfg: DictConfig) -> str:
@@ -153,7 +175,8 @@ def log_files(cfg, ds, spec, result, history, tracker, run_id) -> None:
     (out / "resolved_config.yaml").write_text(rerunnable_config(cfg))
     if HydraConfig.initialized():
         (out / "overrides.yaml").write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
-    np.savez(out / "params.npz", **{k: np.asarray(v) for k, v in result.params.items()})
+    # numpy's stubs take any **kwargs of savez for its allow_pickle: bool; these are arrays.
+    np.savez(out / "params.npz", **{k: np.asarray(v) for k, v in result.params.items()})  # type: ignore[arg-type]
     calls = plot_calls(ds, spec, float(hyper_of(cfg).slope), result, history, out) if cfg.tracking.plots else []
     finish_run(tracker, run_id, files, calls)
 
@@ -162,14 +185,27 @@ def plot_calls(ds, spec, slope: float, result, history, out: Path) -> list:
     """The run's plots as (function, args, kwargs): picklable, so a worker process can draw them."""
     train_name, val_name = metric_names(ds.task)
     shown = val_name if val_name in history else train_name
-    calls = [(plots.plot_loss_curve, (history["step"], history["loss"], out / "loss_curve.png"),
-              {"title": f"{spec.hidden_activation} network, loss", "val_metric": (shown, history[shown])})]
+    calls: list[tuple] = [
+        (
+            plots.plot_loss_curve,
+            (history["step"], history["loss"], out / "loss_curve.png"),
+            {"title": f"{spec.hidden_activation} network, loss", "val_metric": (shown, history[shown])},
+        )
+    ]
     if ds.n_features == 2 and ds.task == "binary":
         params = {k: np.asarray(v) for k, v in result.params.items()}
         predict = partial(predict_numpy, params, spec.hidden_activation, spec.output_activation, slope)
         final = history[shown][-1] if len(history[shown]) else math.nan
-        calls.append((plots.plot_decision_boundary,
-                      (predict, np.concatenate([ds.X_train, ds.X_val], axis=1),
-                       np.concatenate([ds.Y_train, ds.Y_val], axis=1), out / "decision_boundary.png"),
-                      {"title": f"decision boundary, {shown.replace('_', ' ')} {final:.3f}"}))
+        calls.append(
+            (
+                plots.plot_decision_boundary,
+                (
+                    predict,
+                    np.concatenate([ds.X_train, ds.X_val], axis=1),
+                    np.concatenate([ds.Y_train, ds.Y_val], axis=1),
+                    out / "decision_boundary.png",
+                ),
+                {"title": f"decision boundary, {shown.replace('_', ' ')} {final:.3f}"},
+            )
+        )
     return calls

@@ -83,7 +83,8 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     arrays = {f"carry_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
     arrays.update({f"points_{i}": p for i, p in enumerate(points)})
     temporary = path.with_suffix(".tmp.npz")
-    np.savez(temporary, next_chunk=checkpoint.next_chunk, run_id=checkpoint.run_id, **arrays)
+    # numpy's stubs take any **kwargs of savez for its allow_pickle: bool; these are arrays.
+    np.savez(temporary, next_chunk=checkpoint.next_chunk, run_id=checkpoint.run_id, **arrays)  # type: ignore[arg-type]
     os.replace(temporary, path)
 
 
@@ -99,10 +100,11 @@ def load_checkpoint(path: Path, like: Carry) -> Optional[Checkpoint]:
         return None
     with np.load(path) as saved:
         treedef = jax.tree_util.tree_structure(like)
-        leaves = [jnp.asarray(saved[f"carry_{i}"]) for i in range(treedef.num_leaves)]
+        leaves = [jnp.asarray(saved[f"carry_{i}"]) for i in range(treedef.num_leaves)]  # type: ignore[attr-defined]  # jaxlib extension type, attributes untyped
         points = [tuple(jnp.asarray(saved[f"points_{i}"]) for i in range(4))]
-        return Checkpoint(jax.tree_util.tree_unflatten(treedef, leaves), points, int(saved["next_chunk"]),
-                          str(saved["run_id"]))
+        return Checkpoint(
+            jax.tree_util.tree_unflatten(treedef, leaves), points, int(saved["next_chunk"]), str(saved["run_id"])
+        )
 
 
 class Progress:
@@ -119,19 +121,34 @@ class Progress:
         if self.live:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=done, desc=label, unit="step", unit_scale=True,
-                            file=self.stream, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total,
+                initial=done,
+                desc=label,
+                unit="step",
+                unit_scale=True,
+                file=self.stream,
+                dynamic_ncols=True,
+            )
 
     def update(self, done: int, loss: float) -> None:
         if self.bar is not None:
             self.bar.update(done - self.done)
             self.bar.set_postfix(loss=f"{loss:.4g}", refresh=True)
-        elif done >= self.next_line or done == self.total or self.lines == 0 or \
-                time.perf_counter() - self.last_line > LINE_EVERY_SECONDS:
+        elif (
+            done >= self.next_line
+            or done == self.total
+            or self.lines == 0
+            or time.perf_counter() - self.last_line > LINE_EVERY_SECONDS
+        ):
             rate = (done - self.first_done) / max(time.perf_counter() - self.started, 1e-9)
             eta = (self.total - done) / rate if rate > 0 else math.inf
-            print(f"{self.label}: step {done}/{self.total} ({100 * done / self.total:.0f}%), loss {loss:.4g}, "
-                  f"{rate:.0f} steps/s, eta {eta:.0f}s", file=self.stream, flush=True)
+            print(
+                f"{self.label}: step {done}/{self.total} ({100 * done / self.total:.0f}%), loss {loss:.4g}, "
+                f"{rate:.0f} steps/s, eta {eta:.0f}s",
+                file=self.stream,
+                flush=True,
+            )
             while self.next_line <= done:
                 self.next_line += self.total / 10
             self.lines, self.last_line = self.lines + 1, time.perf_counter()
@@ -145,9 +162,19 @@ class Progress:
 OnSegment = Callable[[list, int], None]  # (the segment's metric points, the last step it trained)
 
 
-def train_in_segments(spec: TrainSpec, params, data, hyper, key, chunks_per: int, *, label: str,
-                      checkpoint: Optional[Path] = None, run_id: str = "",
-                      on_segment: Optional[OnSegment] = None) -> TrainResult:
+def train_in_segments(
+    spec: TrainSpec,
+    params,
+    data,
+    hyper,
+    key,
+    chunks_per: int,
+    *,
+    label: str,
+    checkpoint: Optional[Path] = None,
+    run_id: str = "",
+    on_segment: Optional[OnSegment] = None,
+) -> TrainResult:
     """`train(spec, params, data, hyper, key)`, the same bits, in segments of `chunks_per` logged chunks.
 
     With `checkpoint`, continues from it if it exists (its points are not handed to

@@ -31,8 +31,15 @@ from pipeline.tracking import NOTE_TAG, RESUMED_TAG_PREFIX, RunRecord, Tracker  
 
 OBJECTIVE_WINDOW = OBJECTIVE_POINTS  # logged points the settled objective averages (what every job returns)
 SEPARABLE_EXAMPLES = 2  # the best must beat the runner-up by this many validation examples
-METRICS = ("loss", "train_accuracy", "val_accuracy", "train_rmse", "val_rmse",
-           "gradcheck_rel_error", "gradcheck_fd_rel_error")
+METRICS = (
+    "loss",
+    "train_accuracy",
+    "val_accuracy",
+    "train_rmse",
+    "val_rmse",
+    "gradcheck_rel_error",
+    "gradcheck_fd_rel_error",
+)
 DONE = ("FINISHED", "SKIPPED")
 
 
@@ -89,7 +96,9 @@ def _row(tracker: Tracker, run: RunRecord, swept: list[str], status: str) -> dic
         elif metric in metrics:  # a run recorded before the jobs logged it: from its history
             row[settled_name(metric)] = settled([p.value for p in tracker.metric_history(run.run_id, metric)])
     row.update(
-        status=status, run_id=run.run_id, run_name=run.run_name,
+        status=status,
+        run_id=run.run_id,
+        run_name=run.run_name,
         job=int(tags["hydra.job.num"]) if tags.get("hydra.job.num", "").isdigit() else None,
         failure_reason=tags.get("failure_reason", ""),
     )
@@ -112,7 +121,7 @@ def _number(value: Optional[str]) -> Any:
     return value
 
 
-def _finite(value: Any) -> bool:
+def _finite(value: Any) -> typing.TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -135,7 +144,7 @@ def best_row(rows: list[dict]) -> Optional[dict]:
 
 
 def separation_note(rows: list[dict], m_val: Optional[int]) -> str:
-    """"" when the best is clearly ahead; else a sentence saying it cannot be told from the
+    """ "" when the best is clearly ahead; else a sentence saying it cannot be told from the
     runner-up: for accuracy, fewer than SEPARABLE_EXAMPLES validation examples apart."""
     order = ranked(rows)
     metric, _ = objective_of(rows)
@@ -147,9 +156,11 @@ def separation_note(rows: list[dict], m_val: Optional[int]) -> str:
     examples = gap * m_val
     if examples >= SEPARABLE_EXAMPLES:
         return ""
-    return (f"not separable: the best ({best['run_name']}) and the runner-up ({second['run_name']}) differ by "
-            f"{gap:.4f} in {key}, {examples:.1f} of {m_val} validation examples "
-            f"(fewer than {SEPARABLE_EXAMPLES}); treat them as tied")
+    return (
+        f"not separable: the best ({best['run_name']}) and the runner-up ({second['run_name']}) differ by "
+        f"{gap:.4f} in {key}, {examples:.1f} of {m_val} validation examples "
+        f"(fewer than {SEPARABLE_EXAMPLES}); treat them as tied"
+    )
 
 
 def seed_statistics(rows: list[dict], swept: list[str]) -> list[dict]:
@@ -201,6 +212,7 @@ def rounded_rows(rows: list[dict]) -> list[dict]:
 
 def format_table(rows: list[dict], columns: list[str]) -> str:
     """A compact fixed-width table for the terminal."""
+
     def cell(name: str, value: Any) -> str:
         value = rounded(name, value)
         if isinstance(value, float):
@@ -296,8 +308,9 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
         summary_metrics[f"best_{metric}"] = best[metric]
         if _finite(best.get(key)):
             summary_metrics[f"best_{key}"] = best[key]
-        summary_tags.update(best_run_id=best["run_id"], best_run_name=best["run_name"],
-                            best_separable="false" if note else "true")
+        summary_tags.update(
+            best_run_id=best["run_id"], best_run_name=best["run_name"], best_separable="false" if note else "true"
+        )
         summary_tags.update({f"best.{k}": str(best[k]) for k in swept})
         if note:
             summary_tags["best_note"] = note
@@ -323,8 +336,11 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
     counted = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n)
     if best:
         values = " ".join(f"{k}={short_value(best[k])}" for k in swept)
-        print(f"best: {values} {key}={rounded(key, best.get(key, math.nan))} "
-              f"(final {metric}={rounded(metric, best[metric])}; run {best['run_id']}); {counted}", flush=True)
+        print(
+            f"best: {values} {key}={rounded(key, best.get(key, math.nan))} "
+            f"(final {metric}={rounded(metric, best[metric])}; run {best['run_id']}); {counted}",
+            flush=True,
+        )
         if note:
             print(f"note: {note}", flush=True)
     else:
@@ -332,34 +348,49 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
     return "FAILED" if counts["FAILED"] or counts["KILLED"] else "FINISHED"
 
 
-def table_view(tracker: Tracker, experiment: str, parent_run_id: str, swept: list[str],
-               metric: str, higher: bool) -> str:
+def table_view(
+    tracker: Tracker, experiment: str, parent_run_id: str, swept: list[str], metric: str, higher: bool
+) -> str:
     """A runs-table view in the MLflow UI with the sweep's swept params and objective as columns,
     sorted best first; returns its link (relative to the UI's address)."""
     train_metric = f"train_{metric[4:]}"
-    columns = ([f"params.`{k}`" for k in swept]
-               + [f"metrics.`{m}`" for m in (metric, train_metric, "loss")]
-               + ["attributes.`Duration`"])
-    view = {"selectedColumns": columns, "orderByKey": f"metrics.`{metric}`", "orderByAsc": not higher,
-            "runsExpanded": {parent_run_id: True}}
+    columns = (
+        [f"params.`{k}`" for k in swept]
+        + [f"metrics.`{m}`" for m in (metric, train_metric, "loss")]
+        + ["attributes.`Duration`"]
+    )
+    view = {
+        "selectedColumns": columns,
+        "orderByKey": f"metrics.`{metric}`",
+        "orderByAsc": not higher,
+        "runsExpanded": {parent_run_id: True},
+    }
     return tracker.share_table_view(experiment, f"sweep-{parent_run_id}", view)
 
 
-def parent_note(best: Optional[dict], swept: list[str], metric: str, note: str,
-                counts: dict[str, int], view: str) -> str:
+def parent_note(
+    best: Optional[dict], swept: list[str], metric: str, note: str, counts: dict[str, int], view: str
+) -> str:
     """The parent run's description (markdown, shown on its page in the MLflow UI)."""
     key = settled_name(metric)
-    lines = [f"Sweep over {', '.join(swept) or 'one config'}: "
-             + ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) + "."]
+    lines = [
+        f"Sweep over {', '.join(swept) or 'one config'}: "
+        + ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n)
+        + "."
+    ]
     if best:
         values = ", ".join(f"{k}={short_value(best[k])}" for k in swept)
-        lines.append(f"Best by {key} (the mean of {metric} over its last {OBJECTIVE_WINDOW} logged points): "
-                     f"**{best['run_name']}** ({values}), {key}={rounded(key, best.get(key, math.nan))}, "
-                     f"final {metric}={rounded(metric, best[metric])}.")
+        lines.append(
+            f"Best by {key} (the mean of {metric} over its last {OBJECTIVE_WINDOW} logged points): "
+            f"**{best['run_name']}** ({values}), {key}={rounded(key, best.get(key, math.nan))}, "
+            f"final {metric}={rounded(metric, best[metric])}."
+        )
     if note:
         lines.append(f"Note: {note}.")
-    lines.append(f"Compare the jobs, with their swept params and {metric} as columns: "
-                 f"[the sweep's table]({view}) (the UI's address, then `{view}`).")
+    lines.append(
+        f"Compare the jobs, with their swept params and {metric} as columns: "
+        f"[the sweep's table]({view}) (the UI's address, then `{view}`)."
+    )
     return "\n\n".join(lines)
 
 
@@ -368,31 +399,58 @@ def parent_note(best: Optional[dict], swept: list[str], metric: str, note: str,
 
 def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> None:
     x = next((k for k in ("model.hidden", "model.depth", "optim.lr", "data.name") if k in swept), "model.hidden")
-    series = next((k for k in ("optim.lr", "model.name", "model.activation", "train.seed")
-                   if k in swept and k != x), "optim.lr")
-    panels = next((k for k in ("model.activation", "data.name", "model.name") if k in swept and k not in (x, series)),
-                  "model.activation")
+    series = next(
+        (k for k in ("optim.lr", "model.name", "model.activation", "train.seed") if k in swept and k != x), "optim.lr"
+    )
+    panels = next(
+        (k for k in ("model.activation", "data.name", "model.name") if k in swept and k not in (x, series)),
+        "model.activation",
+    )
     experiment = config.tracking.experiment
     if "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower():
         # A search samples the space: a scatter of the objective against each searched key.
-        plots.plot_search(rows, out / "sweep_accuracy.png", keys=swept, metric=settled_name(metric),
-                          title=f"{experiment}: {settled_name(metric)} of each trial")
+        plots.plot_search(
+            rows,
+            out / "sweep_accuracy.png",
+            keys=swept,
+            metric=settled_name(metric),
+            title=f"{experiment}: {settled_name(metric)} of each trial",
+        )
     else:
         shown = settled_name(metric) if any(_finite(r.get(settled_name(metric))) for r in rows) else metric
-        plots.plot_sweep_accuracy(rows, out / "sweep_accuracy.png", x=x, series=series, panels=panels,
-                                  metric=shown, title=f"{experiment}: {shown} by {x} and {series}")
-    colour_by = next((k for k in ("optim.lr", "model.hidden", "model.depth", "train.seed") if k in swept),
-                     swept[0] if swept else None)
+        plots.plot_sweep_accuracy(
+            rows,
+            out / "sweep_accuracy.png",
+            x=x,
+            series=series,
+            panels=panels,
+            metric=shown,
+            title=f"{experiment}: {shown} by {x} and {series}",
+        )
+    colour_by = next(
+        (k for k in ("optim.lr", "model.hidden", "model.depth", "train.seed") if k in swept),
+        swept[0] if swept else None,
+    )
     curves = []
     for row in rows:
         history = tracker.metric_history(row["run_id"], "loss")
         if history:
             label = " ".join(f"{short_name(k)}={short_value(row.get(k))}" for k in swept)
-            curves.append((label, np.array([p.step for p in history]), np.array([p.value for p in history]),
-                           row.get(colour_by) if colour_by else None))
+            curves.append(
+                (
+                    label,
+                    np.array([p.step for p in history]),
+                    np.array([p.value for p in history]),
+                    row.get(colour_by) if colour_by else None,
+                )
+            )
     if curves:
-        plots.plot_loss_curves_overlay(curves, out / "loss_curves.png", colour_by=colour_by,
-                                       title=f"{experiment}: training loss of {len(curves)} jobs")
+        plots.plot_loss_curves_overlay(
+            curves,
+            out / "loss_curves.png",
+            colour_by=colour_by,
+            title=f"{experiment}: training loss of {len(curves)} jobs",
+        )
     if "model.depth" in swept:  # the vanishing-gradients study: every job logged grad_norm_W1, W2, ...
         _grad_norms(tracker, rows, swept, out)
     _best_boundaries(tracker, rows, metric, out)
@@ -420,8 +478,10 @@ def _grad_norms(tracker, rows, swept, out: Path) -> None:
         panels.append((f"model.activation={row.get('model.activation')}", steps[:length], norms))
     if panels:
         plots.plot_layer_grad_norms_panels(
-            panels, out / "layer_grad_norms.png",
-            title=f"gradient norm of each layer over training, model.depth={deepest}")
+            panels,
+            out / "layer_grad_norms.png",
+            title=f"gradient norm of each layer over training, model.depth={deepest}",
+        )
 
 
 def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> None:
@@ -431,7 +491,8 @@ def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> Non
     from pipeline.train import predict_jit
 
     key = settled_name(metric)
-    panels, data = [], None
+    panels: list[tuple[str, plots.Predict]] = []
+    data: Optional[Dataset] = None
     for row in ranked(rows)[:how_many]:
         run = tracker.get_run(row["run_id"])
         p = run.params
@@ -446,11 +507,14 @@ def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> Non
             params = {k: jnp.asarray(v) for k, v in np.load(params_file).items()}
         hidden, output = p["model.activation"], run.tags.get("model.output_activation", "sigmoid")
         slope = float(p["model.leaky_slope"])
-        predict_fn = (lambda P, params=params, hidden=hidden, output=output:
-                      np.asarray(predict_jit(params, jnp.asarray(P, jnp.float32), hidden, output, slope)))
+        predict_fn = lambda P, params=params, hidden=hidden, output=output: np.asarray(
+            predict_jit(params, jnp.asarray(P, jnp.float32), hidden, output, slope)
+        )
         panels.append((f"{row['run_name']}\n{key}={rounded(key, row.get(key, row[metric]))}", predict_fn))
     if panels:
+        assert data is not None  # set with the first panel
         X = np.concatenate([data.X_train, data.X_val], axis=1)
         Y = np.concatenate([data.Y_train, data.Y_val], axis=1)
-        plots.plot_decision_boundaries_grid(panels, X, Y, out / "best_decision_boundaries.png",
-                                            title=f"the best {len(panels)} by {key}")
+        plots.plot_decision_boundaries_grid(
+            panels, X, Y, out / "best_decision_boundaries.png", title=f"the best {len(panels)} by {key}"
+        )

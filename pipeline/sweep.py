@@ -19,7 +19,7 @@ import atexit
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
@@ -105,16 +105,22 @@ class PipelineCallback(Callback):
         _quiet_search_logs()
         if config.tracking.plots:
             finishing.draw_in_background()  # this process runs the sweep, and will wait for the plots
-        print(f"sweep: {total or '?'} jobs -> MLflow experiment '{config.tracking.experiment}', "
-              f"parent run {self.parent_run_id}", flush=True)
+        print(
+            f"sweep: {total or '?'} jobs -> MLflow experiment '{config.tracking.experiment}', "
+            f"parent run {self.parent_run_id}",
+            flush=True,
+        )
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._job_started = time.perf_counter()
         if HydraConfig.get().mode == RunMode.MULTIRUN and sys.stdout.isatty():
             # A live status line on a terminal, overwritten by the job's result line.
             overrides = self._swept_values(list(HydraConfig.get().overrides.task))
-            print(f"\r\033[K[{self.done_jobs + 1}/{self.total_jobs or '?'}] running {overrides} "
-                  f"({self._clock()})", end="", flush=True)
+            print(
+                f"\r\033[K[{self.done_jobs + 1}/{self.total_jobs or '?'}] running {overrides} ({self._clock()})",
+                end="",
+                flush=True,
+            )
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         """One line per job: which values, the outcome, time so far and to go."""
@@ -131,24 +137,34 @@ class PipelineCallback(Callback):
             self._first_done_at = time.perf_counter()
             # What the first job waited for once (compiling, a batch's training) says nothing
             # about the jobs after it.
-            metrics = getattr(job_return.return_value, "metrics", None) if job_return.status == JobStatus.COMPLETED else None
+            metrics = (
+                getattr(job_return.return_value, "metrics", None) if job_return.status == JobStatus.COMPLETED else None
+            )
             metrics = metrics or {}
             own = seconds - float(metrics.get("compile_seconds", 0.0))
             if "train_seconds" in metrics:  # training plus a second for checking and recording
                 own = min(own, float(metrics["train_seconds"]) + 1.0)
             self._first_job_seconds = max(own, 0.0)
-        line = (f"[{self.done_jobs}/{self.total_jobs or '?'}] {self._swept_values(job_return.overrides)} -> "
-                f"{outcome} ({seconds:.1f}s; {self._clock()})")
+        assert job_return.overrides is not None  # Hydra's run_job gives every job's return its overrides
+        line = (
+            f"[{self.done_jobs}/{self.total_jobs or '?'}] {self._swept_values(job_return.overrides)} -> "
+            f"{outcome} ({seconds:.1f}s; {self._clock()})"
+        )
         print(("\r\033[K" if sys.stdout.isatty() else "") + line, flush=True)
 
-    def _swept_values(self, overrides: list[str]) -> str:
+    def _swept_values(self, overrides: Sequence[str]) -> str:
         swept = set(swept_keys(self.config)) if self.config is not None else set()
         return job_label(list(overrides), swept)
 
     def _clock(self) -> str:
         now = time.perf_counter()
-        return clock(now - self.started, self.done_jobs, self.total_jobs, self._first_job_seconds,
-                     now - self._first_done_at if self._first_done_at is not None else 0.0)
+        return clock(
+            now - self.started,
+            self.done_jobs,
+            self.total_jobs,
+            self._first_job_seconds,
+            now - self._first_done_at if self._first_done_at is not None else 0.0,
+        )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         finishing.drain()  # every job's run ended, with all its files, before the summary reads them
@@ -156,6 +172,7 @@ class PipelineCallback(Callback):
             return
         from pipeline.summary import summarize_sweep  # here: it imports JAX, which device= must precede
 
+        assert self.tracker is not None  # a parent run is opened only through the tracker
         status = summarize_sweep(self.tracker, self.parent_run_id, config)
         if status == "FAILED":  # the command says so in its exit status, whichever launcher ran the jobs
             record_failed_job(f"sweep parent {self.parent_run_id}")
@@ -166,11 +183,13 @@ class PipelineCallback(Callback):
     def _close(self, status: str) -> None:
         if self in _open_sweeps:
             _open_sweeps.remove(self)
+            # A sweep is in _open_sweeps only once its tracker has opened its parent run.
+            assert self.tracker is not None and self.parent_run_id is not None
             self.tracker.end_run(self.parent_run_id, status)
 
 
 def clock(elapsed: float, done: int, total: int, first_job_seconds: float, since_first: float) -> str:
-    """"elapsed 12s, eta 40s". The ETA counts the jobs after the first: the first waits for
+    """ "elapsed 12s, eta 40s". The ETA counts the jobs after the first: the first waits for
     what is done once (JAX's start, compiling a batch), which would inflate every later job.
     After one job, its own time less its compile time stands for each job to go."""
     text = f"elapsed {elapsed:.0f}s"
@@ -200,6 +219,7 @@ def close_open_sweeps(status: str, reason: str = "") -> None:
     finishing.drain(status_if_late=status, timeout=30)
     for sweep in list(_open_sweeps):
         if reason:
+            assert sweep.tracker is not None and sweep.parent_run_id is not None  # as in _close
             sweep.tracker.set_tags(sweep.parent_run_id, {"failure_reason": reason})
         sweep._close(status)
     end_open_runs(status, reason or "the command ended before this run did")

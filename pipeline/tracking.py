@@ -69,9 +69,16 @@ class MetricPoint(NamedTuple):
 
 
 def _record(run) -> RunRecord:
-    return RunRecord(run_id=run.info.run_id, run_name=run.info.run_name or "", status=run.info.status,
-                     params=dict(run.data.params), metrics=dict(run.data.metrics), tags=dict(run.data.tags),
-                     start_time=run.info.start_time)
+    return RunRecord(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name or "",
+        status=run.info.status,
+        params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
+        tags=dict(run.data.tags),
+        start_time=run.info.start_time,
+    )
+
 
 # A progress bar per downloaded file is noise in a sweep's summary.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -117,8 +124,10 @@ def check_store(uri: str, timeout: float = 5.0) -> None:
         try:  # a real write: os.access says yes to root even on a read-only file system
             tempfile.TemporaryFile(dir=path.parent).close()
         except OSError as error:
-            raise ValueError(f"tracking.uri={uri}: the store cannot be written in {path.parent} "
-                             f"({error.strerror}); choose a writable folder") from None
+            raise ValueError(
+                f"tracking.uri={uri}: the store cannot be written in {path.parent} "
+                f"({error.strerror}); choose a writable folder"
+            ) from None
         return
     if uri.startswith(("http://", "https://")):
         import urllib.error
@@ -128,8 +137,10 @@ def check_store(uri: str, timeout: float = 5.0) -> None:
             urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).read()
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
-            raise ValueError(f"tracking.uri={uri}: no MLflow server answers there ({reason}); "
-                             "start one (mlflow server) or fix the URI") from None
+            raise ValueError(
+                f"tracking.uri={uri}: no MLflow server answers there ({reason}); "
+                "start one (mlflow server) or fix the URI"
+            ) from None
 
 
 def use_write_ahead_log(uri: str) -> None:
@@ -210,6 +221,11 @@ def _writes(method):
     return timed
 
 
+def _tag_filter(tags: Mapping[str, str] | None) -> str:
+    """` and tags.`k` = 'v'` for each of `tags`: MLflow's search syntax (backticks for dotted keys)."""
+    return "".join(f" and tags.`{key}` = '{value}'" for key, value in (tags or {}).items())
+
+
 class Tracker:
     """One tracking store (`tracking.uri`) and the calls the pipeline makes to it."""
 
@@ -253,7 +269,8 @@ class Tracker:
                 experiment = self.client.get_experiment_by_name(name)
                 if experiment is None:
                     experiment_id = self.client.create_experiment(
-                        name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+                        name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+                    )
                     experiment = self.client.get_experiment(experiment_id)
                 return experiment
         except MlflowException:
@@ -292,14 +309,17 @@ class Tracker:
         Non-finite metric values are skipped, not logged: MLflow's charts cannot draw NaN.
         """
         timestamp = int(time.time() * 1000)
-        entries = {
-            "metrics": [Metric(name, float(value), timestamp, int(step)) for name, value, step in metrics
-                        if math.isfinite(float(value))],
+        entries: dict[str, list] = {
+            "metrics": [
+                Metric(name, float(value), timestamp, int(step))
+                for name, value, step in metrics
+                if math.isfinite(float(value))
+            ],
             "params": [Param(k, str(v)[:MAX_PARAM_VALUE_LENGTH]) for k, v in (params or {}).items()],
             "tags": [RunTag(k, str(v)) for k, v in (tags or {}).items()],
         }
         for request in _requests(entries):
-            self.client.log_batch(run_id, **request)
+            self.client.log_batch(run_id, metrics=request["metrics"], params=request["params"], tags=request["tags"])
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         self.log_batch(run_id, params=params)
@@ -333,32 +353,42 @@ class Tracker:
         experiment_obj = self.client.get_experiment_by_name(experiment)
         if experiment_obj is None:
             return []
-        return [_record(run) for run in self.client.search_runs(
-            [experiment_obj.experiment_id],
-            filter_string=filter_string,
-            run_view_type=ViewType.ACTIVE_ONLY,
-            max_results=50000,
-            order_by=["attributes.start_time DESC"],
-        )]
+        return [
+            _record(run)
+            for run in self.client.search_runs(
+                [experiment_obj.experiment_id],
+                filter_string=filter_string,
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=50000,
+                order_by=["attributes.start_time DESC"],
+            )
+        ]
 
     def get_run(self, run_id: str) -> RunRecord:
         return _record(self.client.get_run(run_id))
 
-    def finished_run_with(self, experiment: str, config_hash: str) -> Optional[RunRecord]:
-        """The newest FINISHED run of `experiment` whose config hash is `config_hash`, or None."""
-        runs = self.runs(experiment, f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'")
+    def finished_run_with(
+        self, experiment: str, config_hash: str, tags: Mapping[str, str] | None = None
+    ) -> Optional[RunRecord]:
+        """The newest FINISHED run of `experiment` whose config hash is `config_hash` (and whose
+        tags have the values in `tags`), or None."""
+        runs = self.runs(
+            experiment, f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'" + _tag_filter(tags)
+        )
         return runs[0] if runs else None
 
-    def finished_config_hashes(self, experiment: str) -> set[str]:
-        """The config hashes of every FINISHED run of `experiment`."""
-        runs = self.runs(experiment, "attributes.status = 'FINISHED'")
+    def finished_config_hashes(self, experiment: str, tags: Mapping[str, str] | None = None) -> set[str]:
+        """The config hashes of every FINISHED run of `experiment` (with the values in `tags`)."""
+        runs = self.runs(experiment, "attributes.status = 'FINISHED'" + _tag_filter(tags))
         return {run.tags["config_hash"] for run in runs if "config_hash" in run.tags}
 
     def metric_history(self, run_id: str, name: str) -> list[MetricPoint]:
         """Every logged value of metric `name`, by step."""
         points = self.client.get_metric_history(run_id, name)
-        return sorted((MetricPoint(int(m.step), float(m.value), int(m.timestamp)) for m in points),
-                      key=lambda p: (p.step, p.timestamp))
+        return sorted(
+            (MetricPoint(int(m.step), float(m.value), int(m.timestamp)) for m in points),
+            key=lambda p: (p.step, p.timestamp),
+        )
 
     def experiment_url_path(self, experiment: str) -> str:
         """The UI's path of `experiment`'s runs table in the model-training view. MLflow 3.17's UI
@@ -373,8 +403,9 @@ class Tracker:
         that anyone opening the store sees the same way."""
         import json
 
-        self.client.set_experiment_tag(self.experiment_id(experiment), f"{SHARED_VIEW_TAG_PREFIX}{key}",
-                                       json.dumps(dict(view)))
+        self.client.set_experiment_tag(
+            self.experiment_id(experiment), f"{SHARED_VIEW_TAG_PREFIX}{key}", json.dumps(dict(view))
+        )
         return f"{self.experiment_url_path(experiment)}&viewStateShareKey={key}"
 
     def download_artifacts(self, run_id: str, path: str, dst: Path) -> Path:
@@ -404,4 +435,3 @@ def tracker_for(uri: str) -> Tracker:
 
 def mlflow_version() -> str:
     return mlflow.__version__
-

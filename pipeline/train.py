@@ -70,7 +70,7 @@ class History(NamedTuple):
 
 
 class TrainResult(NamedTuple):
-    params: Params
+    params: Params | dict[str, np.ndarray]  # host arrays once fetched (jax.device_get)
     history: History
     diverged_at: jnp.ndarray  # the step whose loss or update went non-finite or grew too far; -1 if none
     diverged_how: jnp.ndarray  # NOT_DIVERGED, NON_FINITE or GREW
@@ -172,8 +172,9 @@ def _run_steps(spec: TrainSpec, carry: Carry, data, hyper: Hyper, key, first_ste
         newly = (diverged_at < 0) & ~ok
         diverged_at = jnp.where(newly, step.astype(diverged_at.dtype), diverged_at)
         diverged_how = jnp.where(newly, jnp.where(finite, GREW, NON_FINITE), diverged_how).astype(jnp.int32)
-        return Carry(keep(new_params, params), keep(new_opt_state, opt_state), diverged_at, diverged_how,
-                     loss_limit), None
+        return Carry(
+            keep(new_params, params), keep(new_opt_state, opt_state), diverged_at, diverged_how, loss_limit
+        ), None
 
     carry, _ = jax.lax.scan(one_step, carry, first_step + jnp.arange(count))
     return carry
@@ -201,8 +202,9 @@ def assemble(spec: TrainSpec, carry: Carry, points: list) -> TrainResult:
     """The TrainResult of a run from its final Carry and its metric points (each with a leading axis)."""
     loss_h, train_h, val_h, norm_h = (jnp.concatenate(parts) for parts in zip(*points))
     step = jnp.asarray(history_steps(spec.steps, spec.log_every), jnp.int32)
-    return TrainResult(carry.params, History(step, loss_h, train_h, val_h, norm_h), carry.diverged_at,
-                       carry.diverged_how)
+    return TrainResult(
+        carry.params, History(step, loss_h, train_h, val_h, norm_h), carry.diverged_at, carry.diverged_how
+    )
 
 
 def train(spec: TrainSpec, params: Params, data, hyper: Hyper, key: jax.Array) -> TrainResult:
@@ -238,7 +240,9 @@ train_jit = jax.jit(train, static_argnums=0)
 _compiled: dict = {}
 
 
-def compiled_train(spec: TrainSpec, params: Params, data, hyper: Hyper, key: jax.Array):
+def compiled_train(
+    spec: TrainSpec, params: Params | dict[str, np.ndarray], data, hyper: Hyper, key: jax.Array | np.ndarray
+):
     """`train` compiled ahead of time for these shapes; reused by every later job of the same shapes.
 
     Compiling explicitly (lower, then compile) lets the caller time compilation apart from
@@ -259,5 +263,6 @@ def predict_numpy(params, hidden_activation: str, output_activation: str, slope:
     """`predict_jit` from NumPy to NumPy: picklable with functools.partial, for a plotting worker."""
     params = {k: jnp.asarray(v) for k, v in params.items()}
     dtype = params["W1"].dtype
-    return np.asarray(predict_jit(params, jnp.asarray(points, dtype), hidden_activation, output_activation,
-                                  jnp.asarray(slope, dtype)))
+    return np.asarray(
+        predict_jit(params, jnp.asarray(points, dtype), hidden_activation, output_activation, jnp.asarray(slope, dtype))
+    )

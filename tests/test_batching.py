@@ -55,8 +55,10 @@ def alone(cfg) -> batching.Trained:
 
 
 def in_batch(configs) -> list[batching.Trained]:
+    """Each job's share, in the order of `configs` (dispatch returns them batch by batch)."""
     with jax.enable_x64(configs[0].train.dtype == "float64"):
-        return [trained() for _, trained in batching.dispatch(configs)]
+        shares = {id(cfg): trained() for cfg, trained in batching.dispatch(configs)}
+    return [shares[id(cfg)] for cfg in configs]
 
 
 # -- which jobs share a program -------------------------------------------------------------

@@ -61,3 +61,13 @@ def test_the_launchers_hand_off_decides_and_trains(make_config):
     # A hand-off that says "resume" with nothing finished to resume from trains after all.
     handoff.hand_over(provenance.config_hash(a), handoff.HandedOver(resume=True))
     assert job.run(a, parent_run_id=parent_run(a)).status == "FINISHED"
+
+
+def test_resume_reuses_only_runs_of_the_same_jax_build(make_config):
+    cfg = make_config("optim.lr=0.5")
+    first = job.run(cfg, parent_run_id=parent_run(cfg))
+    assert job.finished_hashes([cfg]) == {provenance.config_hash(cfg)}
+    tracker_for(cfg.tracking.uri).set_tags(first.run_id, {"version.jax": "0.0.1"})  # as if made by another JAX
+    assert job.finished_hashes([cfg]) == set()
+    again = job.run(cfg, parent_run_id=parent_run(cfg))
+    assert again.status == "FINISHED" and again.run_id != first.run_id

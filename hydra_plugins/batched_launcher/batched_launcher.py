@@ -10,7 +10,6 @@ gets from Hydra: its output directory, `.hydra/` files, callbacks, return value)
 outside sys.modules, where dataclasses cannot resolve string annotations.)
 """
 
-
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +54,8 @@ class BatchedLauncher(Launcher):
         from pipeline.job import finished_hashes
         from pipeline.provenance import config_hash
 
+        # Hydra calls setup() before launch().
+        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
@@ -74,20 +75,27 @@ class BatchedLauncher(Launcher):
         log.debug(f"Launching {len(configs)} jobs")
         returns = []
         for config in configs:
-            returns.append(run_job(
-                hydra_context=self.hydra_context, task_function=self.task_function, config=config,
-                job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
-            ))
+            returns.append(
+                run_job(
+                    hydra_context=self.hydra_context,
+                    task_function=self.task_function,
+                    config=config,
+                    job_dir_key="hydra.sweep.dir",
+                    job_subdir_key="hydra.sweep.subdir",
+                )
+            )
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return returns
 
     def _job_config(self, overrides: Sequence[str], index: int) -> DictConfig:
-        from pipeline.composing import composer_for
+        from pipeline.composing import DerivingConfigLoader, composer_for
 
+        assert self.config is not None and self.hydra_context is not None  # set by setup()
+        loader = self.hydra_context.config_loader
+        assert isinstance(loader, DerivingConfigLoader)  # setup() wrapped Hydra's loader in one
         # Composed already, most likely, by the sweeper's check of the batch.
-        config = composer_for(self.hydra_context.config_loader.inner, self.config).take(overrides)
+        config = composer_for(loader.inner, self.config).take(overrides)
         with open_dict(config):
             config.hydra.job.id = index
             config.hydra.job.num = index
         return config  # run_job makes it HydraConfig's when the job runs
-
