@@ -67,7 +67,8 @@ def test_sweep_has_a_parent_with_children_and_a_summary(tmp_path):
 
 def test_a_diverging_job_fails_alone_and_fails_the_parent(tmp_path):
     result = run_cli(tmp_path, *SMALL, "model.hidden=3", "optim.lr=0.5,1e9", "model.init=he")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # a job failed: said in the exit status, after the summary
+    assert "best:" in result.stdout
     children, parents = children_and_parents(tmp_path, "relu_sweep")
     by_lr = {row["params.optim.lr"]: row for _, row in children.iterrows()}
     assert by_lr["0.5"]["status"] == "FINISHED"
