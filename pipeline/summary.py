@@ -331,7 +331,13 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
             _summary_plots(tracker, rows, swept, metric, config, out)
         tracker.log_artifacts(parent_run_id, out)
 
-    columns = swept + ["status", f"train_{metric[4:]}", metric, key, "gradcheck_rel_error", "run_id"]
+    columns = swept + [
+        "status",
+        *dict.fromkeys([training_metric(metric), metric]),
+        key,
+        "gradcheck_rel_error",
+        "run_id",
+    ]
     print("\n" + format_table(rows, columns), flush=True)
     counted = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n)
     if best:
@@ -343,9 +349,17 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
         )
         if note:
             print(f"note: {note}", flush=True)
+        if metric.startswith("train_"):
+            print(f"note: no validation split (data.val_fraction=0): jobs are ranked by {key}", flush=True)
     else:
         print(counted, flush=True)
     return "FAILED" if counts["FAILED"] or counts["KILLED"] else "FINISHED"
+
+
+def training_metric(metric: str) -> str:
+    """The training counterpart of a sweep's metric: val_accuracy -> train_accuracy (a train_*
+    metric, the objective without a validation split, is its own)."""
+    return metric if metric.startswith("train_") else "train_" + metric.split("_", 1)[1]
 
 
 def table_view(
@@ -353,10 +367,9 @@ def table_view(
 ) -> str:
     """A runs-table view in the MLflow UI with the sweep's swept params and objective as columns,
     sorted best first; returns its link (relative to the UI's address)."""
-    train_metric = f"train_{metric[4:]}"
     columns = (
         [f"params.`{k}`" for k in swept]
-        + [f"metrics.`{m}`" for m in (metric, train_metric, "loss")]
+        + [f"metrics.`{m}`" for m in dict.fromkeys((metric, training_metric(metric), "loss"))]
         + ["attributes.`Duration`"]
     )
     view = {

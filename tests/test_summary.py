@@ -168,3 +168,10 @@ def test_the_data_config_is_rebuilt_from_the_runs_params_by_the_schema():
     assert summary.data_config_of(params) == DataConfig(name="csv", seed=3, val_fraction=0.25, path="examples/houses.csv",
                                                         target="price_k")
     assert summary.data_config_of({"data.name": "moons", "data.path": "None"}) == DataConfig(name="moons")
+
+
+def test_the_training_counterpart_of_the_objective():
+    from pipeline.summary import training_metric
+
+    assert training_metric("val_accuracy") == "train_accuracy" and training_metric("val_rmse") == "train_rmse"
+    assert training_metric("train_accuracy") == "train_accuracy"  # without a validation split
