@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from pipeline import handoff, job, provenance
 from pipeline.batching import dispatch
-from pipeline.config import register_configs
 from pipeline.tracking import RESUMED_TAG_PREFIX, tracker_for
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
 QUICK = ["train.steps=100", "train.log_every=50", "tracking.plots=false"]
 
 
 @pytest.fixture
-def make_config(tmp_path):
-    register_configs()
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        yield lambda *overrides: compose("config", overrides=[*QUICK, f"tracking.uri={uri}", *overrides])
+def make_config(compose, store):
+    """A job's config, tracked in a temporary SQLite store (tests/conftest.py)."""
+    return lambda *overrides: compose([*QUICK, f"tracking.uri={store.uri}", *overrides])
 
 
 def parent_run(cfg) -> str:

@@ -7,24 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from pipeline import job
 from pipeline.batching import dataset_of
-from pipeline.config import register_configs
 from pipeline.recording import OBJECTIVE_POINTS
 from pipeline.tracking import tracker_for
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
 QUICK = ["train.steps=200", "train.log_every=50", "tracking.plots=false"]
 
 
 @pytest.fixture
-def make_config(tmp_path):
-    register_configs()
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        yield lambda *overrides: compose("config", overrides=[*QUICK, f"tracking.uri={uri}", *overrides])
+def make_config(compose, store):
+    """A job's config, tracked in a temporary SQLite store (tests/conftest.py)."""
+    return lambda *overrides: compose([*QUICK, f"tracking.uri={store.uri}", *overrides])
 
 
 def numpy_forward(params: dict, X: np.ndarray, hidden: str, output: str, slope: float = 0.01) -> np.ndarray:
