@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -73,13 +73,8 @@ def as_float64(tree):
 
 
 def dataset_of(cfg: DictConfig) -> Dataset:
-    """The job's dataset, loaded once per distinct data config in this process."""
-    return _load(OmegaConf.to_yaml(cfg.data))
-
-
-@lru_cache(maxsize=32)
-def _load(data_yaml: str) -> Dataset:
-    return load_from_config(OmegaConf.create(data_yaml))
+    """The job's dataset (loaded once per distinct data config in this process: pipeline/data.py)."""
+    return load_from_config(cfg.data)
 
 
 def program_key(cfg: DictConfig, inputs: ProgramInputs) -> tuple:

@@ -177,8 +177,10 @@ def train_in_segments(
 ) -> TrainResult:
     """`train(spec, params, data, hyper, key)`, the same bits, in segments of `chunks_per` logged chunks.
 
-    With `checkpoint`, continues from it if it exists (its points are not handed to
-    `on_segment` again) and saves it after every segment."""
+    With `checkpoint`, continues from it if it exists and saves it after every segment. The
+    checkpoint is saved before a segment's points are handed to `on_segment`, so a kill between
+    the two leaves points that only the checkpoint holds: a continued run hands all of its
+    checkpoint's points over first, and `on_segment` skips those it has (recording.LiveMetrics)."""
     full_chunks, remainder = divmod(spec.steps, spec.log_every)
     carry, first = _start(spec, params, data, hyper)
     points = [jax.tree_util.tree_map(lambda x: x[None], first)]
@@ -186,8 +188,8 @@ def train_in_segments(
     saved = load_checkpoint(checkpoint, carry) if checkpoint else None
     if saved is not None:
         carry, points, next_chunk = saved.carry, saved.points, saved.next_chunk
-    elif on_segment:
-        on_segment(points, 0)
+    if on_segment:  # a continued run: the checkpoint's points, some of which the kill kept from the store
+        on_segment(points, next_chunk * spec.log_every)
     progress = Progress(label, spec.steps, done=next_chunk * spec.log_every)
     try:
         while next_chunk < full_chunks:

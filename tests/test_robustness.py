@@ -26,7 +26,9 @@ TINY = ("train.steps=200", "train.log_every=50", "tracking.plots=false")
 
 # -- interruption ------------------------------------------------------------------------------
 
-SWEEP = ("+experiment=relu_sweep", "hydra/launcher=basic", "train.steps=3000", "train.log_every=100",
+# Long enough (about 20 s) that a signal 3-14 s in always lands mid-sweep; its jobs train in
+# segments, so a SIGKILLed job continues from its checkpoint on the rerun.
+SWEEP = ("+experiment=relu_sweep", "hydra/launcher=basic", "train.steps=300000", "train.log_every=1000",
          "model.hidden=1,2,3", "optim.lr=0.1,1.2")
 N_CONFIGS = 6
 

@@ -60,7 +60,8 @@ def test_a_run_continued_from_its_checkpoint_has_the_bits_of_one_never_stopped(t
     again = segments.train_in_segments(SPEC, params, data, hyper, key, 4, label="test", checkpoint=path,
                                        run_id="r1", on_segment=lambda points, step: resumed_steps.append(step))
     assert_same_bits(again, whole)
-    assert resumed_steps[0] > 8 * SPEC.log_every  # points logged before the kill are not handed over again
+    # The checkpoint's points first (the receiver skips those it logged before the kill), then the rest.
+    assert resumed_steps[0] == 8 * SPEC.log_every and resumed_steps[1] > 8 * SPEC.log_every
 
 
 def test_short_runs_are_one_program_and_long_ones_are_cut():
