@@ -182,12 +182,19 @@ def _create_sqlite_store(uri: str) -> None:
     path = sqlite_path(uri)
     if path is None or not path.parent.is_dir():
         return
-    with sqlite3.connect(path, timeout=20) as connection:
-        if connection.execute("SELECT name FROM sqlite_master WHERE name = 'experiments'").fetchone():
-            return
+    if path.exists():
+        with sqlite3.connect(path, timeout=20) as connection:
+            if connection.execute("SELECT name FROM sqlite_master WHERE name = 'experiments'").fetchone():
+                return
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    SqlAlchemyStore(uri, default_artifact_root(uri)).engine.dispose()
+    # Made aside and renamed into place: MLflow's schema takes dozens of migrations, and a kill
+    # in the middle of them (SIGKILL while a sweep starts) must leave no half-made store behind,
+    # only a stray temporary file.
+    temporary = path.with_name(f".{path.name}.creating-{os.getpid()}")
+    temporary.unlink(missing_ok=True)
+    SqlAlchemyStore(f"sqlite:///{temporary}", default_artifact_root(uri)).engine.dispose()
+    os.replace(temporary, path)
 
 
 @contextmanager
@@ -236,8 +243,8 @@ class Tracker:
         with _store_lock(uri):
             # Making the client (and its first call) creates or migrates the SQLite schema:
             # under the lock, so two processes starting together do it once.
-            use_write_ahead_log(uri)
             _create_sqlite_store(uri)
+            use_write_ahead_log(uri)
             self.client = MlflowClient(tracking_uri=uri)
             self.client.search_experiments(max_results=1)
             checkpoint(uri)  # the new schema into the database file itself, not only its log

@@ -279,3 +279,25 @@ def test_a_shared_table_view_is_stored_for_the_ui(tracker):
     assert path == f"#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey=key1"
     stored = tracker.client.get_experiment(experiment_id).tags["mlflow.sharedViewState.key1"]
     assert json.loads(stored) == {"selectedColumns": ["metrics.`val_accuracy`"]}
+
+
+def test_a_store_is_made_aside_so_a_kill_mid_creation_leaves_none(tmp_path, monkeypatch):
+    from mlflow.store.tracking import sqlalchemy_store
+
+    from pipeline.tracking import _create_sqlite_store
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*args, **kwargs):  # as if the process died in the middle of MLflow's migrations
+        raise Killed
+
+    monkeypatch.setattr(sqlalchemy_store, "SqlAlchemyStore", killed)
+    with pytest.raises(Killed):
+        _create_sqlite_store(uri)
+    assert not (tmp_path / "mlflow.db").exists()  # nothing half-made where the store belongs
+    monkeypatch.undo()
+    _create_sqlite_store(uri)
+    assert (tmp_path / "mlflow.db").exists() and not list(tmp_path.glob(".mlflow.db.creating-*"))
