@@ -20,6 +20,13 @@ from pathlib import Path
 # instead of Hydra's multi-line report.
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 
+from pipeline import interrupts  # noqa: E402  (the standard library only)
+
+# Ctrl-C or SIGTERM during the imports below (seconds) is held, and taken in `main`: an interrupt
+# at any moment ends the command the same way, with exit status 130.
+interrupts.install()
+interrupts.hold()
+
 import hydra  # noqa: E402
 import yaml  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
@@ -28,7 +35,6 @@ from hydra.errors import HydraException  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
-from pipeline import interrupts  # noqa: E402
 from pipeline.config import ConfigError, register_configs  # noqa: E402
 from pipeline.data import DataError  # noqa: E402
 from pipeline.device import DeviceError  # noqa: E402
@@ -75,8 +81,8 @@ def main() -> None:
 
     # SIGTERM (a scheduler, `kill`) takes the same path as Ctrl-C: the job's run and the
     # sweep's parent end KILLED, and everything logged so far stays.
-    interrupts.install()
     try:
+        interrupts.release()  # an interrupt held during the imports is raised here
         hydra_main()
     except InputRefused as refused:
         # Refused before any run, as a rule; a search sweeper's later batch may be refused

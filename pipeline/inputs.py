@@ -101,53 +101,47 @@ def seed_keys(seed) -> jax.Array:
 
 def initial_state(cfg: DictConfig, sizes: tuple[int, ...]):
     """(params0, batch_key) of the unpadded network, drawn as `init_params` draws them: the
-    reference that `initial_states` reproduces bit for bit (tests/test_inputs.py)."""
+    notes' initialisation, which `initial_states` reproduces (to the bit on JAX 0.10; to float32
+    rounding of the normal transform on later JAX: tests/test_inputs.py)."""
     init_key, batch_key = seed_keys(cfg.train.seed)
     params0 = init_params(init_key, sizes, cfg.model.init, cfg.model.init_scale, dtype=cfg.train.dtype)
     return params0, batch_key
 
 
 @partial(jax.jit, static_argnames=("counts", "dtype"))
-def _seeded_draws(seeds, counts: tuple[int, ...], dtype):
-    """For many seeds at once: counts[l - 1] N(0, 1) draws from layer l's init key, and the batch key."""
-
-    def one(seed):
-        init_key, batch_key = seed_keys(seed)
-        keys = layer_keys(init_key, len(counts))
-        return [jax.random.normal(k, (n,), dtype) for k, n in zip(keys, counts)], batch_key
-
-    return jax.vmap(one)(seeds)
+def _seeded_draw(seed, counts: tuple[int, ...], dtype):
+    """counts[l - 1] N(0, 1) draws from layer l's init key, and the batch key, for one seed."""
+    init_key, batch_key = seed_keys(seed)
+    keys = layer_keys(init_key, len(counts))
+    return [jax.random.normal(k, (n,), dtype) for k, n in zip(keys, counts)], batch_key
 
 
 def initial_states(configs: list[DictConfig], ds: Dataset) -> list[tuple[Params, np.ndarray]]:
-    """Each job's (params0, batch_key) as host arrays, unpadded: the very numbers of its own
-    `initial_state`, drawn for all jobs in one program.
+    """Each job's (params0, batch_key) as host arrays, unpadded: the same numbers whether the job
+    is drawn alone or beside others.
 
-    Drawing each job alone costs a compile of about 0.2 s per weight shape (threefry is slow
-    to compile). With JAX's partitionable threefry (its default), the value at a position of
-    a draw does not depend on the draw's size, so a layer's weights are the first
-    n_l·n_{l-1} values of one long flat draw: one program draws for all jobs (vmapped over
-    seeds), whatever their widths. The scaling is done here, in NumPy: one IEEE multiply per
-    weight, like init_params' eager `normal * std` (inside a program, XLA may fuse that
-    multiply into the draw and round differently).
+    Each job is drawn by its own call of one small program whose shape depends on the job's
+    padded sizes only (so a program serves every job of a block of 8 units, and threefry, slow
+    to compile, compiles once per block). A vmap over the jobs' seeds would be one call, but
+    XLA vectorises the normal transform over the batch, and the float32 rounding of an element
+    would then depend on how many jobs were drawn with it (seen with JAX 0.12). A layer's
+    weights are the first n_l·n_{l-1} values of the draw (JAX's partitionable threefry gives a
+    position the same bits whatever the draw's length), scaled here in NumPy: one IEEE
+    multiply per weight (inside a program, XLA may fuse it into the draw and round differently).
     """
-    all_sizes = [layer_sizes(c, ds) for c in configs]
-    # jax's stubs do not declare its config flags as attributes of jax.config.
-    if not jax.config.jax_threefry_partitionable:  # type: ignore[attr-defined]  # then a draw's values depend on its shape
-        return [jax.device_get(initial_state(c, sizes)) for c, sizes in zip(configs, all_sizes)]
-    depth = max(len(sizes) for sizes in all_sizes)
-    counts = tuple(max((s[l] * s[l - 1] for s in all_sizes if len(s) > l), default=0) for l in range(1, depth))
-    dtype = configs[0].train.dtype  # one per batch (a structural key)
-    seeds = np.array([c.train.seed for c in configs], np.uint32)
-    draws, keys = jax.device_get(_seeded_draws(seeds, counts, dtype))
+    pending = []
+    for cfg in configs:
+        padded = program_sizes(cfg, ds)
+        counts = tuple(padded[l] * padded[l - 1] for l in range(1, len(padded)))
+        pending.append(_seeded_draw(np.uint32(cfg.train.seed), counts, cfg.train.dtype))
     states = []
-    for row, (cfg, sizes) in enumerate(zip(configs, all_sizes)):
-        m, params = cfg.model, {}
+    for cfg, (draws, key) in zip(configs, jax.device_get(pending)):
+        sizes, m, params = layer_sizes(cfg, ds), cfg.model, {}
         for l in range(1, len(sizes)):
-            normal = draws[l - 1][row, : sizes[l] * sizes[l - 1]].reshape(sizes[l], sizes[l - 1])
-            params[f"W{l}"] = normal * np.asarray(init_std(m.init, sizes[l - 1], m.init_scale), dtype)
-            params[f"b{l}"] = np.zeros((sizes[l], 1), dtype)
-        states.append((params, keys[row]))
+            normal = draws[l - 1][: sizes[l] * sizes[l - 1]].reshape(sizes[l], sizes[l - 1])
+            params[f"W{l}"] = normal * np.asarray(init_std(m.init, sizes[l - 1], m.init_scale), cfg.train.dtype)
+            params[f"b{l}"] = np.zeros((sizes[l], 1), cfg.train.dtype)
+        states.append((params, key))
     return states
 
 

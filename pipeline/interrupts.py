@@ -33,15 +33,26 @@ def install() -> None:
             signal.signal(sig, _handler)
 
 
+def hold() -> None:
+    """Hold interrupts from now until `release` (the command's imports)."""
+    global _depth
+    _depth += 1
+
+
+def release() -> None:
+    """Stop holding; an interrupt held meanwhile is raised now."""
+    global _depth, _pending
+    _depth -= 1
+    if not _depth and _pending is not None:
+        name, _pending = _pending, None
+        raise KeyboardInterrupt(f"signal {name}")
+
+
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
     """Hold an interrupt that arrives inside this block until its end."""
-    global _depth, _pending
-    _depth += 1
+    hold()
     try:
         yield
     finally:
-        _depth -= 1
-        if not _depth and _pending is not None:
-            name, _pending = _pending, None
-            raise KeyboardInterrupt(f"signal {name}")
+        release()
