@@ -17,11 +17,15 @@ _depth = 0
 _pending: Optional[str] = None
 
 
-def _handler(signum, frame) -> None:
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _handler(signum, frame) -> None:  # Python runs signal handlers in the main thread
     global _pending
     name = signal.Signals(signum).name
-    if _depth and threading.current_thread() is threading.main_thread():
-        _pending = name  # raised when the write ends
+    if _depth:
+        _pending = name  # raised when the main thread's write ends
         return
     raise KeyboardInterrupt(f"signal {name}")
 
@@ -34,14 +38,19 @@ def install() -> None:
 
 
 def hold() -> None:
-    """Hold interrupts from now until `release` (the command's imports)."""
+    """Hold interrupts from now until `release` (the command's imports). Only the main thread's
+    holds count: an interrupt held for another thread's write would be raised in that thread,
+    where it would end nothing."""
     global _depth
-    _depth += 1
+    if _in_main_thread():
+        _depth += 1
 
 
 def release() -> None:
     """Stop holding; an interrupt held meanwhile is raised now."""
     global _depth, _pending
+    if not _in_main_thread():
+        return
     _depth -= 1
     if not _depth and _pending is not None:
         name, _pending = _pending, None
