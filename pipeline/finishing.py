@@ -1,7 +1,7 @@
 """Finishing a run: its files uploaded, then the run ended FINISHED, never the other way round.
 
 Drawing a run's plots costs more than training it on these small networks (matplotlib,
-about 0.2 s a run). In a sweep, that work goes to worker processes, so it overlaps with
+about 0.12 s a run for its two PNGs). In a sweep, that work goes to worker processes, so it overlaps with
 the next jobs; the run is ended FINISHED only once its plots are drawn and every artifact
 is uploaded, and a run whose files could not be made or uploaded ends FAILED. Outside a
 sweep (and in launcher worker processes, which have no sweep end to wait for) everything
@@ -42,8 +42,9 @@ def draw_in_background() -> None:
 
 
 def _import_for_drawing() -> None:
-    import pipeline.plots  # noqa: F401  (matplotlib)
-    import pipeline.train  # noqa: F401  (JAX, for the decision boundaries' predictions)
+    # matplotlib only: the decision boundaries' predictions are NumPy's (plots.NetworkPredict),
+    # so a drawing process neither imports JAX nor compiles a program per network shape.
+    import pipeline.plots  # noqa: F401
 
 
 def finish_run(tracker, run_id: str, files: tempfile.TemporaryDirectory, plot_calls: list[PlotCall]) -> None:

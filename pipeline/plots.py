@@ -69,7 +69,8 @@ def plot_loss_curve(steps, loss, path, *, title: str, val_metric: tuple[str, np.
     ax = fig.add_subplot()
     ax.plot(steps, loss, color="C0", label="train loss")
     _set_log_y_if_positive(ax, loss)
-    ax.set(xlabel="step", ylabel="loss", title=title)
+    ax.set(xlabel="step", ylabel="loss")
+    _fixed_positions(ax, title, xlabel=(0.5, -0.1), ylabel=(-0.12, 0.5))
     if val_metric is not None:
         name, values = val_metric
         values = np.asarray(values, float).ravel()
@@ -78,6 +79,7 @@ def plot_loss_curve(steps, loss, path, *, title: str, val_metric: tuple[str, np.
         ax2 = ax.twinx()  # a metric in [0, 1] next to a loss on a log scale needs its own axis
         ax2.plot(steps, values, color="C1", label=name)
         ax2.set_ylabel(name)
+        ax2.yaxis.set_label_coords(1.12, 0.5)
     handles = ax.get_lines() + (ax2.get_lines() if val_metric is not None else [])
     ax.legend(
         handles,
@@ -90,10 +92,54 @@ def plot_loss_curve(steps, loss, path, *, title: str, val_metric: tuple[str, np.
     return _save(fig, path)
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(z))  # two branches, as models/activations.py: exp never overflows
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+# models/activations.py's g(z, slope), in NumPy, for drawing: a plotting process needs no JAX
+# (importing it, and compiling a prediction program for each network shape, cost more than
+# drawing). tests/test_plots.py checks them against models.network.predict.
+_NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "step": lambda z, slope: np.where(z > 0, 1.0, 0.0).astype(z.dtype),
+    "sigmoid": lambda z, slope: _sigmoid(z),
+    "tanh": lambda z, slope: np.tanh(z),
+    "relu": lambda z, slope: np.where(z > 0, z, 0.0).astype(z.dtype),
+    "leaky_relu": lambda z, slope: np.where(z > 0, z, np.asarray(slope, z.dtype) * z),
+    "identity": lambda z, slope: z,
+}
+
+
+class NetworkPredict:
+    """A trained network's ŷ in NumPy, for a decision boundary: (2, k) points -> (1, k).
+
+    params: {"W1", "b1", ..., "WL", "bL"} as host arrays. Computed in the params' own dtype, so
+    it agrees with models.network.predict to that dtype's rounding: a picture, not a metric.
+    Picklable, so a drawing process can be handed it."""
+
+    def __init__(self, params: dict, hidden_activation: str, output_activation: str, slope: float = 0.01):
+        for name in (hidden_activation, output_activation):
+            if name not in _NUMPY_ACTIVATIONS:
+                raise ValueError(f"no NumPy activation {name!r}; known: {sorted(_NUMPY_ACTIVATIONS)}")
+        self.params = {k: np.asarray(v) for k, v in params.items()}
+        self.hidden, self.output, self.slope = hidden_activation, output_activation, float(slope)
+
+    def __call__(self, points) -> np.ndarray:
+        L = len(self.params) // 2
+        dtype = self.params["W1"].dtype
+        A = np.asarray(points, dtype)
+        for l in range(1, L + 1):
+            Z = self.params[f"W{l}"] @ A + self.params[f"b{l}"]
+            A = _NUMPY_ACTIVATIONS[self.output if l == L else self.hidden](Z, self.slope)
+        return A
+
+
 def _draw_boundary(ax: Axes, predict: Predict, X, Y, resolution: int) -> None:
-    """Filled contour of predict's probability over a padded grid, plus the points by label.
+    """predict's probability over a padded grid as a shaded image, its 0.5 line, the points by label.
 
     X: (2, m), Y: (1, m) or (m,). predict gets (2, resolution**2) grid points as columns.
+    An image, not filled contours, and each class's points as one line of markers, not a
+    scatter: the same picture for a third of the drawing time (a sweep draws one per run).
     """
     X = np.asarray(X, float)
     if X.ndim != 2 or X.shape[0] != 2:
@@ -103,16 +149,48 @@ def _draw_boundary(ax: Axes, predict: Predict, X, Y, resolution: int) -> None:
         raise ValueError(f"Y has {y.size} labels for {X.shape[1]} examples")
     lo, hi = X.min(axis=1), X.max(axis=1)
     pad = np.maximum(0.1 * (hi - lo), 0.5)  # room around the data; 0.5 if it is all on a line
-    g0, g1 = np.meshgrid(
-        np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution), np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
-    )
+    x0 = np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
+    x1 = np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    g0, g1 = np.meshgrid(x0, x1)
     grid = np.stack([g0.ravel(), g1.ravel()])  # (2, r*r): columns are examples
     prob = np.asarray(predict(grid), float).reshape(g0.shape)
-    ax.contourf(g0, g1, prob, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.45, extend="both")
+    ax.imshow(
+        prob,
+        extent=(x0[0], x0[-1], x1[0], x1[-1]),
+        origin="lower",
+        cmap="RdBu",
+        vmin=0,
+        vmax=1,
+        alpha=0.45,
+        interpolation="nearest",
+        aspect="auto",
+    )
     if np.nanmin(prob) < 0.5 < np.nanmax(prob):  # else contour() warns that there is no line
         ax.contour(g0, g1, prob, levels=[0.5], colors="k", linewidths=1)
-    ax.scatter(X[0], X[1], c=y, cmap="RdBu", vmin=0, vmax=1, s=14, edgecolors="white", linewidths=0.5)
-    ax.set(xlabel="$x_1$", ylabel="$x_2$")
+    colours = matplotlib.colormaps["RdBu"]
+    for label in np.unique(y):
+        at = y == label
+        ax.plot(
+            X[0, at],
+            X[1, at],
+            linestyle="none",
+            marker="o",
+            markersize=math.sqrt(14),  # the area of the scatter markers it replaces
+            markerfacecolor=colours(float(np.clip(label, 0, 1))),
+            markeredgecolor="white",
+            markeredgewidth=0.5,
+        )
+    ax.set_xlim(x0[0], x0[-1])
+    ax.set_ylim(x1[0], x1[-1])
+    ax.set(xlabel="x₁", ylabel="x₂")  # not "$x_1$": mathtext costs more than the rest of the text
+
+
+def _fixed_positions(ax: Axes, title: str, xlabel: tuple[float, float], ylabel: tuple[float, float]) -> None:
+    """The title and axis labels at fixed places: placed automatically, matplotlib measures
+    every tick label of the axes to find their room, a third of the time a run's plot takes."""
+    ax.set_title(title, y=1.0, pad=6)
+    ax.xaxis.set_label_coords(*xlabel)
+    ax.yaxis.set_label_coords(*ylabel)
 
 
 def plot_decision_boundary(predict: Predict, X, Y, path, *, title: str, resolution: int = 200) -> Path:
@@ -121,7 +199,7 @@ def plot_decision_boundary(predict: Predict, X, Y, path, *, title: str, resoluti
     fig.subplots_adjust(left=0.13, right=0.96, bottom=0.11, top=0.93)  # fixed: see plot_loss_curve
     ax = fig.add_subplot()
     _draw_boundary(ax, predict, X, Y, resolution)
-    ax.set_title(title)
+    _fixed_positions(ax, title, xlabel=(0.5, -0.07), ylabel=(-0.1, 0.5))
     return _save(fig, path)
 
 

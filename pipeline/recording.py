@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-from functools import partial
 from pathlib import Path
 
 import jax
@@ -24,17 +23,59 @@ from pipeline.errors import RunFailure
 from pipeline.finishing import finish_run
 from pipeline.gradcheck import report_or_fail
 from pipeline.inputs import hyper_of, metric_names
-from pipeline.train import DIVERGENCE_GROWTH, GREW, TrainResult, TrainSpec, predict_numpy
+from pipeline.train import DIVERGENCE_GROWTH, GREW, TrainResult, TrainSpec
 
 # The objective is the mean of the validation metric over the last OBJECTIVE_POINTS logged
 # points (a one-step wobble of a noisy run cannot flip a ranking); also logged as a metric.
 OBJECTIVE_POINTS = 5
+# The gradient checks' relative errors (about 1e-16 and 1e-9) are also logged as their log10, which
+# MLflow's charts can label (their axis reads "0 0 0 0" for the errors themselves); exact agreement
+# (an error of 0) is logged at this floor rather than as -inf, which MLflow cannot store.
+LOG10_FLOOR = -20.0
 
 
 def objective_name(task: str, has_val: bool) -> str:
     """The metric a sweep ranks by: the validation metric, or the training one without a validation set."""
     train_name, val_name = metric_names(task)
     return val_name if has_val else train_name
+
+
+def settled_name(name: str) -> str:
+    """The logged statistic of metric `name` that a sweep ranks by: `val_accuracy_last5_mean`."""
+    return f"{name}_last{OBJECTIVE_POINTS}_mean"
+
+
+def settled_history(values: np.ndarray, earlier: np.ndarray | None = None) -> np.ndarray:
+    """At each point of `values`, the mean of the last OBJECTIVE_POINTS values up to it (fewer at the
+    start), `earlier` being the points logged before `values` (a live run's previous segments).
+
+    Logged as a history, so that a chart shows the statistic settle; its last point is the value
+    a sweep ranks by. Each mean is numpy's over the same slice, so a run logged live in segments
+    and one logged at its end record the same bits."""
+    before = np.asarray(earlier if earlier is not None else values[:0])[-(OBJECTIVE_POINTS - 1) :]
+    series = np.concatenate([before, np.asarray(values)])
+    first = len(before)
+    return np.array(
+        [np.mean(series[max(0, i - OBJECTIVE_POINTS + 1) : i + 1]) for i in range(first, len(series))],
+        dtype=float,
+    )
+
+
+def log10_error(error: float) -> float:
+    """log10 of a gradient check's relative error, floored at LOG10_FLOOR (0 is exact agreement); NaN stays NaN."""
+    if math.isnan(error):
+        return error
+    return max(LOG10_FLOOR, math.log10(error)) if error > 0 else LOG10_FLOOR
+
+
+def gradcheck_metrics(rel_error: float, fd_rel_error: float) -> dict[str, float]:
+    """The gradient check's errors, as they are and as their log10 (what a chart can show)."""
+    return {
+        "gradcheck_rel_error": rel_error,
+        "gradcheck_fd_rel_error": fd_rel_error,
+        "gradcheck_log10_rel_error": log10_error(rel_error),
+        "gradcheck_log10_fd_rel_error": log10_error(fd_rel_error),
+    }
 
 
 def history_of(result: TrainResult, ds: Dataset) -> dict[str, np.ndarray]:
@@ -63,13 +104,21 @@ class LiveMetrics:
     def __init__(self, ds: Dataset, log_every: int, tracker, run_id: str | None, logged_through: int = -1):
         self.ds, self.log_every, self.tracker, self.run_id = ds, log_every, tracker, run_id
         self.logged_through = logged_through  # the last step already in the run
+        self.objective_tail: np.ndarray | None = None  # the objective's last points so far (for its settled mean)
 
     def __call__(self, points: list, last_step: int) -> None:
         loss, train, val, grad_norm = (np.concatenate([np.asarray(p[i]) for p in points]) for i in range(4))
         steps = [last_step - (len(loss) - 1 - i) * self.log_every for i in range(len(loss))]
         names = metric_names(self.ds.task)
         scale = self.ds.target_scale if self.ds.task == "regression" else 1.0
-        columns = {"loss": loss, names[0]: train * scale}
+        name = objective_name(self.ds.task, bool(self.ds.m_val))
+        objective = (val if self.ds.m_val else train) * scale
+        # The settled objective first: the first metric a run logs is the one MLflow's Compare page
+        # opens its parallel-coordinates plot on (it keeps the store's order of a run's metrics).
+        columns = {settled_name(name): settled_history(objective, self.objective_tail)}
+        seen = objective if self.objective_tail is None else np.concatenate([self.objective_tail, objective])
+        self.objective_tail = seen[-(OBJECTIVE_POINTS - 1) :]
+        columns.update({"loss": loss, names[0]: train * scale})
         if self.ds.m_val:
             columns[names[1]] = val * scale
         columns.update({f"grad_norm_W{l + 1}": grad_norm[:, l] for l in range(grad_norm.shape[1])})
@@ -103,9 +152,12 @@ def record_training(
     result, timings = trained.result, trained.timings
     history = history_of(result, ds)
     name = objective_name(ds.task, bool(ds.m_val))
+    # The settled objective (a history, see settled_history) first: the first metric a run logs is
+    # the one MLflow's Compare page opens its parallel-coordinates plot on.
+    settled = {settled_name(name): settled_history(history[name])}
     metrics = [
         (key, value, step)
-        for key, values in history.items()
+        for key, values in {**settled, **history}.items()
         if key != "step"
         for step, value in zip(history["step"].tolist(), values.tolist())
         if step > logged_through
@@ -113,8 +165,7 @@ def record_training(
     metrics += [
         (key, value, 0)
         for key, value in {
-            "gradcheck_rel_error": check_at_init.rel_error,
-            "gradcheck_fd_rel_error": check_at_init.fd_rel_error,
+            **gradcheck_metrics(check_at_init.rel_error, check_at_init.fd_rel_error),
             **timings,
         }.items()
     ]
@@ -134,11 +185,11 @@ def record_training(
         tags["gradcheck_fd_warning"] = (
             f"finite differences differ by {worst_fd:.1e} > gradcheck.fd_tolerance={cfg.gradcheck.fd_tolerance:g}"
         )
-    objective = float(np.mean(history[name][-OBJECTIVE_POINTS:]))
+    means = settled[settled_name(name)]
+    objective = float(means[-1]) if len(means) else math.nan  # the mean of the objective's last points
     metrics += [
-        ("gradcheck_rel_error", check_at_end.rel_error, cfg.train.steps),
-        ("gradcheck_fd_rel_error", check_at_end.fd_rel_error, cfg.train.steps),
-        (f"{name}_last{OBJECTIVE_POINTS}_mean", objective, cfg.train.steps),
+        (key, value, cfg.train.steps)
+        for key, value in gradcheck_metrics(check_at_end.rel_error, check_at_end.fd_rel_error).items()
     ]
     if tracker:
         tracker.log_batch(run_id, metrics=metrics, tags=tags)
@@ -146,9 +197,8 @@ def record_training(
     final = {key: float(values[-1]) for key, values in history.items() if key != "step"}
     return {
         **final,
-        "gradcheck_rel_error": check_at_end.rel_error,
-        "gradcheck_fd_rel_error": check_at_end.fd_rel_error,
-        f"{name}_last{OBJECTIVE_POINTS}_mean": objective,
+        **gradcheck_metrics(check_at_end.rel_error, check_at_end.fd_rel_error),
+        settled_name(name): objective,
         **timings,
     }
 
@@ -177,24 +227,29 @@ def log_files(cfg, ds, spec, result, history, tracker, run_id) -> None:
         (out / "overrides.yaml").write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
     # numpy's stubs take any **kwargs of savez for its allow_pickle: bool; these are arrays.
     np.savez(out / "params.npz", **{k: np.asarray(v) for k, v in result.params.items()})  # type: ignore[arg-type]
-    calls = plot_calls(ds, spec, float(hyper_of(cfg).slope), result, history, out) if cfg.tracking.plots else []
+    calls = []
+    if cfg.tracking.plots:
+        slope = float(hyper_of(cfg).slope)
+        calls = plot_calls(ds, spec, slope, result, history, out, loss_curve=cfg.tracking.get("loss_curve", True))
     finish_run(tracker, run_id, files, calls)
 
 
-def plot_calls(ds, spec, slope: float, result, history, out: Path) -> list:
+def plot_calls(ds, spec, slope: float, result, history, out: Path, loss_curve: bool = True) -> list:
     """The run's plots as (function, args, kwargs): picklable, so a worker process can draw them."""
     train_name, val_name = metric_names(ds.task)
     shown = val_name if val_name in history else train_name
-    calls: list[tuple] = [
-        (
-            plots.plot_loss_curve,
-            (history["step"], history["loss"], out / "loss_curve.png"),
-            {"title": f"{spec.hidden_activation} network, loss", "val_metric": (shown, history[shown])},
+    calls: list[tuple] = []
+    if loss_curve:
+        calls.append(
+            (
+                plots.plot_loss_curve,
+                (history["step"], history["loss"], out / "loss_curve.png"),
+                {"title": f"{spec.hidden_activation} network, loss", "val_metric": (shown, history[shown])},
+            )
         )
-    ]
     if ds.n_features == 2 and ds.task == "binary":
         params = {k: np.asarray(v) for k, v in result.params.items()}
-        predict = partial(predict_numpy, params, spec.hidden_activation, spec.output_activation, slope)
+        predict = plots.NetworkPredict(params, spec.hidden_activation, spec.output_activation, slope)
         final = history[shown][-1] if len(history[shown]) else math.nan
         calls.append(
             (

@@ -365,19 +365,21 @@ def training_metric(metric: str) -> str:
 def table_view(
     tracker: Tracker, experiment: str, parent_run_id: str, swept: list[str], metric: str, higher: bool
 ) -> str:
-    """A runs-table view in the MLflow UI with the sweep's swept params and objective as columns,
-    sorted best first; returns its link (relative to the UI's address)."""
-    columns = (
-        [f"params.`{k}`" for k in swept]
-        + [f"metrics.`{m}`" for m in dict.fromkeys((metric, training_metric(metric), "loss"))]
-        + ["attributes.`Duration`"]
-    )
-    view = {
-        "selectedColumns": columns,
-        "orderByKey": f"metrics.`{metric}`",
-        "orderByAsc": not higher,
-        "runsExpanded": {parent_run_id: True},
-    }
+    """A runs-table view in the MLflow UI with the sweep's swept params and the statistic the
+    summary ranks by (`settled_name(metric)`) as columns, sorted best first by it; returns its
+    link (relative to the UI's address).
+
+    MLflow 3.17's UI reads a shared view's search facets (orderByKey, orderByAsc) and its UI state
+    (selectedColumns, ...), less runsExpanded and runsPinned. A chart config stored in it
+    (compareRunCharts with a parallel-coordinates card) did not show in its chart view; Compare's
+    parallel-coordinates plot opens on each run's first logged metric (pipeline/recording.py)."""
+    key = settled_name(metric)
+    # Few columns, so that the swept params (shown after the metrics) fit beside the UI's
+    # assistant panel: the statistic, the final value and the training metric's.
+    columns = [f"params.`{k}`" for k in swept] + [
+        f"metrics.`{m}`" for m in dict.fromkeys((key, metric, training_metric(metric)))
+    ]
+    view = {"selectedColumns": columns, "orderByKey": f"metrics.`{key}`", "orderByAsc": not higher}
     return tracker.share_table_view(experiment, f"sweep-{parent_run_id}", view)
 
 

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
 
-import mlflow
-from mlflow.entities import Metric, Param, RunTag, ViewType
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
-
 from pipeline import interrupts
+
+# mlflow is imported where it is first used, not here: importing it takes about a second, and a
+# command refused for bad input (pipeline/admission.py) imports this module but never needs it.
+# MLflow's own tag names (mlflow.utils.mlflow_tags), spelled out for the same reason.
+MLFLOW_RUN_NAME = "mlflow.runName"
+MLFLOW_PARENT_RUN_ID = "mlflow.parentRunId"
 
 # MLflow's REST limits per log_batch request (mlflow/utils/validation.py).
 MAX_METRICS_PER_BATCH = 1000
@@ -245,6 +245,8 @@ class Tracker:
             # under the lock, so two processes starting together do it once.
             _create_sqlite_store(uri)
             use_write_ahead_log(uri)
+            from mlflow.tracking import MlflowClient
+
             self.client = MlflowClient(tracking_uri=uri)
             self.client.search_experiments(max_results=1)
             checkpoint(uri)  # the new schema into the database file itself, not only its log
@@ -269,6 +271,8 @@ class Tracker:
         return experiment.experiment_id
 
     def _create_experiment(self, name: str):
+        from mlflow.exceptions import MlflowException
+
         root = default_artifact_root(self.uri)
         location = f"{root}/{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}" if root else None
         try:
@@ -315,6 +319,8 @@ class Tracker:
 
         Non-finite metric values are skipped, not logged: MLflow's charts cannot draw NaN.
         """
+        from mlflow.entities import Metric, Param, RunTag
+
         timestamp = int(time.time() * 1000)
         entries: dict[str, list] = {
             "metrics": [
@@ -357,6 +363,8 @@ class Tracker:
 
     def runs(self, experiment: str, filter_string: str = "") -> list[RunRecord]:
         """All runs of `experiment` matching an MLflow filter, newest first."""
+        from mlflow.entities import ViewType
+
         experiment_obj = self.client.get_experiment_by_name(experiment)
         if experiment_obj is None:
             return []
@@ -398,9 +406,14 @@ class Tracker:
         )
 
     def experiment_url_path(self, experiment: str) -> str:
-        """The UI's path of `experiment`'s runs table in the model-training view. MLflow 3.17's UI
-        shows the view its GenAI/Model-training switch was last set to (GenAI until a user
-        switches), whatever the experiment's kind: the link itself says which."""
+        """The UI's path of `experiment`'s runs table in the model-training view.
+
+        MLflow 3.17.2's UI picks the view from the link's `?workflowType=` or else the browser's
+        localStorage `mlflow.workflowType` (initially "genai"), never from the store: its hook for
+        an experiment's kind returns the kind of that workflow type while a feature flag that is
+        hard-coded on (`Z0:()=>R`, `R=()=>!0` in main.js) holds, and reads the experiment tag
+        mlflow.experimentKind only when it is off; the experiments list links to the bare
+        `#/experiments/<id>`. So a plain click opens GenAI until a user switches; the link says which."""
         return f"#/experiments/{self.experiment_id(experiment)}/runs?workflowType=machine_learning"
 
     @_writes
@@ -441,4 +454,6 @@ def tracker_for(uri: str) -> Tracker:
 
 
 def mlflow_version() -> str:
+    import mlflow
+
     return mlflow.__version__

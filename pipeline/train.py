@@ -255,14 +255,6 @@ def compiled_train(
     return _compiled[signature]
 
 
-# ŷ for plots; one compile per shape and activation, shared by every job of a sweep.
+# ŷ for the sweep's summary plots; one compile per shape and activation. (Each run's own decision
+# boundary is drawn from NumPy's: pipeline/plots.py NetworkPredict.)
 predict_jit = jax.jit(predict, static_argnames=("hidden_activation", "output_activation"))
-
-
-def predict_numpy(params, hidden_activation: str, output_activation: str, slope: float, points) -> np.ndarray:
-    """`predict_jit` from NumPy to NumPy: picklable with functools.partial, for a plotting worker."""
-    params = {k: jnp.asarray(v) for k, v in params.items()}
-    dtype = params["W1"].dtype
-    return np.asarray(
-        predict_jit(params, jnp.asarray(points, dtype), hidden_activation, output_activation, jnp.asarray(slope, dtype))
-    )

@@ -13,7 +13,8 @@ import pytest
 
 from _cli import client, run_cli, runs
 
-pytestmark = pytest.mark.slow
+# One worker builds the module's sweeps for both tests (pytest-xdist, --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("invariance")]
 
 QUICK = ["train.steps=300", "train.log_every=50", "tracking.plots=false"]
 GRID = ["model.activation=relu", "model.hidden=3,20", "optim.lr=0.5,1.2", "train.dtype=float32,float64"]

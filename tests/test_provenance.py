@@ -82,6 +82,7 @@ def test_config_hash_changes_with_what_determines_the_result(key, value):
     ("tracking.uri", "sqlite:////elsewhere/mlflow.db"),
     ("tracking.experiment", "another"),
     ("tracking.plots", False),
+    ("tracking.loss_curve", False),
 ])
 def test_config_hash_ignores_where_results_go(key, value):
     assert config_hash(_config(**{key: value})) == config_hash(_config())

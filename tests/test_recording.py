@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import job
 from pipeline.batching import dataset_of
-from pipeline.recording import OBJECTIVE_POINTS
+from pipeline.recording import LOG10_FLOOR, OBJECTIVE_POINTS, LiveMetrics, log10_error, settled_history
 from pipeline.tracking import tracker_for
 
 QUICK = ["train.steps=200", "train.log_every=50", "tracking.plots=false"]
@@ -24,9 +24,14 @@ def make_config(compose, store):
 
 def numpy_forward(params: dict, X: np.ndarray, hidden: str, output: str, slope: float = 0.01) -> np.ndarray:
     """ŷ by the notes' equations, in NumPy: independent of models/."""
-    g = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0), "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
-         "leaky_relu": lambda z: np.where(z > 0, z, slope * z), "identity": lambda z: z,
-         "step": lambda z: (z > 0).astype(z.dtype)}
+    g = {
+        "tanh": np.tanh,
+        "relu": lambda z: np.maximum(z, 0),
+        "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+        "leaky_relu": lambda z: np.where(z > 0, z, slope * z),
+        "identity": lambda z: z,
+        "step": lambda z: (z > 0).astype(z.dtype),
+    }
     L = len(params) // 2
     A = X
     for l in range(1, L + 1):
@@ -80,6 +85,21 @@ def test_a_finished_run_holds_its_histories_tags_and_files(make_config):
     history = [p.value for p in tracker.metric_history(result.run_id, "val_accuracy")]
     assert run.metrics[objective] == pytest.approx(np.mean(history[-OBJECTIVE_POINTS:]))
     assert result.objective == pytest.approx(run.metrics[objective])
+    # A history: at each logged step, the mean of the objective's last points up to it.
+    settled = tracker.metric_history(result.run_id, objective)
+    assert [p.step for p in settled] == [0, 50, 100, 150, 200]
+    assert [p.value for p in settled] == pytest.approx(
+        [np.mean(history[max(0, i - OBJECTIVE_POINTS + 1) : i + 1]) for i in range(len(history))]
+    )
+    # It is the run's first metric: MLflow's Compare page opens its parallel-coordinates plot on it.
+    assert next(iter(tracker.client.get_run(result.run_id).data.metrics)) == objective
+    # The gradient checks' errors (about 1e-16: a chart's axis reads "0 0 0") also as their log10.
+    for name in ("rel_error", "fd_rel_error"):
+        errors = tracker.metric_history(result.run_id, f"gradcheck_{name}")
+        logs = tracker.metric_history(result.run_id, f"gradcheck_log10_{name}")
+        assert [p.step for p in logs] == [p.step for p in errors] == [0, 200]
+        assert [p.value for p in logs] == pytest.approx([log10_error(p.value) for p in errors])
+        assert all(LOG10_FLOOR <= p.value < -5 for p in logs), logs
     assert run.tags["model.layer_sizes"] == "2-3-1" and run.tags["model.padded_sizes"] == "2-8-1"
     assert run.tags["data.n_val"] == str(dataset_of(cfg).m_val)
     assert run.params["model.hidden"] == "3" and "lesson" not in run.params
@@ -108,3 +128,31 @@ def test_without_a_validation_set_the_training_metric_is_the_objective(make_conf
     assert "val_accuracy" not in run.metrics and "train_accuracy" in run.metrics
     assert result.objective_name == "train_accuracy" and run.tags["objective"] == "train_accuracy"
     assert run.tags["data.n_val"] == "0" and run.tags["data.n_train"] == "400"
+
+
+def test_log10_errors_floor_exact_agreement():
+    assert log10_error(1e-16) == pytest.approx(-16)
+    assert log10_error(0.0) == LOG10_FLOOR == log10_error(1e-300)  # 0: exact agreement, not -inf
+    assert np.isnan(log10_error(float("nan")))  # a failed check stays visible as such
+
+
+def test_a_live_runs_settled_objective_is_logged_first_with_the_same_bits(monkeypatch):
+    """Logged segment by segment, the settled objective has the bits of the whole history's."""
+    from types import SimpleNamespace
+
+    class Store:
+        batches: list = []
+
+        def log_batch(self, run_id, metrics):
+            self.batches.append(metrics)
+
+    ds = SimpleNamespace(task="binary", m_val=80, target_scale=1.0)
+    val = np.random.default_rng(0).random(12).astype(np.float32)
+    live = LiveMetrics(ds, 10, Store(), "run")
+    zeros = np.zeros_like(val)
+    for start, stop in ((0, 1), (1, 6), (6, 7), (7, 12)):  # the first point, then segments
+        live([(zeros[start:stop], zeros[start:stop], val[start:stop], np.zeros((stop - start, 2)))], (stop - 1) * 10)
+    name = f"val_accuracy_last{OBJECTIVE_POINTS}_mean"
+    assert all(batch[0][0] == name for batch in Store.batches)
+    logged = [(step, value) for batch in Store.batches for key, value, step in batch if key == name]
+    assert logged == list(zip(range(0, 120, 10), settled_history(val).tolist()))
