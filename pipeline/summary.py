@@ -500,11 +500,8 @@ def _grad_norms(tracker, rows, swept, out: Path) -> None:
 
 
 def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> None:
-    """Decision boundaries of the best few jobs, when the data is 2-D and binary."""
-    import jax.numpy as jnp
-
-    from pipeline.train import predict_jit
-
+    """Decision boundaries of the best few jobs, when the data is 2-D and binary (predicted in
+    NumPy from each run's params.npz, as each run's own boundary is: no program to compile)."""
     key = settled_name(metric)
     panels: list[tuple[str, plots.Predict]] = []
     data: Optional[Dataset] = None
@@ -519,12 +516,9 @@ def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> Non
         data = data or ds
         with tempfile.TemporaryDirectory() as tmp:
             params_file = tracker.download_artifacts(row["run_id"], "params.npz", Path(tmp))
-            params = {k: jnp.asarray(v) for k, v in np.load(params_file).items()}
+            params = dict(np.load(params_file).items())
         hidden, output = p["model.activation"], run.tags.get("model.output_activation", "sigmoid")
-        slope = float(p["model.leaky_slope"])
-        predict_fn = lambda P, params=params, hidden=hidden, output=output: np.asarray(
-            predict_jit(params, jnp.asarray(P, jnp.float32), hidden, output, slope)
-        )
+        predict_fn = plots.NetworkPredict(params, hidden, output, float(p["model.leaky_slope"]))
         panels.append((f"{row['run_name']}\n{key}={rounded(key, row.get(key, row[metric]))}", predict_fn))
     if panels:
         assert data is not None  # set with the first panel

@@ -19,7 +19,7 @@ import optax
 
 from models.activations import masked
 from models.backprop import loss, loss_and_hand_grads
-from models.network import Params, forward, num_layers, predict
+from models.network import Params, forward, num_layers
 
 # A run whose loss grows past this many times its start (or past this, if it started below
 # 1) is diverging even while its numbers are still finite: it is stopped there and failed.
@@ -253,8 +253,3 @@ def compiled_train(
     if signature not in _compiled:
         _compiled[signature] = train_jit.lower(spec, params, data, hyper, key).compile()
     return _compiled[signature]
-
-
-# ŷ for the sweep's summary plots; one compile per shape and activation. (Each run's own decision
-# boundary is drawn from NumPy's: pipeline/plots.py NetworkPredict.)
-predict_jit = jax.jit(predict, static_argnames=("hidden_activation", "output_activation"))
