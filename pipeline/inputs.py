@@ -82,9 +82,10 @@ def hyper_of(cfg: DictConfig, xp=np) -> Hyper:
 
 
 def device_arrays(ds: Dataset, dtype: str) -> tuple[jnp.ndarray, ...]:
-    """(X, Y, X_val, Y_val) in the run's dtype (converted by NumPy: by JAX, each conversion would
-    compile a small program per shape)."""
-    return tuple(jnp.asarray(np.asarray(a, dtype)) for a in (ds.X_train, ds.Y_train, ds.X_val, ds.Y_val))
+    """(X, Y, X_val, Y_val) in the run's dtype, on the default device. Converted by NumPy and
+    copied with device_put: through JAX (`jnp.asarray`), each copy would compile a small
+    program (`jit(stage)`) per shape."""
+    return tuple(jax.device_put(np.asarray(a, dtype)) for a in (ds.X_train, ds.Y_train, ds.X_val, ds.Y_val))
 
 
 def metric_names(task: str) -> tuple[str, str]:
