@@ -421,13 +421,24 @@ class Bench:
 
     def grid(self, n: int, code: Code) -> dict:
         steps = 100 if self.args.quick else self.args.grid_steps
-        values = ([f"optim.lr={GRID_LRS}", f"train.seed=range(0,{n // 10})"] if n % 10 == 0 else
-                  ["optim.lr=0.5", f"train.seed=range(0,{n})"])
-        overrides = ["-m", "model.init=small", "model.hidden=4", f"train.steps={steps}", "train.log_every=100",
-                     "tracking.plots=false", "tracking.experiment=bench", "hydra/launcher=batched", *values]
+        if self.args.grid_shape == "hidden" and n % 400 == 0:  # issue 16's: hidden sizes × 20 train seeds × 20 data seeds
+            values = [f"model.hidden=range(1,{n // 400 + 1})", "train.seed=range(0,20)", "data.seed=range(0,20)"]
+            label = f"{n // 400} hidden sizes × 20 train seeds × 20 data seeds"
+        elif n % 10 == 0:
+            values = ["model.hidden=4", f"optim.lr={GRID_LRS}", f"train.seed=range(0,{n // 10})"]
+            label = f"10 lr × {n // 10} seeds, hidden 4"
+        else:
+            values = ["model.hidden=4", "optim.lr=0.5", f"train.seed=range(0,{n})"]
+            label = f"{n} seeds, hidden 4"
+        overrides = ["-m", "model.init=small", f"train.steps={steps}", "train.log_every=100", "tracking.plots=false",
+                     "tracking.experiment=bench", "hydra/launcher=batched", f"sweep.max_jobs={max(n, 1)}", *values]
         where = self.folder(f"grid-{n}")
         sweep = pipeline_sweep(f"{n:,}-job grid", code, overrides, where, where / "jax-cache", self.args.timeout)
-        out = {"n": n, "steps": steps, "sweep": sweep}
+        first = sweep.compiles["first_training_ready"]
+        done = sweep.store.get("statuses", {}).get("FINISHED", 0)
+        print(f"    {done / sweep.wall if sweep.wall else 0:.1f} jobs/s, first training program ready at {fmt(first)}, "
+              f"peak {sweep.ran.peak_mib} MiB (load average {os.getloadavg()[0]:.2f})", flush=True)
+        out = {"n": n, "steps": steps, "label": label, "sweep": sweep}
         if sweep.store.get("children"):
             writer = self.floor_writer(sweep, runs=min(n, 20 if self.args.quick else 200))
             out["writer"] = writer
@@ -495,6 +506,38 @@ def timer_total(s: Sweep, *keys: str) -> Optional[float]:
     timers = s.store.get("child_timers", {})
     found = [timers[k]["total"] for k in keys if k in timers]
     return sum(found) if found else None
+
+
+def grid_row(g: dict, extra: str = "") -> str:
+    """A --grid sweep's row: wall, jobs per second, first training program, peak memory, the bound."""
+    s = g["sweep"]
+    first = s.compiles["first_training_ready"]
+    first = first if first is not None else s.store.get("first_child_created")
+    done = s.store.get("statuses", {}).get("FINISHED", 0)
+    rate = done / s.wall if s.wall else 0
+    span = s.store.get("children_span")
+    steady = f" ({s.store['children'] / span:.1f}/s from the first run recorded to the last)" if span else ""
+    bound = g.get("bound")
+    state = "" if s.ran.ok else (" (stopped at the time limit)" if s.ran.timed_out else " (**failed**)")
+    return (f"| {g['n']:,} jobs ({g['label']}, {g['steps']:,} steps each, per-run plots off) | {s.wall:.1f} s{state}, "
+            f"{done:,} runs finished, {rate:.1f} jobs/s{steady}, first training program ready at {fmt(first)}, first "
+            f"run recorded at {fmt(s.store.get('first_child_created'))}, peak {s.ran.peak_mib} MiB; "
+            f"bound {fmt(bound)} ({(g['writer']['per_run_seconds'] * 1000) if 'writer' in g else 0:.0f} ms/run × "
+            f"{g['n']:,}) {extra}| first program ≤ {FIRST_PROGRAM_S:.0f} s "
+            f"({met(first is not None and first <= FIRST_PROGRAM_S)}), < 4 GiB "
+            f"({met(s.ran.peak_mib is not None and s.ran.peak_mib < MEMORY_MIB)}) |")
+
+
+def grids_report(results: dict) -> str:
+    """--grids-only: the machine, then the grids' rows."""
+    load = results["load"]
+    lines = [f"Machine: {machine()}.",
+             f"Run {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; load average {load[0]:.2f} at the start, "
+             f"{os.getloadavg()[0]:.2f} at the end. Code: {results['code'].label}. Command: "
+             "`python benchmarks/sweep_benchmark.py " + " ".join(sys.argv[1:]) + "`", "",
+             "| grid | this code | target |", "|---|---|---|"]
+    lines += [grid_row(g) for g in results["grids"]]
+    return "\n".join(lines)
 
 
 def report(bench: Bench, results: dict) -> str:
@@ -572,22 +615,7 @@ def report(bench: Bench, results: dict) -> str:
         add(f"| MLflow writes in the {n48}-job sweep (`mlflow_write_seconds`) | {mlflow_s:.1f} s, {share:.0%} of the "
             f"wall time {extra}| < 1/3 ({met(share < MLFLOW_SHARE)}) |")
     for g in results.get("grids", []):
-        s = g["sweep"]
-        first = s.compiles["first_training_ready"]
-        first = first if first is not None else s.store.get("first_child_created")
-        done = s.store.get("statuses", {}).get("FINISHED", 0)
-        rate = done / s.wall if s.wall else 0
-        span = s.store.get("children_span")
-        steady = f" ({s.store['children'] / span:.1f}/s from the first run recorded to the last)" if span else ""
-        bound = g.get("bound")
-        state = "" if s.ran.ok else (" (stopped at the time limit)" if s.ran.timed_out else " (**failed**)")
-        add(f"| {g['n']:,} jobs ({g['steps']:,} steps each, per-run plots off) | {s.wall:.1f} s{state}, {done:,} runs "
-            f"finished, {rate:.1f} jobs/s{steady}, first training program ready at {fmt(first)}, first run recorded at "
-            f"{fmt(s.store.get('first_child_created'))}, peak {s.ran.peak_mib} MiB; "
-            f"bound {fmt(bound)} ({(g['writer']['per_run_seconds'] * 1000) if 'writer' in g else 0:.0f} ms/run × "
-            f"{g['n']:,}) {extra}| first program ≤ {FIRST_PROGRAM_S:.0f} s "
-            f"({met(first is not None and first <= FIRST_PROGRAM_S)}), < 4 GiB "
-            f"({met(s.ran.peak_mib is not None and s.ran.peak_mib < MEMORY_MIB)}) |")
+        add(grid_row(g, extra))
     add("")
 
     # where the time goes
@@ -655,6 +683,10 @@ def main() -> None:
     parser.add_argument("--code-ref", metavar="REF", help="run 'this code' from git ref REF instead of this checkout")
     parser.add_argument("--grid", type=int, action="append", default=[], metavar="N", help="a grid of N short jobs (repeatable)")
     parser.add_argument("--grid-steps", type=int, default=1000, help="steps per job of the --grid sweeps (default 1000)")
+    parser.add_argument("--grid-shape", choices=("lr", "hidden"), default="lr",
+                        help="lr: 10 learning rates × N/10 seeds, hidden 4 (default); hidden: N/400 hidden sizes × "
+                             "20 train seeds × 20 data seeds (issue 16's grid; N a multiple of 400)")
+    parser.add_argument("--grids-only", action="store_true", help="run only the --grid sweeps (and their bound)")
     parser.add_argument("--thousand", action="store_true", help="the same as --grid 1000")
     parser.add_argument("--skip-basic", action="store_true", help="skip (a)")
     parser.add_argument("--skip-torch", action="store_true", help="skip (b), which takes minutes")
@@ -676,6 +708,13 @@ def main() -> None:
         code = bench.checkout(args.code_ref) if args.code_ref else bench.this_checkout()
         baseline = bench.checkout(args.baseline_ref) if args.baseline_ref else None
         results["code"], results["baseline"] = code, baseline
+        if args.grids_only:
+            results["grids"] = [bench.grid(n, code) for n in args.grid]
+            text = grids_report(results)
+            print("\n" + text)
+            if args.out:
+                args.out.write_text(text + "\n")
+            return
         grid48 = bench.common + bench.grid48 + ["hydra/launcher=batched"]
         label = "4-job" if args.quick else "48-job"
         print(f"{label} sweep ({code.label})", flush=True)

@@ -31,10 +31,12 @@ Who calls what:
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -64,9 +66,9 @@ def admit_run(config: DictConfig) -> None:
 
 def admit_sweep(config: DictConfig) -> list[list[str]]:
     """A multirun, before its parent run exists: the grid's size, then every job's config
-    composed and checked, the sweep folder, the store, the device. Returns every job's
-    overrides ([] for a search sweeper such as Optuna, whose jobs are not known yet: its
-    base config is checked here, each batch by the launcher)."""
+    checked (its values; composed by Hydra once per shape), the sweep folder, the store, the
+    device. Returns every job's overrides ([] for a search sweeper such as Optuna, whose jobs
+    are not known yet: its base config is checked here, each batch by the launcher)."""
     from hydra.core.global_hydra import GlobalHydra
 
     from pipeline.composing import composer_for
@@ -74,11 +76,16 @@ def admit_sweep(config: DictConfig) -> list[list[str]]:
 
     _refusing(check_grid_size, config)
     _refusing(check_sweeper, config)
+    _refusing(check_launcher, config)
     jobs = _refusing(expand_grid, config)
     if jobs:
         composer = composer_for(GlobalHydra.instance().config_loader(), config)
-        # Configs composed "to read" share one scratch copy: each is checked before the next.
-        _refusing(_check_jobs, (composer.compose(overrides, to_read=True) for overrides in jobs), jobs)
+        # Every job checked, none composed: Hydra composes one job per shape (and checks the
+        # derivation of a second), each other job is its shape's values with its own set
+        # (pipeline/composing.py). The launcher composes each job when it launches it, a chunk
+        # at a time, and does not check these again.
+        _refusing(_check_jobs, (composer.to_check(overrides) for overrides in jobs), jobs)
+        composer.admitted.update(tuple(overrides) for overrides in jobs)
     else:
         _refusing(_check_jobs, [config], None)
     _refusing(check_places, config, config.hydra.sweep.dir)
@@ -96,6 +103,20 @@ def check_sweeper(config: DictConfig) -> None:
     check = getattr(get_class(target), "check", None) if target else None
     if callable(check):
         check(config)
+
+
+def check_launcher(config: DictConfig) -> None:
+    """The batched launcher's own setting: hydra.launcher.chunk_size, jobs per launch of a grid
+    (an integer >= 1, or null for the whole grid in one launch; pipeline/sweep.py applies it)."""
+    launcher = config.hydra.launcher
+    if "batched_launcher" not in str(launcher.get("_target_", "")):
+        return
+    chunk = launcher.get("chunk_size")
+    if chunk is not None and chunk < 1:
+        raise ValueError(
+            f"hydra.launcher.chunk_size={chunk!r} is not allowed; it must be an integer >= 1 "
+            "(or null: the whole grid in one launch)"
+        )
 
 
 def admit_jobs(configs: Sequence[DictConfig], overrides: Optional[Sequence[Sequence[str]]] = None) -> list[Dataset]:
@@ -188,29 +209,67 @@ def job_memory(cfg: Any, n_x: int, m: int) -> dict[str, int]:
     and copies) and of scoring every example; the metric history; the data; the float64
     gradient check (jax.grad and the hand-derived pass on its examples, and the finite
     differences' perturbed copies, at most 256 at a time and at most 512 coordinates)."""
+    sizes = (n_x, *[cfg.model.hidden] * hidden_layers(cfg), 1)
+    return dict(
+        _memory_parts(
+            8 if cfg.train.dtype == "float64" else 4,
+            sizes,
+            m,
+            float(cfg.data.val_fraction),
+            cfg.train.batch_size,
+            cfg.optim.name,
+            cfg.gradcheck.max_examples,
+            cfg.train.steps,
+            cfg.train.log_every,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=4096)  # the jobs of a grid share their sizes: computed once per distinct set
+def _memory_parts(
+    itemsize: int,
+    sizes: tuple[int, ...],
+    m: int,
+    val_fraction: float,
+    batch_size: Optional[int],
+    optim: str,
+    max_examples: int,
+    steps: int,
+    log_every: int,
+) -> dict[str, int]:
     from models.gradcheck import _FD_CHUNK_BYTES, MAX_FD_COORDINATES
 
-    itemsize = 8 if cfg.train.dtype == "float64" else 4
-    sizes = [n_x] + [cfg.model.hidden] * hidden_layers(cfg) + [1]
+    n_x = sizes[0]
     units = sum(sizes[1:])
     n_params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
-    m_train = m - int(round(m * cfg.data.val_fraction))
-    batch = min(cfg.train.batch_size or m_train, m_train)
-    optimizer_copies = {"gd": 0, "momentum": 1, "adam": 2}.get(cfg.optim.name, 2)
-    examples = min(cfg.gradcheck.max_examples, m_train)
+    m_train = m - int(round(m * val_fraction))
+    batch = min(batch_size or m_train, m_train)
+    optimizer_copies = {"gd": 0, "momentum": 1, "adam": 2}.get(optim, 2)
+    examples = min(max_examples, m_train)
     fd_points = min(n_params, MAX_FD_COORDINATES)
     fd_chunk = max(1, min(256, fd_points, _FD_CHUNK_BYTES // max(1, 16 * n_params)))
     return {
         "parameters": n_params * itemsize * (5 + optimizer_copies),
         "activations": (batch * units * 6 + m * units * 2) * itemsize,
-        "history": (cfg.train.steps // cfg.train.log_every + 2) * (3 + len(sizes)) * 4,
+        "history": (steps // log_every + 2) * (3 + len(sizes)) * 4,
         "data": (n_x + 1) * m * 8 * 3,
         "gradient check": (n_params * 6 + examples * units * 6 + fd_chunk * (2 * n_params + examples * units * 2)) * 8,
     }
 
 
 def available_memory() -> int:
-    """Bytes this machine has available now (Linux's MemAvailable; else the physical total)."""
+    """Bytes this machine has available now (Linux's MemAvailable; else the physical total); read
+    at most once a second (a grid's 10,000 jobs are checked in a second or two)."""
+    now = time.monotonic()
+    if now - _available[0] > 1.0:
+        _available[:] = [now, _read_available_memory()]
+    return int(_available[1])
+
+
+_available = [-math.inf, 0]  # (when, bytes)
+
+
+def _read_available_memory() -> int:
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:

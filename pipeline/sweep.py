@@ -25,7 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
 from pipeline import finishing, provenance
 from pipeline.admission import admit_run, admit_sweep
@@ -80,6 +80,7 @@ class PipelineCallback(Callback):
         # copies the resolver cache of this config, so all of them share this one directory.
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = admit_sweep(config)  # pipeline/admission.py: every job checked, or InputRefused
+        chunk_the_grid(config)
         # A grid's size is known; a search sweeper (Optuna) says how many trials it will run.
         total = len(jobs) or int(config.hydra.sweeper.get("n_trials") or 0)
         self.config, self.total_jobs, self.started = config, total, time.perf_counter()
@@ -186,6 +187,25 @@ class PipelineCallback(Callback):
             # A sweep is in _open_sweeps only once its tracker has opened its parent run.
             assert self.tracker is not None and self.parent_run_id is not None
             self.tracker.end_run(self.parent_run_id, status)
+
+
+def chunk_the_grid(config: DictConfig) -> None:
+    """A grid launched by the batched launcher is handed over in chunks of hydra.launcher.chunk_size
+    jobs: Hydra's basic sweeper calls the launcher once per chunk of hydra.sweeper.max_batch_size,
+    which is set here (Hydra creates the sweeper after this callback's on_multirun_start) unless
+    the command set it. Each chunk is composed, trained and recorded before the next is composed:
+    a grid of 10,000 jobs starts training within seconds and holds one chunk's configs at a time.
+    The progress lines, resume and the summary span the chunks (one parent run for the sweep)."""
+    launcher, sweeper = config.hydra.launcher, config.hydra.sweeper
+    if "BasicSweeper" not in str(sweeper.get("_target_", "")) or sweeper.get("max_batch_size") is not None:
+        return
+    if "batched_launcher" not in str(launcher.get("_target_", "")):
+        return
+    chunk = launcher.get("chunk_size")  # checked by pipeline/admission.py check_launcher
+    if chunk is None:
+        return
+    with read_write(config.hydra), open_dict(config.hydra.sweeper):
+        config.hydra.sweeper.max_batch_size = int(chunk)
 
 
 def clock(elapsed: float, done: int, total: int, first_job_seconds: float, since_first: float) -> str:

@@ -298,3 +298,31 @@ def test_a_drawn_config_that_is_admitted_trains(drawn):
     result = run(cfg)
     assert result.status in ("FINISHED", "FAILED"), result
     assert result.status == "FINISHED" or result.reason
+
+
+def test_a_big_grid_is_checked_whole_up_front_and_its_last_jobs_bad_value_refused(tmp_path, monkeypatch):
+    """Every job of a grid is checked before anything runs, not only the first chunk the launcher
+    gets; each job's values, without composing it (Hydra composes one job per shape, and a second
+    to check the derivation: pipeline/composing.py)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from pipeline.config import register_configs
+
+    monkeypatch.chdir(tmp_path)
+    register_configs()
+    seeds = ",".join(map(str, range(4999))) + f",{2**32}"  # 5,000 jobs; the last one's seed is out of range
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", ["optim.lr=0.1,0.5", f"train.seed={seeds}"],
+                                           run_mode=RunMode.MULTIRUN)
+        composed, real = [], type(loader).load_sweep_config
+        monkeypatch.setattr(type(loader), "load_sweep_config",
+                            lambda self, m, overrides: (composed.append(overrides), real(self, m, overrides))[1])
+        with pytest.raises(InputRefused) as info:
+            admission.admit_sweep(master)
+    message = info.value.message
+    assert f"train.seed={2**32}" in message and f"(in the sweep's job optim.lr=0.1 train.seed={2**32})" in message
+    assert len(composed) == 2  # one shape: its first job, and the check of its second
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "multirun").exists()  # nothing made

@@ -147,3 +147,74 @@ def test_the_launcher_takes_the_config_the_sweepers_check_composed(loader):
     assert all(a is b for a, b in zip(checked, taken))
     again = composer.take(jobs[2])  # taken already: composed anew, equal
     assert again is not taken[2] and as_data(again) == as_data(taken[2])
+
+
+def test_jobs_to_check_hold_hydras_values_and_hydra_composes_once_per_shape(loader, monkeypatch):
+    master = master_config(loader, "data=moons,circles", "optim.lr=0.1,0.5,1", "train.seed=range(0,4)",
+                           "train.batch_size=null,16")
+    composer = composing.JobComposer(loader, master)
+    jobs = grid(master)
+    assert len(jobs) == 48
+    calls = counted(loader, monkeypatch)
+    views = []
+    for overrides in jobs:
+        config = composer.to_check(overrides)
+        views.append(config if isinstance(config, composing.ConfigView) else None)  # the first two are Hydra's
+    monkeypatch.undo()
+    assert len(calls) == 4  # 2 shapes (the data sets), each composed by Hydra for its first two jobs only
+    assert sum(view is not None for view in views) == 44
+    for view, overrides in zip(views, jobs):
+        if view is None:
+            continue
+        composed = as_data(loader.load_sweep_config(master, overrides))
+        del composed["hydra"]
+        assert view.as_dict() == composed, overrides
+    view = views[-1]  # data=circles optim.lr=1 train.seed=3 train.batch_size=16
+    assert (view.data.name, view.optim.lr, view.train.seed, view.train.batch_size) == ("circles", 1.0, 3, 16)
+    assert isinstance(view.optim.lr, float) and isinstance(view.train.seed, int)  # typed by the schema, as Hydra does
+    assert getattr(getattr(view, "model"), "hidden") == master.model.hidden and "model" in view
+    with pytest.raises(AttributeError):
+        view.optim.lrr  # noqa: B018
+    with pytest.raises(AttributeError):
+        view.optim = None
+
+
+def test_a_value_of_the_wrong_type_is_refused_by_hydras_own_step_when_checked(loader):
+    master = master_config(loader, "model.hidden=1,2,3,abc")
+    composer = composing.JobComposer(loader, master)
+    jobs = grid(master)
+    for overrides in jobs[:3]:
+        composer.to_check(overrides)
+    with pytest.raises(Exception, match="model.hidden"):
+        composer.to_check(jobs[3])
+
+
+def test_a_template_with_interpolations_or_missing_values_is_composed_to_check(loader):
+    assert composing._has_references({"a": {"b": "x${c}"}}) and composing._has_references({"a": ["???"]})
+    assert not composing._has_references({"a": {"b": "x", "c": [1, None]}})
+    master = master_config(loader, "optim.lr=0.1,0.2,0.3")
+    composer = composing.JobComposer(loader, master)
+    jobs = grid(master)
+    composer.to_check(jobs[0])
+    (shape,) = composer.shapes.values()
+    shape._values = None  # as if the template read something else through an interpolation
+    checked = [composer.to_check(o) for o in jobs[1:]]
+    assert not any(isinstance(c, composing.ConfigView) for c in checked)
+    assert checked[-1].optim.lr == 0.3
+
+
+def test_the_launcher_reads_resumes_finished_runs_once_per_sweep_not_once_per_chunk():
+    launcher, queried = BatchedLauncher(chunk_size=2), []
+
+    def query(configs):
+        queried.append(configs[0].tracking.experiment)
+        return {f"hash-in-{configs[0].tracking.experiment}"}
+
+    def job(experiment: str, resume: bool = True):
+        return OmegaConf.create({"tracking": {"enabled": True, "uri": "sqlite:///x.db", "experiment": experiment},
+                                 "resume": resume})
+
+    assert launcher._finished_hashes([job("a"), job("a")], query) == {"hash-in-a"}  # the first chunk
+    assert launcher._finished_hashes([job("a"), job("b")], query) == {"hash-in-a", "hash-in-b"}  # the next
+    assert launcher._finished_hashes([job("a", resume=False)], query) == set()
+    assert queried == ["a", "b"]  # each experiment's runs read once, before this sweep made any

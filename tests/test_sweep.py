@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from _cli import client, run_cli, runs
+from _cli import assert_refused, client, run_cli, runs
 
 pytestmark = pytest.mark.slow
 
@@ -156,3 +156,64 @@ def test_submitit_local_jobs_attach_to_the_parent(tmp_path):
     assert len(parents) == 1 and len(children) == 2
     assert set(children["tags.mlflow.parentRunId"]) == {parents.iloc[0]["run_id"]}
     assert set(children["status"]) == {"FINISHED"} and parents.iloc[0]["status"] == "FINISHED"
+
+
+def _children_described(cwd: Path, experiment: str) -> dict[str, dict]:
+    """{config_hash: the child's params and tags} but what names its sweep, its time or its batch."""
+    children, _ = children_and_parents(cwd, experiment)
+    per_sweep = ("tags.command", "tags.hydra.output_dir", "tags.mlflow.parentRunId", "tags.batch.")
+    return {row["tags.config_hash"]: {k: v for k, v in row.items() if k.startswith(("params.", "tags."))
+                                      and not k.startswith(per_sweep) and v == v}
+            for _, row in children.iterrows()}
+
+
+def test_a_grid_launched_in_chunks_gives_the_children_of_one_launch(tmp_path):
+    grid = (*SMALL, "model.hidden=1,3", "optim.lr=0.1,1.2", "train.seed=0,1")
+    whole, chunked = tmp_path / "whole", tmp_path / "chunked"
+    for where, chunk in ((whole, "null"), (chunked, "3")):
+        where.mkdir()
+        result = run_cli(where, *grid, f"hydra.launcher.chunk_size={chunk}")
+        assert result.returncode == 0, result.stderr
+        # One progress line per job, counted across the chunks, and one parent for the sweep.
+        assert [line.split("]")[0] for line in result.stdout.splitlines() if line.startswith("[")] == [
+            f"[{n}/8" for n in range(1, 9)]
+        _, parents = children_and_parents(where, "relu_sweep")
+        assert len(parents) == 1 and parents.iloc[0]["metrics.n_finished"] == 8
+    (multirun,) = chunked.glob("multirun/*/*/multirun.yaml")
+    assert "max_batch_size: 3" in multirun.read_text()  # Hydra's sweeper handed the jobs over 3 at a time
+    described = _children_described(whole, "relu_sweep")
+    assert len(described) == 8 and _children_described(chunked, "relu_sweep") == described
+    assert _final_state(chunked, "relu_sweep") == _final_state(whole, "relu_sweep")  # the same bits
+
+
+def test_a_value_only_some_jobs_read_is_allowed_when_they_train_in_another_chunk(tmp_path):
+    # model.hidden=8 is read by the shallow job only; the logistic job's chunk (of one) has no shallow job.
+    result = run_cli(tmp_path, "-m", "model=logistic,shallow", "model.hidden=8", "train.steps=200",
+                     "train.log_every=50", "hydra/launcher=batched", "hydra.launcher.chunk_size=1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("FINISHED") >= 2
+    elsewhere = tmp_path / "refused"
+    elsewhere.mkdir()
+    refused = run_cli(elsewhere, "-m", "optim.lr=0.1,0.2", "hydra/launcher=batched", "hydra.launcher.chunk_size=0")
+    assert_refused(refused, elsewhere, "hydra.launcher.chunk_size=0")
+
+
+def test_the_batched_launchers_chunk_becomes_the_basic_sweepers_batch_size_unless_set():
+    from omegaconf import OmegaConf
+
+    from pipeline.sweep import chunk_the_grid
+
+    def config(launcher: str, max_batch_size=None, chunk_size=100, sweeper="BasicSweeper"):
+        return OmegaConf.create({"hydra": {
+            "launcher": {"_target_": f"hydra_plugins.{launcher}", "chunk_size": chunk_size},
+            "sweeper": {"_target_": f"hydra._internal.core_plugins.basic_sweeper.{sweeper}",
+                        "max_batch_size": max_batch_size}}})
+
+    chunked = config("batched_launcher.batched_launcher.BatchedLauncher")
+    chunk_the_grid(chunked)
+    assert chunked.hydra.sweeper.max_batch_size == 100
+    for untouched, expected in ((config("batched_launcher.batched_launcher.BatchedLauncher", 7), 7),
+                                (config("batched_launcher.batched_launcher.BatchedLauncher", chunk_size=None), None),
+                                (config("other.Launcher"), None)):
+        chunk_the_grid(untouched)
+        assert untouched.hydra.sweeper.max_batch_size == expected

@@ -6,6 +6,12 @@ Hydra finds launchers in the `hydra_plugins` namespace package; the work is done
 share, and whether it resumes) and Hydra's own `run_job` (everything a job
 gets from Hydra: its output directory, `.hydra/` files, callbacks, return value).
 
+A grid comes in chunks of `chunk_size` jobs (Hydra's basic sweeper calls `launch` once per
+chunk: pipeline/sweep.py sets its max_batch_size), each composed, trained and recorded before
+the next: a grid of 10,000 jobs starts training within seconds, and holds one chunk's configs
+and trainings at a time. Its jobs were all checked up front (pipeline/admission.py); a search
+sweeper's batches are checked here.
+
 (No `from __future__ import annotations` here: Hydra's plugin scan executes this module
 outside sys.modules, where dataclasses cannot resolve string annotations.)
 """
@@ -27,16 +33,24 @@ log = logging.getLogger(__name__)
 @dataclass
 class BatchedLauncherConf:
     _target_: str = "hydra_plugins.batched_launcher.batched_launcher.BatchedLauncher"
+    # Jobs per launch of a grid: Hydra's basic sweeper hands its jobs over in chunks of this many
+    # (pipeline/sweep.py sets hydra.sweeper.max_batch_size to it, unless that is set), so a large
+    # grid trains and records a chunk while the rest wait uncomposed. null: the whole grid at once.
+    chunk_size: Optional[int] = 100
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="batched", node=BatchedLauncherConf, provider="pipeline")
 
 
 class BatchedLauncher(Launcher):
-    def __init__(self) -> None:
+    def __init__(self, chunk_size: Optional[int] = None) -> None:
+        self.chunk_size = chunk_size
         self.config: Optional[DictConfig] = None
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None
+        # Resume's FINISHED runs, per (store, experiment), read at the sweep's first launch: the
+        # runs a sweep makes itself are never reused by it, whichever chunk its jobs are in.
+        self._finished: dict[tuple[str, str], set[str]] = {}
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from pipeline.composing import DerivingConfigLoader
@@ -60,10 +74,15 @@ class BatchedLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         configs = [self._job_config(overrides, initial_job_idx + i) for i, overrides in enumerate(job_overrides)]
-        admit_jobs(configs, job_overrides)  # all of them, before anything trains
-        # Resume is decided here for the whole batch (one query); jobs that reuse a FINISHED
-        # run of their config train nothing, the others are dispatched at once.
-        finished = finished_hashes(configs)
+        # All of them, before anything trains; the jobs of a grid were checked up front, all
+        # together (pipeline/admission.py admit_sweep), a search sweeper's are checked here.
+        composer = self._composer()
+        unchecked = [i for i, overrides in enumerate(job_overrides) if tuple(overrides) not in composer.admitted]
+        if unchecked:
+            admit_jobs([configs[i] for i in unchecked], [job_overrides[i] for i in unchecked])
+        # Resume is decided here for the whole sweep (one query per experiment); jobs that reuse
+        # a FINISHED run of their config train nothing, the others are dispatched at once.
+        finished = self._finished_hashes(configs, finished_hashes)
         to_train = []
         for config in configs:
             if config.resume and config_hash(config) in finished:
@@ -87,14 +106,29 @@ class BatchedLauncher(Launcher):
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return returns
 
-    def _job_config(self, overrides: Sequence[str], index: int) -> DictConfig:
+    def _finished_hashes(self, configs: Sequence[DictConfig], query) -> set[str]:
+        """`finished_hashes` for these jobs, each experiment's read once per sweep (not once per chunk)."""
+        found: set[str] = set()
+        for config in configs:
+            if not (config.tracking.enabled and config.resume):
+                continue
+            where = (str(config.tracking.uri), str(config.tracking.experiment))
+            if where not in self._finished:
+                self._finished[where] = query([config])
+            found |= self._finished[where]
+        return found
+
+    def _composer(self):
         from pipeline.composing import DerivingConfigLoader, composer_for
 
         assert self.config is not None and self.hydra_context is not None  # set by setup()
         loader = self.hydra_context.config_loader
         assert isinstance(loader, DerivingConfigLoader)  # setup() wrapped Hydra's loader in one
+        return composer_for(loader.inner, self.config)
+
+    def _job_config(self, overrides: Sequence[str], index: int) -> DictConfig:
         # Composed already, most likely, by the sweeper's check of the batch.
-        config = composer_for(loader.inner, self.config).take(overrides)
+        config = self._composer().take(overrides)
         with open_dict(config):
             config.hydra.job.id = index
             config.hydra.job.num = index
