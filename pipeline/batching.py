@@ -202,20 +202,49 @@ class BatchRun:
         )
 
 
+class Compiling:
+    """The batches' programs compiled, and their jobs dispatched, one batch after another in a
+    background thread, so that the jobs of the first batch are recorded (MLflow, Hydra's run_job:
+    Python in the main thread) while the later batches compile (XLA: C++, without the GIL).
+    A job's program and inputs are the same whichever thread compiles them: so are its bits."""
+
+    def __init__(self, batches: Sequence[Batch]):
+        self.batches = list(batches)
+        self.runs: list[Optional[BatchRun]] = [None] * len(self.batches)
+        self.errors: list[Optional[BaseException]] = [None] * len(self.batches)
+        self.ready = [threading.Event() for _ in self.batches]
+        threading.Thread(target=self._compile_all, name="compiling", daemon=True).start()
+
+    def _compile_all(self) -> None:
+        for number, batch in enumerate(self.batches):
+            try:
+                self.runs[number] = BatchRun(batch, f"{number + 1}/{len(self.batches)}")
+            except BaseException as error:  # raised in each job of this batch, when it takes its share
+                self.errors[number] = error
+            finally:
+                self.ready[number].set()
+
+    def trained(self, number: int, index: int, live: Optional[Live] = None) -> Trained:
+        """Job `index` of batch `number`: waits for its batch to be dispatched, then for the job."""
+        self.ready[number].wait()
+        run, error = self.runs[number], self.errors[number]
+        if run is None:
+            assert error is not None  # a batch is missing only when compiling it failed
+            raise error
+        return run.trained(index, live)
+
+
 def dispatch(configs: Sequence[DictConfig]) -> list[tuple[DictConfig, TakeTrained]]:
-    """Compile each batch's program and dispatch every job; returns (config, its training) pairs.
-
-    Taking a job's training blocks until that job has trained."""
+    """Compile each batch's program and dispatch every job, in the background, batch after
+    batch; returns (config, its training) pairs at once. Taking a job's training blocks until
+    that job has trained."""
     batches = plan(configs)
-    pending = []
-    for number, batch in enumerate(batches):
-        run = BatchRun(batch, f"{number + 1}/{len(batches)}")
-        pending += [(cfg, _share(run, index)) for index, cfg in enumerate(batch.configs)]
-    return pending
-
-
-def _share(run: BatchRun, index: int) -> TakeTrained:
-    return partial(run.trained, index)
+    compiling = Compiling(batches)
+    return [
+        (cfg, partial(compiling.trained, number, index))
+        for number, batch in enumerate(batches)
+        for index, cfg in enumerate(batch.configs)
+    ]
 
 
 def train_alone(cfg: DictConfig, live: Optional[Live] = None) -> Trained:
