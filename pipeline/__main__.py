@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 # Let Hydra's errors reach `main` as exceptions, so they are reported in one line below
 # instead of Hydra's multi-line report.
@@ -68,12 +67,9 @@ def hydra_main(cfg: DictConfig):
 def ui_hint(cfg: DictConfig) -> str:
     """How to open the run in the MLflow UI, runnable as printed from where the command ran."""
     from pipeline.tracking import tracker_for
+    from pipeline.tracking import ui_hint as hint
 
-    mlflow = Path(sys.executable).with_name("mlflow")
-    path = tracker_for(cfg.tracking.uri).experiment_url_path(cfg.tracking.experiment)
-    if cfg.tracking.uri.startswith(("http://", "https://")):
-        return f"{cfg.tracking.uri.rstrip('/')}/{path}"
-    return f"{mlflow} ui --backend-store-uri {cfg.tracking.uri}, then open http://127.0.0.1:5000/{path}"
+    return hint(cfg.tracking.uri, tracker_for(cfg.tracking.uri).experiment_url_path(cfg.tracking.experiment))
 
 
 def main() -> None:

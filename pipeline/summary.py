@@ -27,7 +27,7 @@ from pipeline.config import DataConfig
 from pipeline.data import Dataset, load_from_config
 from pipeline.grid import short_name, short_value, swept_keys
 from pipeline.recording import OBJECTIVE_POINTS
-from pipeline.tracking import NOTE_TAG, RESUMED_TAG_PREFIX, RunRecord, Tracker  # noqa: F401 (re-export)
+from pipeline.tracking import NOTE_TAG, RESUMED_TAG_PREFIX, RunRecord, Tracker, ui_hint  # noqa: F401 (re-export)
 
 OBJECTIVE_WINDOW = OBJECTIVE_POINTS  # logged points the settled objective averages (what every job returns)
 SEPARABLE_EXAMPLES = 2  # the best must beat the runner-up by this many validation examples
@@ -353,6 +353,7 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
             print(f"note: no validation split (data.val_fraction=0): jobs are ranked by {key}", flush=True)
     else:
         print(counted, flush=True)
+    print(f"see it: {ui_hint(tracker.uri, view)}", flush=True)  # the sweep's table, best first
     return "FAILED" if counts["FAILED"] or counts["KILLED"] else "FINISHED"
 
 

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import sqlite3
+import sys
 import tempfile
 import time
 from functools import lru_cache
@@ -451,6 +452,15 @@ def end_open_runs(status: str, reason: str) -> None:
 def tracker_for(uri: str) -> Tracker:
     """One Tracker per store for the whole process: making an MlflowClient costs about 40 ms."""
     return Tracker(uri)
+
+
+def ui_hint(uri: str, path: str) -> str:
+    """How to open `path` (a UI route, e.g. experiment_url_path's) in the MLflow UI, runnable as
+    printed from where the command ran: the venv's own `mlflow` for a local store."""
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/{path}"
+    mlflow_command = Path(sys.executable).with_name("mlflow")
+    return f"{mlflow_command} ui --backend-store-uri {uri}, then open http://127.0.0.1:5000/{path}"
 
 
 def mlflow_version() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,11 @@ def test_sweep_has_a_parent_with_children_and_a_summary(tmp_path):
         ("1", "0.1"), ("1", "1.2"), ("3", "0.1"), ("3", "1.2")]
     assert parent["params.sweep.model.hidden"] == "1,3"
     assert parent["metrics.n_finished"] == 4 and parent["metrics.n_failed"] == 0
+    # The last line says how to open the sweep's table in the UI, runnable as printed.
+    hint = result.stdout.strip().splitlines()[-1]
+    assert hint.startswith(f"see it: {Path(sys.executable).with_name('mlflow')} ui --backend-store-uri sqlite:///mlflow.db")
+    assert f"/#/experiments/{parent['experiment_id']}/runs?workflowType=machine_learning" in hint
+    assert f"viewStateShareKey=sweep-{parent['run_id']}" in hint
     # The best by the settled objective (the mean of val_accuracy's last 5 logged points).
     best = children.loc[children["metrics.val_accuracy_last5_mean"].idxmax()]
     assert parent["tags.best_run_id"] == best["run_id"]
