@@ -134,8 +134,9 @@ class NetworkPredict:
         return A
 
 
-def _draw_boundary(ax: Axes, predict: Predict, X, Y, resolution: int) -> None:
-    """predict's probability over a padded grid as a shaded image, its 0.5 line, the points by label.
+def _draw_boundary(ax: Axes, predict: Predict, X, Y, resolution: int, legend: bool = True) -> None:
+    """predict's probability over a padded grid as a shaded image, its 0.5 line, the points by label,
+    and (legend) a legend saying what the colours mean.
 
     X: (2, m), Y: (1, m) or (m,). predict gets (2, resolution**2) grid points as columns.
     An image, not filled contours, and each class's points as one line of markers, not a
@@ -173,6 +174,7 @@ def _draw_boundary(ax: Axes, predict: Predict, X, Y, resolution: int) -> None:
         ax.plot(
             X[0, at],
             X[1, at],
+            label=f"y = {label:g}",
             linestyle="none",
             marker="o",
             markersize=math.sqrt(14),  # the area of the scatter markers it replaces
@@ -183,6 +185,9 @@ def _draw_boundary(ax: Axes, predict: Predict, X, Y, resolution: int) -> None:
     ax.set_xlim(x0[0], x0[-1])
     ax.set_ylim(x1[0], x1[-1])
     ax.set(xlabel="x₁", ylabel="x₂")  # not "$x_1$": mathtext costs more than the rest of the text
+    if legend:  # what the colours mean; at a fixed corner ("best" would measure every point)
+        ax.plot([], [], color="k", linewidth=1, label="ŷ = 0.5 (shade: ŷ, red 0 to blue 1)")
+        ax.legend(loc="upper right", fontsize="x-small", framealpha=0.85)
 
 
 def _fixed_positions(ax: Axes, title: str, xlabel: tuple[float, float], ylabel: tuple[float, float]) -> None:
@@ -213,8 +218,8 @@ def plot_decision_boundaries_grid(
     nrows = math.ceil(len(panels) / ncols)
     fig = Figure(figsize=(3.5 * ncols, 3.5 * nrows + 0.4), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel()
-    for ax, (label, predict) in zip(axes, panels):
-        _draw_boundary(ax, predict, X, Y, resolution)
+    for number, (ax, (label, predict)) in enumerate(zip(axes, panels)):
+        _draw_boundary(ax, predict, X, Y, resolution, legend=number == 0)  # the same colours in every panel
         ax.set_title(label, fontsize="small")
     for ax in axes[len(panels) :]:
         fig.delaxes(ax)  # the unused cells of the last row

@@ -90,6 +90,17 @@ def test_decision_boundary_reflects_predict(tmp_path, blobs):
     assert left_right_colour_gap(flat) < 0.05
 
 
+def test_decision_boundary_says_what_its_colours_mean(tmp_path, blobs, saved_figures):
+    X, Y = blobs
+    plots.plot_decision_boundary(step_right, X, Y, tmp_path / "b.png", title="t", resolution=20)
+    panels = [("a", step_right), ("b", constant)]
+    plots.plot_decision_boundaries_grid(panels, X, Y, tmp_path / "g.png", title="t", resolution=20)
+    alone, grid = saved_figures
+    texts = [t.get_text() for t in alone.axes[0].get_legend().get_texts()]
+    assert texts[:2] == ["y = 0", "y = 1"] and "ŷ = 0.5" in texts[2]
+    assert grid.axes[0].get_legend() is not None and grid.axes[1].get_legend() is None  # once per figure
+
+
 @pytest.mark.parametrize("shape", [(3, 10), (10, 2), (10,)])
 def test_decision_boundary_rejects_non_2d_features(tmp_path, shape):
     with pytest.raises(ValueError, match="shape"):
