@@ -97,6 +97,10 @@ def main() -> None:
     except BaseException as error:
         close_open_sweeps("FAILED", f"{type(error).__name__}: {error}")
         raise
+    finally:
+        batching = sys.modules.get("pipeline.batching")  # not imported by a refused command
+        if batching is not None:
+            batching.stop_compiling()  # no further program compiled in the background
     failed = failed_jobs()
     if failed:  # everything is recorded and the summary written: say it in the exit status
         print("exit status 1: a run ended FAILED (its reason is in MLflow, tag failure_reason)", file=sys.stderr)

@@ -202,6 +202,17 @@ class BatchRun:
         )
 
 
+# Set when the command ends early (an interrupt, an error): the compiling threads stop after the
+# batch in hand. They are not daemons: a daemon thread still inside XLA when the interpreter
+# exits can crash it, turning an interrupt's exit status 130 into a signal.
+_stop_compiling = threading.Event()
+
+
+def stop_compiling() -> None:
+    """The command is ending: compile no further batch (the one in hand is finished and waited for)."""
+    _stop_compiling.set()
+
+
 class Compiling:
     """The batches' programs compiled, and their jobs dispatched, one batch after another in a
     background thread, so that the jobs of the first batch are recorded (MLflow, Hydra's run_job:
@@ -213,11 +224,13 @@ class Compiling:
         self.runs: list[Optional[BatchRun]] = [None] * len(self.batches)
         self.errors: list[Optional[BaseException]] = [None] * len(self.batches)
         self.ready = [threading.Event() for _ in self.batches]
-        threading.Thread(target=self._compile_all, name="compiling", daemon=True).start()
+        threading.Thread(target=self._compile_all, name="compiling").start()
 
     def _compile_all(self) -> None:
         for number, batch in enumerate(self.batches):
             try:
+                if _stop_compiling.is_set():
+                    raise RuntimeError("not compiled: the command was ending")
                 self.runs[number] = BatchRun(batch, f"{number + 1}/{len(self.batches)}")
             except BaseException as error:  # raised in each job of this batch, when it takes its share
                 self.errors[number] = error

@@ -9,6 +9,8 @@ ended KILLED. So the command's handler raises KeyboardInterrupt at once, except 
 from __future__ import annotations
 
 import contextlib
+import gc
+import os
 import signal
 import threading
 from typing import Iterator, Optional
@@ -27,7 +29,23 @@ def _handler(signum, frame) -> None:  # Python runs signal handlers in the main 
     if _depth:
         _pending = name  # raised when the main thread's write ends
         return
+    if _swallowed_at(frame):
+        # Raised here, it would be printed and dropped ("Exception ignored in ..."), and the
+        # command would go on: the signal is sent again, to land once this callback returns.
+        threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+        return
     raise KeyboardInterrupt(f"signal {name}")
+
+
+def _swallowed_at(frame) -> bool:
+    """Inside a garbage-collector callback (JAX registers one) or a `__del__`, where Python
+    reports an exception and drops it."""
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def install() -> None:
