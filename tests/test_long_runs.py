@@ -114,7 +114,7 @@ def test_an_interrupt_is_held_only_for_the_main_threads_writes():
             interrupts._handler(signal.SIGTERM, None)  # held until the main thread's write ends
 
 
-def test_an_interrupt_inside_a_gc_callback_is_not_lost():
+def test_an_interrupt_inside_a_gc_callback_is_not_lost(monkeypatch):
     # Python drops an exception raised in a garbage-collector callback (JAX registers one): an
     # interrupt landing there is sent again, and raised once the callback has returned.
     import gc
@@ -122,6 +122,8 @@ def test_an_interrupt_inside_a_gc_callback_is_not_lost():
 
     from pipeline import interrupts
 
+    # Not holding (importing pipeline.__main__ in this process, as another test may, holds).
+    monkeypatch.setattr(interrupts, "_depth", 0)
     previous = signal.signal(signal.SIGINT, interrupts._handler)
     landed = []
 
