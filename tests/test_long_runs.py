@@ -113,33 +113,3 @@ def test_an_interrupt_is_held_only_for_the_main_threads_writes():
         with interrupts.deferred():
             interrupts._handler(signal.SIGTERM, None)  # held until the main thread's write ends
 
-
-def test_an_interrupt_inside_a_gc_callback_is_not_lost(monkeypatch):
-    # Python drops an exception raised in a garbage-collector callback (JAX registers one): an
-    # interrupt landing there is sent again, and raised once the callback has returned.
-    import gc
-    import time
-
-    from pipeline import interrupts
-
-    # Not holding (importing pipeline.__main__ in this process, as another test may, holds).
-    monkeypatch.setattr(interrupts, "_depth", 0)
-    previous = signal.signal(signal.SIGINT, interrupts._handler)
-    landed = []
-
-    def callback(phase, info):
-        if phase == "start" and not landed:
-            landed.append(True)
-            interrupts._handler(signal.SIGINT, sys._getframe())  # as if the signal arrived here
-
-    gc.callbacks.append(callback)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            gc.collect()
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:  # the signal sent again arrives here
-                time.sleep(0.01)
-    finally:
-        gc.callbacks.remove(callback)
-        signal.signal(signal.SIGINT, previous)
-    assert landed
