@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import hashlib
 import logging
 import math
 import os
 import re
+import shutil
 import sqlite3
 import sys
 import tempfile
 import time
 from functools import lru_cache
+import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,15 +190,88 @@ def _create_sqlite_store(uri: str) -> None:
         with sqlite3.connect(path, timeout=20) as connection:
             if connection.execute("SELECT name FROM sqlite_master WHERE name = 'experiments'").fetchone():
                 return
+    from mlflow.exceptions import MlflowException
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    # Made aside and renamed into place: MLflow's schema takes dozens of migrations, and a kill
-    # in the middle of them (SIGKILL while a sweep starts) must leave no half-made store behind,
-    # only a stray temporary file.
+    # Made aside and renamed into place: a kill in the middle (SIGKILL while a sweep starts)
+    # must leave no half-made store behind, only a stray temporary file.
     temporary = path.with_name(f".{path.name}.creating-{os.getpid()}")
     temporary.unlink(missing_ok=True)
-    SqlAlchemyStore(f"sqlite:///{temporary}", default_artifact_root(uri)).engine.dispose()
+    copied = _copy_schema_template(temporary)
+    try:
+        # On a copied template MLflow checks the schema's revision and adds the Default
+        # experiment (with this store's artifact root); on an empty file it runs every migration.
+        SqlAlchemyStore(f"sqlite:///{temporary}", default_artifact_root(uri)).engine.dispose()
+    except MlflowException:
+        if not copied:
+            raise
+        # A template MLflow refuses is forgotten (the next store makes it anew), and this store
+        # made the long way, under another name: MLflow keeps an engine per database URI.
+        temporary.unlink(missing_ok=True)
+        _forget_schema_template()
+        temporary = temporary.with_name(f"{temporary.name}-migrated")
+        temporary.unlink(missing_ok=True)
+        SqlAlchemyStore(f"sqlite:///{temporary}", default_artifact_root(uri)).engine.dispose()
     os.replace(temporary, path)
+
+
+def schema_template_path() -> Path | None:
+    """Where an empty store of this MLflow's schema is kept: $XDG_CACHE_HOME (or ~/.cache)/
+    nn-fundamentals-pipeline/mlflow-schema/<version>-<migrations>.sqlite. The name changes with
+    MLflow's version and with its list of migrations, so a template never outlives its schema."""
+    import mlflow
+    import mlflow.store.db_migrations as migrations
+
+    try:
+        scripts = sorted(os.listdir(Path(migrations.__file__).parent / "versions"))
+    except OSError:
+        return None
+    digest = hashlib.sha256("\n".join(scripts).encode()).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "nn-fundamentals-pipeline" / "mlflow-schema" / f"{mlflow.__version__}-{digest}.sqlite"
+
+
+def _copy_schema_template(destination: Path) -> bool:
+    """Copy an empty, fully migrated store to `destination`; False if there is none to copy.
+
+    MLflow builds a new SQLite store by running its migrations one by one: about 1.4 s of every
+    command that starts a store (each test, each new project). The result is the same for every
+    store of one MLflow version but for the Default experiment's artifact location, so it is made
+    once, without any experiment, and copied (as MLflow's own test suite does with a cached
+    database). Any failure here falls back to the migrations: the cache is a speed-up only.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    template = schema_template_path()
+    if template is None:
+        return False
+    making = template.with_name(f".{template.name}.making-{os.getpid()}")
+    try:
+        if not template.is_file():
+            template.parent.mkdir(parents=True, exist_ok=True)
+            making.unlink(missing_ok=True)
+            SqlAlchemyStore(f"sqlite:///{making}", making.parent.as_uri()).engine.dispose()
+            connection = sqlite3.connect(making)
+            try:
+                with connection:  # MLflow adds Default, with the store's own root, to each copy
+                    connection.execute("DELETE FROM experiments")
+            finally:
+                connection.close()
+            os.replace(making, template)  # atomic: a concurrent maker's file is as good
+        shutil.copyfile(template, destination)
+        return True
+    except (OSError, sqlite3.Error, MlflowException):
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            making.unlink(missing_ok=True)  # gone already once renamed into place
+
+
+def _forget_schema_template() -> None:
+    template = schema_template_path()
+    if template is not None:
+        template.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -18,7 +18,10 @@ def run_cli(cwd: Path, *overrides: str, timeout: int = 600) -> subprocess.Comple
     """`python -m pipeline OVERRIDES` in `cwd`, as a user would type it; output captured."""
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *overrides],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -21,8 +21,20 @@ def free_port() -> int:
 def mlflow_server(backend_store_uri: str, workdir: Path, artifacts_destination: Path | None = None):
     """Start `mlflow server` on 127.0.0.1, wait until /health answers, yield its URL, stop it."""
     port = free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri,
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_store_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     if artifacts_destination is not None:
         command += ["--artifacts-destination", str(artifacts_destination)]
     log = (workdir / f"mlflow-server-{port}.log").open("w")

@@ -37,18 +37,21 @@ def refused(configs, overrides=None) -> str:
 # -- one job: config, data, memory ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("overrides, named", [
-    (["data=moons", "data.n_samples=4", "data.val_fraction=0.1"], ["data.val_fraction=0.1", "4 examples"]),
-    (["data=gaussian_quantiles", "data.n_samples=4", "data.val_fraction=0.5", "data.seed=2"], ["one class"]),
-    (["data=moons", "data.noise=-1"], ["data.noise=-1"]),
-    (["optim.lr=nan"], ["optim.lr=nan"]),
-    (["gradcheck.tolerance=nan"], ["gradcheck.tolerance=nan"]),
-    (["data=diabetes", "model.output=sigmoid"], ["sigmoid", "regression"]),
-    (["train.batch_size=1000"], ["train.batch_size=1000", "320"]),
-    (["model.depth=3"], ["model.depth=3", "shallow"]),
-    (["model=logistic", "model.hidden=8"], ["model.hidden=8", "logistic"]),
-    (["model.hidden=100000000"], ["model.hidden=100000000", "memory"]),
-])
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        (["data=moons", "data.n_samples=4", "data.val_fraction=0.1"], ["data.val_fraction=0.1", "4 examples"]),
+        (["data=gaussian_quantiles", "data.n_samples=4", "data.val_fraction=0.5", "data.seed=2"], ["one class"]),
+        (["data=moons", "data.noise=-1"], ["data.noise=-1"]),
+        (["optim.lr=nan"], ["optim.lr=nan"]),
+        (["gradcheck.tolerance=nan"], ["gradcheck.tolerance=nan"]),
+        (["data=diabetes", "model.output=sigmoid"], ["sigmoid", "regression"]),
+        (["train.batch_size=1000"], ["train.batch_size=1000", "320"]),
+        (["model.depth=3"], ["model.depth=3", "shallow"]),
+        (["model=logistic", "model.hidden=8"], ["model.hidden=8", "logistic"]),
+        (["model.hidden=100000000"], ["model.hidden=100000000", "memory"]),
+    ],
+)
 def test_a_bad_job_is_refused_in_one_line_naming_the_value(overrides, named):
     message = refused([config_of(overrides)])
     for fragment in named:
@@ -60,8 +63,9 @@ def test_the_split_that_leaves_one_class_is_found_by_its_seed():
     outcomes = []
     for seed in range(10):
         try:
-            check_job(config_of(["data=gaussian_quantiles", "data.n_samples=4", "data.val_fraction=0.5",
-                                 f"data.seed={seed}"]))
+            check_job(
+                config_of(["data=gaussian_quantiles", "data.n_samples=4", "data.val_fraction=0.5", f"data.seed={seed}"])
+            )
             outcomes.append("ok")
         except DataError as error:
             assert "one class" in str(error)
@@ -199,27 +203,43 @@ def test_an_unwritable_cache_folder_under_home_is_refused(monkeypatch, tmp_path)
 
 # -- every key, valid and not: one line, or a config admission accepts -----------------------
 
-FINITE_OR_NOT = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
-                          st.sampled_from([0.0, -1.0, 1e-12, 0.5, 1.0, 1e300, math.nan]))
+FINITE_OR_NOT = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.sampled_from([0.0, -1.0, 1e-12, 0.5, 1.0, 1e300, math.nan]),
+)
 INTS = st.one_of(st.integers(min_value=-10, max_value=100), st.sampled_from([2**31, 10**12, 2**63 - 1]))
 OVERRIDES = {
-    "data.name": st.sampled_from(["flower", "moons", "circles", "blobs", "gaussian_quantiles", "breast_cancer",
-                                  "diabetes", "iris"]),
-    "data.seed": INTS, "data.val_fraction": FINITE_OR_NOT, "data.n_samples": INTS, "data.noise": FINITE_OR_NOT,
+    "data.name": st.sampled_from(
+        ["flower", "moons", "circles", "blobs", "gaussian_quantiles", "breast_cancer", "diabetes", "iris"]
+    ),
+    "data.seed": INTS,
+    "data.val_fraction": FINITE_OR_NOT,
+    "data.n_samples": INTS,
+    "data.noise": FINITE_OR_NOT,
     "model.name": st.sampled_from(["perceptron", "logistic", "shallow", "deep", "resnet"]),
     "model.activation": st.sampled_from(["step", "sigmoid", "tanh", "relu", "leaky_relu", "identity", "swish"]),
-    "model.hidden": INTS, "model.depth": INTS,
+    "model.hidden": INTS,
+    "model.depth": INTS,
     "model.output": st.sampled_from(["auto", "sigmoid", "identity", "step", "softmax"]),
     "model.init": st.sampled_from(["small", "xavier", "he", "zeros"]),
-    "model.init_scale": FINITE_OR_NOT, "model.leaky_slope": FINITE_OR_NOT,
+    "model.init_scale": FINITE_OR_NOT,
+    "model.leaky_slope": FINITE_OR_NOT,
     "optim.name": st.sampled_from(["gd", "momentum", "adam", "sgdx"]),
-    "optim.lr": FINITE_OR_NOT, "optim.momentum": FINITE_OR_NOT, "optim.b1": FINITE_OR_NOT,
-    "optim.b2": FINITE_OR_NOT, "optim.eps": FINITE_OR_NOT,
-    "train.steps": INTS, "train.seed": INTS, "train.log_every": INTS,
+    "optim.lr": FINITE_OR_NOT,
+    "optim.momentum": FINITE_OR_NOT,
+    "optim.b1": FINITE_OR_NOT,
+    "optim.b2": FINITE_OR_NOT,
+    "optim.eps": FINITE_OR_NOT,
+    "train.steps": INTS,
+    "train.seed": INTS,
+    "train.log_every": INTS,
     "train.grad": st.sampled_from(["autodiff", "hand", "numeric"]),
-    "train.batch_size": st.one_of(st.none(), INTS), "train.dtype": st.sampled_from(["float32", "float64", "int8"]),
-    "gradcheck.tolerance": FINITE_OR_NOT, "gradcheck.fd_tolerance": FINITE_OR_NOT,
-    "gradcheck.epsilon": FINITE_OR_NOT, "gradcheck.max_examples": INTS,
+    "train.batch_size": st.one_of(st.none(), INTS),
+    "train.dtype": st.sampled_from(["float32", "float64", "int8"]),
+    "gradcheck.tolerance": FINITE_OR_NOT,
+    "gradcheck.fd_tolerance": FINITE_OR_NOT,
+    "gradcheck.epsilon": FINITE_OR_NOT,
+    "gradcheck.max_examples": INTS,
     "tracking.experiment": st.sampled_from(["default", "", " ", "x"]),
 }
 
@@ -274,7 +294,6 @@ def test_every_drawn_config_is_refused_in_one_line_or_admitted(drawn):
     assert cfg.train.steps >= 1 and cfg.train.log_every <= cfg.train.steps
 
 
-
 @pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(drawn_configs())
@@ -315,11 +334,15 @@ def test_a_big_grid_is_checked_whole_up_front_and_its_last_jobs_bad_value_refuse
     seeds = ",".join(map(str, range(4999))) + f",{2**32}"  # 5,000 jobs; the last one's seed is out of range
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
-        master = loader.load_configuration("config", ["optim.lr=0.1,0.5", f"train.seed={seeds}"],
-                                           run_mode=RunMode.MULTIRUN)
+        master = loader.load_configuration(
+            "config", ["optim.lr=0.1,0.5", f"train.seed={seeds}"], run_mode=RunMode.MULTIRUN
+        )
         composed, real = [], type(loader).load_sweep_config
-        monkeypatch.setattr(type(loader), "load_sweep_config",
-                            lambda self, m, overrides: (composed.append(overrides), real(self, m, overrides))[1])
+        monkeypatch.setattr(
+            type(loader),
+            "load_sweep_config",
+            lambda self, m, overrides: (composed.append(overrides), real(self, m, overrides))[1],
+        )
         with pytest.raises(InputRefused) as info:
             admission.admit_sweep(master)
     message = info.value.message

@@ -67,8 +67,12 @@ def in_batch(configs) -> list[batching.Trained]:
 
 
 def test_numbers_share_one_program_and_activations_one_each(make_config):
-    configs = [make_config(f"model.activation={a}", f"model.hidden={h}", f"optim.lr={lr}")
-               for a in ("relu", "tanh", "leaky_relu") for h in (1, 2, 4, 8) for lr in (0.01, 0.1, 0.5, 1.2)]
+    configs = [
+        make_config(f"model.activation={a}", f"model.hidden={h}", f"optim.lr={lr}")
+        for a in ("relu", "tanh", "leaky_relu")
+        for h in (1, 2, 4, 8)
+        for lr in (0.01, 0.1, 0.5, 1.2)
+    ]
     assert batch_sizes(configs) == [16, 16, 16]
 
 
@@ -76,14 +80,24 @@ def test_hidden_sizes_share_a_program_within_a_block_of_eight(make_config):
     configs = [make_config(f"model.hidden={h}") for h in (1, 2, 3, 4, 5, 8, 9, 20, 24, 50)]
     batches = batching.plan(configs)
     assert sorted(sorted(c.model.hidden for c in b.configs) for b in batches) == [
-        [1, 2, 3, 4, 5, 8], [9], [20, 24], [50]]
+        [1, 2, 3, 4, 5, 8],
+        [9],
+        [20, 24],
+        [50],
+    ]
 
 
 def test_structure_splits_programs(make_config):
-    configs = [make_config("data=moons"), make_config("data=flower"),
-               make_config("model=deep", "model.depth=2"), make_config("model=deep", "model.depth=3"),
-               make_config("optim=adam"), make_config("train.grad=hand"), make_config("train.batch_size=64"),
-               make_config("train.dtype=float64")]
+    configs = [
+        make_config("data=moons"),
+        make_config("data=flower"),
+        make_config("model=deep", "model.depth=2"),
+        make_config("model=deep", "model.depth=3"),
+        make_config("optim=adam"),
+        make_config("train.grad=hand"),
+        make_config("train.batch_size=64"),
+        make_config("train.dtype=float64"),
+    ]
     assert batch_sizes(configs) == [1] * 8
 
 
@@ -93,14 +107,16 @@ def test_structure_splits_programs(make_config):
 def experiment_jobs(make_config, name: str) -> list:
     """Every job of an experiment's grid (a few values of a search space), with short training."""
     params = yaml.safe_load((CONF / "experiment" / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
-    axes = [[f"{key}={value}" for value in SEARCH_SAMPLES.get(str(values)) or _values(str(values))]
-            for key, values in params.items()]
+    axes = [
+        [f"{key}={value}" for value in SEARCH_SAMPLES.get(str(values)) or _values(str(values))]
+        for key, values in params.items()
+    ]
     return [make_config(f"+experiment={name}", *QUICK, *combo) for combo in itertools.product(*axes)]
 
 
 def _values(declared: str) -> list[str]:
     if declared.startswith("choice("):
-        declared = declared[len("choice("):-1]
+        declared = declared[len("choice(") : -1]
     return [v.strip() for v in declared.split(",")]
 
 
@@ -130,8 +146,11 @@ def test_every_experiments_jobs_have_the_bits_they_have_alone(make_config, exper
 
 
 def _by_dtype(configs):
-    return [[c for c in configs if c.train.dtype == d] for d in ("float32", "float64")
-            if any(c.train.dtype == d for c in configs)]
+    return [
+        [c for c in configs if c.train.dtype == d]
+        for d in ("float32", "float64")
+        if any(c.train.dtype == d for c in configs)
+    ]
 
 
 STRUCTURES = {
@@ -147,13 +166,16 @@ STRUCTURES = {
 }
 
 
-@pytest.mark.parametrize("structure", [s if s == "default" else pytest.param(s, marks=pytest.mark.slow)
-                                       for s in STRUCTURES])
+@pytest.mark.parametrize(
+    "structure", [s if s == "default" else pytest.param(s, marks=pytest.mark.slow) for s in STRUCTURES]
+)
 def test_a_jobs_bits_do_not_depend_on_its_batch_mates(make_config, structure):
     extra = STRUCTURES[structure]
     job = make_config(*extra, "model.activation=tanh", "model.hidden=3", "optim.lr=0.5", "train.seed=1")
-    mates_a = [make_config(*extra, "model.activation=tanh", f"model.hidden={h}", f"optim.lr={lr}", f"train.seed={s}")
-               for h, lr, s in [(1, 1.2, 0), (8, 0.01, 5), (5, 0.1, 9)]]
+    mates_a = [
+        make_config(*extra, "model.activation=tanh", f"model.hidden={h}", f"optim.lr={lr}", f"train.seed={s}")
+        for h, lr, s in [(1, 1.2, 0), (8, 0.01, 5), (5, 0.1, 9)]
+    ]
     mates_b = [make_config(*extra, "model.activation=tanh", "model.hidden=7", "optim.lr=3.0", "train.seed=4")]
     first = in_batch([*mates_a, job])[-1]
     second = in_batch([job, *mates_b])[0]
@@ -179,5 +201,6 @@ def test_shares_are_unpadded_and_timed_per_job(make_config):
     for share in shares:
         assert share.timings["train_seconds"] > 0
         # A job's compile time is its share of the one compile of its batch's program.
-        assert share.timings["compile_seconds"] == pytest.approx(float(share.tags["batch.compile_seconds"]) / 2,
-                                                                 rel=1e-3, abs=1e-3)
+        assert share.timings["compile_seconds"] == pytest.approx(
+            float(share.tags["batch.compile_seconds"]) / 2, rel=1e-3, abs=1e-3
+        )

@@ -49,7 +49,13 @@ def test_default_run_is_one_tracked_run(tmp_path):
     values = [m.value for m in sorted(history, key=lambda m: m.step)]
     assert values[-1] < values[0]  # it learned
     artifacts = {a.path for a in mlflow_client.list_artifacts(run["run_id"])}
-    assert {"resolved_config.yaml", "overrides.yaml", "params.npz", "loss_curve.png", "decision_boundary.png"} <= artifacts
+    assert {
+        "resolved_config.yaml",
+        "overrides.yaml",
+        "params.npz",
+        "loss_curve.png",
+        "decision_boundary.png",
+    } <= artifacts
     assert (tmp_path / "mlflow.db").exists()
     assert f"run {run['run_id']} FINISHED" in result.stdout
 
@@ -119,8 +125,9 @@ def test_an_unwritable_home_is_one_line(tmp_path):
     env = {**os.environ, "HOME": "/proc/no-home"}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     env.pop("XDG_CACHE_HOME", None)
-    result = subprocess.run([sys.executable, "-m", "pipeline"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert_refused(result, tmp_path, "/proc/no-home", "JAX_COMPILATION_CACHE_DIR")
 
 
@@ -171,8 +178,7 @@ HOUSES = Path(__file__).resolve().parents[1] / "examples/houses.csv"
 
 def test_csv_table_trains_as_regression_and_is_tracked(tmp_path):
     shutil.copy(HOUSES, tmp_path / "houses.csv")
-    result = run_cli(tmp_path, "data=csv", "data.path=houses.csv", "data.target=price_k",
-                     *QUICK, "optim.lr=0.1")
+    result = run_cli(tmp_path, "data=csv", "data.path=houses.csv", "data.target=price_k", *QUICK, "optim.lr=0.1")
     assert result.returncode == 0, result.stderr
     table = runs(tmp_path, "Default")
     assert len(table) == 1
@@ -196,19 +202,39 @@ BAD_TABLES = [
     # (id, the table's text or None for no file, overrides after data=csv, what the line must name);
     # one of each kind through the command line, every case of each kind in tests/test_data.py
     ("missing-file", None, ("data.path=nope.csv", "data.target=y"), ("nope.csv", "no such file")),
-    ("non-numeric", "a,b,y\n1,2,0\n3,cheap,1\n5,6,0\n", ("data.path=t.csv", "data.target=y"),
-     ("'b'", "'cheap'", "row 3")),
-    ("duplicate-columns", "a,a,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n9,10,0\n", ("data.path=t.csv", "data.target=y"),
-     ("duplicate column", "'a'")),
-    ("one-class-in-training", "a,b,y\n1,2,0\n3,4,0\n5,6,0\n7,8,1\n",
-     ("data.path=t.csv", "data.target=y", "data.val_fraction=0.25", "data.seed=2"), ("one class",)),
+    (
+        "non-numeric",
+        "a,b,y\n1,2,0\n3,cheap,1\n5,6,0\n",
+        ("data.path=t.csv", "data.target=y"),
+        ("'b'", "'cheap'", "row 3"),
+    ),
+    (
+        "duplicate-columns",
+        "a,a,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n9,10,0\n",
+        ("data.path=t.csv", "data.target=y"),
+        ("duplicate column", "'a'"),
+    ),
+    (
+        "one-class-in-training",
+        "a,b,y\n1,2,0\n3,4,0\n5,6,0\n7,8,1\n",
+        ("data.path=t.csv", "data.target=y", "data.val_fraction=0.25", "data.seed=2"),
+        ("one class",),
+    ),
     ("too-few-rows", "a,b,y\n1,2,0\n3,4,1\n", ("data.path=t.csv", "data.target=y"), ("data.val_fraction",)),
-    ("perceptron-on-regression-table", "a,b,y\n1,2,10.5\n3,4,20.1\n5,6,30.7\n7,8,41.2\n9,10,50.9\n",
-     ("data.path=t.csv", "data.target=y", "model=perceptron"), ("perceptron",)),
+    (
+        "perceptron-on-regression-table",
+        "a,b,y\n1,2,10.5\n3,4,20.1\n5,6,30.7\n7,8,41.2\n9,10,50.9\n",
+        ("data.path=t.csv", "data.target=y", "model=perceptron"),
+        ("perceptron",),
+    ),
     ("no-target", "a,b,y\n1,2,0\n3,4,1\n", ("data.path=t.csv",), ("data=csv", "data.target")),
     # A sweep over a bad table is refused whole, before its parent run exists.
-    ("sweep", "a,b,y\n1,2,0\n3,NaN,1\n5,6,0\n", ("data.path=t.csv", "data.target=y", "model.hidden=1,2"),
-     ("'b'", "row 3", "in the sweep's job")),
+    (
+        "sweep",
+        "a,b,y\n1,2,0\n3,NaN,1\n5,6,0\n",
+        ("data.path=t.csv", "data.target=y", "model.hidden=1,2"),
+        ("'b'", "row 3", "in the sweep's job"),
+    ),
 ]
 
 

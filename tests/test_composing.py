@@ -59,8 +59,11 @@ def test_every_job_of_every_experiment_equals_hydras_composition(loader, experim
 def counted(loader, monkeypatch) -> list:
     """Every composition Hydra's loader does from now on, one entry each."""
     calls, real = [], type(loader).load_sweep_config
-    monkeypatch.setattr(type(loader), "load_sweep_config",
-                        lambda self, master, overrides: (calls.append(overrides), real(self, master, overrides))[1])
+    monkeypatch.setattr(
+        type(loader),
+        "load_sweep_config",
+        lambda self, master, overrides: (calls.append(overrides), real(self, master, overrides))[1],
+    )
     return calls
 
 
@@ -84,10 +87,14 @@ def test_override_dirname_and_task_overrides_are_each_jobs_own(loader):
     master = master_config(loader, "optim.lr=0.1,0.5", "model.hidden=3")
     composer = composing.JobComposer(loader, master)
     configs = [composer.compose(o) for o in grid(master)]
-    assert [list(c.hydra.overrides.task) for c in configs] == [["optim.lr=0.1", "model.hidden=3"],
-                                                               ["optim.lr=0.5", "model.hidden=3"]]
-    assert [c.hydra.job.override_dirname for c in configs] == ["model.hidden=3,optim.lr=0.1",
-                                                               "model.hidden=3,optim.lr=0.5"]
+    assert [list(c.hydra.overrides.task) for c in configs] == [
+        ["optim.lr=0.1", "model.hidden=3"],
+        ["optim.lr=0.5", "model.hidden=3"],
+    ]
+    assert [c.hydra.job.override_dirname for c in configs] == [
+        "model.hidden=3,optim.lr=0.1",
+        "model.hidden=3,optim.lr=0.5",
+    ]
     assert [c.optim.lr for c in configs] == [0.1, 0.5]
 
 
@@ -150,8 +157,9 @@ def test_the_launcher_takes_the_config_the_sweepers_check_composed(loader):
 
 
 def test_jobs_to_check_hold_hydras_values_and_hydra_composes_once_per_shape(loader, monkeypatch):
-    master = master_config(loader, "data=moons,circles", "optim.lr=0.1,0.5,1", "train.seed=range(0,4)",
-                           "train.batch_size=null,16")
+    master = master_config(
+        loader, "data=moons,circles", "optim.lr=0.1,0.5,1", "train.seed=range(0,4)", "train.batch_size=null,16"
+    )
     composer = composing.JobComposer(loader, master)
     jobs = grid(master)
     assert len(jobs) == 48
@@ -211,8 +219,9 @@ def test_the_launcher_reads_resumes_finished_runs_once_per_sweep_not_once_per_ch
         return {f"hash-in-{configs[0].tracking.experiment}"}
 
     def job(experiment: str, resume: bool = True):
-        return OmegaConf.create({"tracking": {"enabled": True, "uri": "sqlite:///x.db", "experiment": experiment},
-                                 "resume": resume})
+        return OmegaConf.create(
+            {"tracking": {"enabled": True, "uri": "sqlite:///x.db", "experiment": experiment}, "resume": resume}
+        )
 
     assert launcher._finished_hashes([job("a"), job("a")], query) == {"hash-in-a"}  # the first chunk
     assert launcher._finished_hashes([job("a"), job("b")], query) == {"hash-in-a", "hash-in-b"}  # the next

@@ -112,8 +112,7 @@ def _basic_grid_jobs(name):
         return []
     params = cfg.hydra.sweeper.get("params") or {}
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
-    axes = {o.get_key_element(): list(o.sweep_iterator()) if o.is_sweep_override() else [o.value()]
-            for o in parsed}
+    axes = {o.get_key_element(): list(o.sweep_iterator()) if o.is_sweep_override() else [o.value()] for o in parsed}
     group_keys = [k for k in axes if k in GROUPS]
     value_keys = [k for k in axes if k not in GROUPS]
     jobs = []
@@ -216,8 +215,9 @@ BAD_OVERRIDES = [
 ]
 
 
-@pytest.mark.parametrize("overrides, key, value, allowed", BAD_OVERRIDES,
-                         ids=[" ".join(case[0]) for case in BAD_OVERRIDES])
+@pytest.mark.parametrize(
+    "overrides, key, value, allowed", BAD_OVERRIDES, ids=[" ".join(case[0]) for case in BAD_OVERRIDES]
+)
 def test_bad_value_is_refused_with_one_line_naming_it(overrides, key, value, allowed):
     cfg = _config(overrides)  # composes: the schema's types allow it; only validate knows better
     message = _refused(cfg)
@@ -262,17 +262,20 @@ def test_logistic_and_perceptron_ignore_hidden_size():
         assert ignored_settings(cfg) == {}
 
 
-@pytest.mark.parametrize("overrides, key", [
-    (["model.depth=3"], "model.depth"),
-    (["model=logistic", "model.hidden=8"], "model.hidden"),
-    (["model=perceptron", "data=blobs", "model.activation=relu"], "model.activation"),
-    (["model.leaky_slope=0.2"], "model.leaky_slope"),
-    (["model=deep", "model.init_scale=0.5"], "model.init_scale"),  # deep inits by he
-    (["optim.momentum=0.5"], "optim.momentum"),
-    (["optim.b1=0.5"], "optim.b1"),
-    (["data.n_samples=100"], "data.n_samples"),  # flower is fixed at 400
-    (["data=blobs", "data.noise=0.5"], "data.noise"),
-])
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["model.depth=3"], "model.depth"),
+        (["model=logistic", "model.hidden=8"], "model.hidden"),
+        (["model=perceptron", "data=blobs", "model.activation=relu"], "model.activation"),
+        (["model.leaky_slope=0.2"], "model.leaky_slope"),
+        (["model=deep", "model.init_scale=0.5"], "model.init_scale"),  # deep inits by he
+        (["optim.momentum=0.5"], "optim.momentum"),
+        (["optim.b1=0.5"], "optim.b1"),
+        (["data.n_samples=100"], "data.n_samples"),  # flower is fixed at 400
+        (["data=blobs", "data.noise=0.5"], "data.noise"),
+    ],
+)
 def test_values_a_job_ignores_are_named(overrides, key):
     cfg = _config(overrides)
     validate(cfg)  # valid values: only the model ignores them
@@ -280,20 +283,31 @@ def test_values_a_job_ignores_are_named(overrides, key):
 
 
 def test_defaults_and_model_files_say_nothing_a_job_ignores():
-    for overrides in ([], ["model=logistic"], ["model=perceptron", "data=blobs"], ["model=deep"],
-                      ["optim=adam"], ["optim=momentum"], ["data=moons"], ["data=breast_cancer"]):
+    for overrides in (
+        [],
+        ["model=logistic"],
+        ["model=perceptron", "data=blobs"],
+        ["model=deep"],
+        ["optim=adam"],
+        ["optim=momentum"],
+        ["data=moons"],
+        ["data=breast_cancer"],
+    ):
         assert ignored_settings(_config(overrides)) == {}, overrides
 
 
 # -- schema errors: Hydra refuses them while composing --------------------------------------
 
 
-@pytest.mark.parametrize("override, key", [
-    ("model.hiden=4", "model.hiden"),
-    ("optim.lr=fast", "optim.lr"),
-    ("train.steps=many", "train.steps"),
-    ("train.batch_size=half", "train.batch_size"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("model.hiden=4", "model.hiden"),
+        ("optim.lr=fast", "optim.lr"),
+        ("train.steps=many", "train.steps"),
+        ("train.batch_size=half", "train.batch_size"),
+    ],
+)
 def test_schema_refuses_unknown_key_or_wrong_type_at_compose_time(override, key):
     with pytest.raises((ConfigCompositionException, OmegaConfBaseException)) as info:
         _compose([override])

@@ -32,8 +32,16 @@ def _reference_flower():
 
 
 def test_names_and_tasks():
-    assert set(DATASETS) == {"flower", "moons", "circles", "blobs", "gaussian_quantiles",
-                             "breast_cancer", "diabetes", "csv"}
+    assert set(DATASETS) == {
+        "flower",
+        "moons",
+        "circles",
+        "blobs",
+        "gaussian_quantiles",
+        "breast_cancer",
+        "diabetes",
+        "csv",
+    }
     assert DATASETS["diabetes"] == "regression" and len(BINARY) == 6
 
 
@@ -74,8 +82,7 @@ def test_flower_does_not_touch_global_rng():
 def test_flower_split_is_a_permutation_of_the_course_data():
     ds = load_dataset("flower", seed=7, n_samples=50, noise=0.9)  # both ignored by flower
     X_ref, Y_ref = _reference_flower()
-    both = np.concatenate([np.vstack([ds.X_train, ds.Y_train]),
-                           np.vstack([ds.X_val, ds.Y_val])], axis=1)
+    both = np.concatenate([np.vstack([ds.X_train, ds.Y_train]), np.vstack([ds.X_val, ds.Y_val])], axis=1)
     ref = np.vstack([X_ref, Y_ref.astype(np.float64)])
     key = lambda a: a[:, np.lexsort(a[::-1])]  # order columns canonically
     assert np.array_equal(key(both), key(ref))
@@ -131,6 +138,7 @@ def test_diabetes_is_standardised_regression():
     np.testing.assert_allclose(ds.X_train.std(axis=1), 1.0, atol=1e-12)
     # target_scale undoes the standardisation: the raw target is a disease score ~25..346.
     from sklearn.datasets import load_diabetes
+
     raw = load_diabetes().target
     assert 0.5 * raw.std() < ds.target_scale < 2 * raw.std()
     assert len(np.unique(ds.Y_train)) > 2
@@ -195,8 +203,9 @@ def test_load_from_config_loads_each_data_config_once():
 
     from pipeline.data import load_from_config
 
-    data = SimpleNamespace(name="moons", seed=3, val_fraction=0.2, n_samples=50, noise=0.1,
-                           path=None, target=None, task="auto")
+    data = SimpleNamespace(
+        name="moons", seed=3, val_fraction=0.2, n_samples=50, noise=0.1, path=None, target=None, task="auto"
+    )
     assert load_from_config(data) is load_from_config(SimpleNamespace(**vars(data)))
 
 

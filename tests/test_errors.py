@@ -26,9 +26,11 @@ def test_one_line_joins_a_hydra_style_message():
 
 
 def test_one_line_keeps_a_one_line_message():
-    for message in ("model.activation='foo' is not allowed; choose one of: step, sigmoid, tanh",
-                    "diverged: the loss became non-finite at step 5",
-                    "train.log_every=100 is larger than train.steps=50; it must lie in [1, train.steps]"):
+    for message in (
+        "model.activation='foo' is not allowed; choose one of: step, sigmoid, tanh",
+        "diverged: the loss became non-finite at step 5",
+        "train.log_every=100 is larger than train.steps=50; it must lie in [1, train.steps]",
+    ):
         assert one_line(ValueError(message)) == message
 
 
@@ -104,7 +106,11 @@ def test_input_refused_is_exit_status_2_with_its_line():
 def test_an_experiment_without_its_plus_gets_the_command_to_type():
     from hydra.errors import ConfigCompositionException
 
-    error = ConfigCompositionException("Could not override 'experiment'.\nTo append to your config use "
-                                       "+experiment=relu_sweep\nKey 'experiment' is not in struct")
-    assert one_line(error) == ("experiment=relu_sweep selects a file of conf/experiment/ that the defaults do not "
-                               "name; add it with a +: python -m pipeline +experiment=relu_sweep")
+    error = ConfigCompositionException(
+        "Could not override 'experiment'.\nTo append to your config use "
+        "+experiment=relu_sweep\nKey 'experiment' is not in struct"
+    )
+    assert one_line(error) == (
+        "experiment=relu_sweep selects a file of conf/experiment/ that the defaults do not "
+        "name; add it with a +: python -m pipeline +experiment=relu_sweep"
+    )

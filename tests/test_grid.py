@@ -10,8 +10,10 @@ def _config(params=None, task=()):
 
 
 def test_swept_keys_from_the_grid_and_the_command_line():
-    config = _config({"model.hidden": "1,2,3"}, ["+experiment=relu_sweep", "optim.lr=0.1,1.2", "train.steps=200",
-                                                "model.depth=range(2,5)"])
+    config = _config(
+        {"model.hidden": "1,2,3"},
+        ["+experiment=relu_sweep", "optim.lr=0.1,1.2", "train.steps=200", "model.depth=range(2,5)"],
+    )
     assert swept_keys(config) == {"model.hidden": "1,2,3", "optim.lr": "0.1,1.2", "model.depth": "range(2,5)"}
     assert swept_keys(_config()) == {}
 

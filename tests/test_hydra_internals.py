@@ -18,8 +18,12 @@ from pipeline.composing import JobComposer
 from pipeline.config import register_configs
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
-JOBS = [["optim.lr=0.1", "model.hidden=3"], ["optim.lr=0.5", "model.hidden=3"], ["optim.lr=1.2", "model.hidden=5"],
-        ["data=moons", "optim.lr=0.1"]]
+JOBS = [
+    ["optim.lr=0.1", "model.hidden=3"],
+    ["optim.lr=0.5", "model.hidden=3"],
+    ["optim.lr=1.2", "model.hidden=5"],
+    ["data=moons", "optim.lr=0.1"],
+]
 
 # Each private name renamed, as a Hydra upgrade might; the config repository's method too.
 RENAMED = ["apply_overrides", "overrides_dirname", "config_repository"]
@@ -38,8 +42,9 @@ def plain(config) -> dict:
 
 
 @pytest.mark.parametrize("internal", RENAMED)
-def test_without_each_internal_every_job_is_still_hydras_own_composition(master_and_loader, internal, monkeypatch,
-                                                                          caplog):
+def test_without_each_internal_every_job_is_still_hydras_own_composition(
+    master_and_loader, internal, monkeypatch, caplog
+):
     master, loader = master_and_loader
     expected = [plain(loader.load_sweep_config(master, job)) for job in JOBS]
     if internal == "config_repository":

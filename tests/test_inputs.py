@@ -48,8 +48,14 @@ def test_padding_round_trips_and_pads_with_zeros(make_config):
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu", "identity"])
 def test_a_padded_network_computes_what_the_unpadded_one_does(make_config, activation):
     # Mathematically the same (exact zeros in the padding); in float64 equal to rounding.
-    cfg = make_config("model=deep", "model.depth=2", "model.hidden=3", f"model.activation={activation}",
-                      "model.init=xavier", "train.dtype=float64")
+    cfg = make_config(
+        "model=deep",
+        "model.depth=2",
+        "model.hidden=3",
+        f"model.activation={activation}",
+        "model.init=xavier",
+        "train.dtype=float64",
+    )
     ds = dataset_of(cfg)
     with jax.enable_x64(True):
         ((params, _),) = inputs.initial_states([cfg], ds)
@@ -57,8 +63,9 @@ def test_a_padded_network_computes_what_the_unpadded_one_does(make_config, activ
         padded = inputs.pad_params(params, inputs.program_sizes(cfg, ds))
         X = jnp.asarray(ds.X_train)
         own = forward({k: jnp.asarray(v) for k, v in params.items()}, X, activation, "sigmoid", 0.01)
-        wide = forward({k: jnp.asarray(v) for k, v in padded.items()}, X, hidden_of(spec, hyper), "sigmoid",
-                       hyper.slope)
+        wide = forward(
+            {k: jnp.asarray(v) for k, v in padded.items()}, X, hidden_of(spec, hyper), "sigmoid", hyper.slope
+        )
     np.testing.assert_allclose(np.asarray(wide.A[-1]), np.asarray(own.A[-1]), rtol=1e-13, atol=1e-15)
     assert not np.asarray(wide.A[1])[3:].any()  # the padding units output exactly 0
 
@@ -68,9 +75,10 @@ def test_initial_states_drawn_together_are_each_jobs_own(make_config, init):
     # Drawn beside other jobs, a job's initial parameters are the very bits it draws alone; and
     # they are the notes' initialisation (init_params' own draw: to the bit on JAX 0.10, to the
     # float32 rounding of the normal transform on later releases).
-    configs = [make_config(f"model.hidden={h}", f"train.seed={seed}", f"model.init={init}",
-                           f"model.init_scale={scale}")
-               for h, seed, scale in ((1, 0, 0.01), (4, 7, 0.5), (4, 2**32 - 1, 0.01), (8, 123456, 2.0))]
+    configs = [
+        make_config(f"model.hidden={h}", f"train.seed={seed}", f"model.init={init}", f"model.init_scale={scale}")
+        for h, seed, scale in ((1, 0, 0.01), (4, 7, 0.5), (4, 2**32 - 1, 0.01), (8, 123456, 2.0))
+    ]
     configs.append(make_config("model=deep", "model.depth=3", "model.hidden=6", "train.seed=3", f"model.init={init}"))
     ds = dataset_of(configs[0])
     for (params, key), cfg in zip(inputs.initial_states(configs, ds), configs):

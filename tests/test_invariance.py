@@ -18,10 +18,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("invariance")]
 
 QUICK = ["train.steps=300", "train.log_every=50", "tracking.plots=false"]
 GRID = ["model.activation=relu", "model.hidden=3,20", "optim.lr=0.5,1.2", "train.dtype=float32,float64"]
-ALONE = [("model.hidden=3", "optim.lr=1.2", "train.dtype=float32"),
-         ("model.hidden=20", "optim.lr=0.5", "train.dtype=float64")]
-RECORDED = ("loss", "train_accuracy", "val_accuracy", "grad_norm_W1", "grad_norm_W2",
-            "gradcheck_rel_error", "gradcheck_fd_rel_error")
+ALONE = [
+    ("model.hidden=3", "optim.lr=1.2", "train.dtype=float32"),
+    ("model.hidden=20", "optim.lr=0.5", "train.dtype=float64"),
+]
+RECORDED = (
+    "loss",
+    "train_accuracy",
+    "val_accuracy",
+    "grad_norm_W1",
+    "grad_norm_W2",
+    "gradcheck_rel_error",
+    "gradcheck_fd_rel_error",
+)
 
 
 def recorded(where: Path, experiment: str) -> dict[str, dict]:
@@ -54,8 +63,9 @@ def sweeps(tmp_path_factory) -> dict[str, dict]:
     for launcher in ("batched", "basic", "joblib"):
         where = tmp_path_factory.mktemp(launcher)
         extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
-        done = run_cli(where, "-m", *QUICK, *GRID, f"hydra/launcher={launcher}", *extra,
-                       "tracking.experiment=invariance")
+        done = run_cli(
+            where, "-m", *QUICK, *GRID, f"hydra/launcher={launcher}", *extra, "tracking.experiment=invariance"
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         results[launcher] = recorded(where, "invariance")
         assert len(results[launcher]) == 8

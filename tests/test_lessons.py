@@ -59,11 +59,16 @@ def derivatives():
     return rows_of("derivatives")
 
 
-@pytest.mark.parametrize("key, f_a, f_nudged", [
-    ("three_a_at_2", 6.0, 6.003), ("three_a_at_5", 15.0, 15.003),
-    ("a_squared_at_2", 4.0, 4.004001), ("a_cubed_at_2", 8.0, 8.012006001),
-    ("ln_a_at_2", 0.6931471805599453, 0.6936470556015591),
-])
+@pytest.mark.parametrize(
+    "key, f_a, f_nudged",
+    [
+        ("three_a_at_2", 6.0, 6.003),
+        ("three_a_at_5", 15.0, 15.003),
+        ("a_squared_at_2", 4.0, 4.004001),
+        ("a_cubed_at_2", 8.0, 8.012006001),
+        ("ln_a_at_2", 0.6931471805599453, 0.6936470556015591),
+    ],
+)
 def test_derivatives_nudged_values_are_the_notes(derivatives, key, f_a, f_nudged):
     row = derivatives[key]
     assert row["f_a"] == pytest.approx(f_a, abs=1e-12)
@@ -77,10 +82,19 @@ def test_derivatives_printed_as_the_notes_write_them():
     assert round(0.6936470556015591, 5) == 0.69365  # the notes' 0.69365 is ln 2.001 to 5 places
 
 
-@pytest.mark.parametrize("key, exact", [
-    ("three_a_at_2", 3.0), ("three_a_at_5", 3.0), ("a_squared_at_2", 4.0), ("a_squared_at_5", 10.0),
-    ("a_cubed_at_2", 12.0), ("a_cubed_at_5", 75.0), ("ln_a_at_2", 0.5), ("ln_a_at_5", 0.2),
-])
+@pytest.mark.parametrize(
+    "key, exact",
+    [
+        ("three_a_at_2", 3.0),
+        ("three_a_at_5", 3.0),
+        ("a_squared_at_2", 4.0),
+        ("a_squared_at_5", 10.0),
+        ("a_cubed_at_2", 12.0),
+        ("a_cubed_at_5", 75.0),
+        ("ln_a_at_2", 0.5),
+        ("ln_a_at_5", 0.2),
+    ],
+)
 def test_derivatives_hand_equals_jax_grad_equals_nudge_within_its_error(derivatives, key, exact):
     row = derivatives[key]
     a = row["a"]
@@ -110,10 +124,16 @@ def test_computation_graph_forward_is_u_6_v_11_J_33():
     assert (forward_row["u"], forward_row["v"], forward_row["J"]) == (6.0, 11.0, 33.0)
 
 
-@pytest.mark.parametrize("node, value, J_nudged, derivative", [
-    ("v", 11.0, 33.003, 3.0), ("u", 6.0, 33.003, 3.0), ("a", 5.0, 33.003, 3.0),
-    ("b", 3.0, 33.006, 6.0), ("c", 2.0, 33.009, 9.0),
-])
+@pytest.mark.parametrize(
+    "node, value, J_nudged, derivative",
+    [
+        ("v", 11.0, 33.003, 3.0),
+        ("u", 6.0, 33.003, 3.0),
+        ("a", 5.0, 33.003, 3.0),
+        ("b", 3.0, 33.006, 6.0),
+        ("c", 2.0, 33.009, 9.0),
+    ],
+)
 def test_computation_graph_each_nudge_and_derivative_is_the_notes(node, value, J_nudged, derivative):
     row = rows_of("computation_graph")[f"d_{node}"]
     assert row["value"] == value
@@ -148,12 +168,21 @@ def slopes():
     return rows_of("activation_slopes")
 
 
-@pytest.mark.parametrize("key, expected, tolerance", [
-    ("sigmoid_at_-10", 0.0, 1e-4), ("sigmoid_at_0", 0.25, 0.0), ("sigmoid_at_10", 0.0, 1e-4),
-    ("tanh_at_-10", 0.0, 1e-8), ("tanh_at_0", 1.0, 0.0), ("tanh_at_10", 0.0, 1e-8),
-    ("relu_at_-10", 0.0, 0.0), ("relu_at_10", 1.0, 0.0),
-    ("leaky_relu_at_-10", 0.1, 0.0), ("leaky_relu_at_10", 1.0, 0.0),
-])
+@pytest.mark.parametrize(
+    "key, expected, tolerance",
+    [
+        ("sigmoid_at_-10", 0.0, 1e-4),
+        ("sigmoid_at_0", 0.25, 0.0),
+        ("sigmoid_at_10", 0.0, 1e-4),
+        ("tanh_at_-10", 0.0, 1e-8),
+        ("tanh_at_0", 1.0, 0.0),
+        ("tanh_at_10", 0.0, 1e-8),
+        ("relu_at_-10", 0.0, 0.0),
+        ("relu_at_10", 1.0, 0.0),
+        ("leaky_relu_at_-10", 0.1, 0.0),
+        ("leaky_relu_at_10", 1.0, 0.0),
+    ],
+)
 def test_activation_slopes_are_the_notes(slopes, key, expected, tolerance):
     assert abs(slopes[key]["hand"] - expected) <= tolerance
 
@@ -202,8 +231,15 @@ def test_cpu_vs_gpu_skips_a_size_predicted_to_take_too_long():
         calls.append(x)
         return x
 
-    timings = time_on_devices(jax.devices("cpu")[:1], [1, 2, 1000], lambda n: (jax.numpy.ones(n),), program,
-                              cost=lambda n: n**3, max_seconds=1e-3, repeats=1)
+    timings = time_on_devices(
+        jax.devices("cpu")[:1],
+        [1, 2, 1000],
+        lambda n: (jax.numpy.ones(n),),
+        program,
+        cost=lambda n: n**3,
+        max_seconds=1e-3,
+        repeats=1,
+    )
     assert timings["cpu"][2] is None and timings["cpu"][0] is not None
     assert all(c.shape[0] != 1000 for c in calls)
 
@@ -222,22 +258,31 @@ def test_batched_training_program_lowers_each_jobs_loss():
 
 
 def test_table_prints_csv_and_metrics():
-    table = Table("t", (Column("g", "g", "{}"), Column("x", "x value", "{:.2f}")),
-                  [{"key": "one", "g": "relu", "x": -0.0}, {"key": "two", "g": "tanh", "x": None}])
+    table = Table(
+        "t",
+        (Column("g", "g", "{}"), Column("x", "x value", "{:.2f}")),
+        [{"key": "one", "g": "relu", "x": -0.0}, {"key": "two", "g": "tanh", "x": None}],
+    )
     assert table.text().splitlines() == ["t", "g     x value", "relu     0.00", "tanh        -"]
     assert table.metrics() == {"one.x": -0.0}
     path = table.write_csv(Path(__import__("tempfile").mkdtemp()) / "t.csv")
-    assert list(csv.reader(io.StringIO(path.read_text()))) == [["key", "g", "x"], ["one", "relu", "-0.0"],
-                                                               ["two", "tanh", ""]]
+    assert list(csv.reader(io.StringIO(path.read_text()))) == [
+        ["key", "g", "x"],
+        ["one", "relu", "-0.0"],
+        ["two", "tanh", ""],
+    ]
 
 
-@pytest.mark.parametrize("node, named", [
-    ({"name": "derivatives", "nudg": 0.1}, "nudg"),
-    ({"name": "derivative"}, "lesson.name='derivative'"),
-    ({"name": "derivatives", "nudge": 0.0}, "lesson.nudge=0.0"),
-    ({"name": "derivatives", "nudge": "tiny"}, "nudge"),
-    ({"name": "cpu_vs_gpu", "jobs": []}, "lesson.jobs"),
-])
+@pytest.mark.parametrize(
+    "node, named",
+    [
+        ({"name": "derivatives", "nudg": 0.1}, "nudg"),
+        ({"name": "derivative"}, "lesson.name='derivative'"),
+        ({"name": "derivatives", "nudge": 0.0}, "lesson.nudge=0.0"),
+        ({"name": "derivatives", "nudge": "tiny"}, "nudge"),
+        ({"name": "cpu_vs_gpu", "jobs": []}, "lesson.jobs"),
+    ],
+)
 def test_lesson_config_refuses_bad_input_in_one_line(node, named):
     with pytest.raises(ConfigError) as refused:
         lesson_config(OmegaConf.create(node))
@@ -264,10 +309,13 @@ def test_write_files_gives_the_csv_the_text_and_the_plot(tmp_path, name):
 
 
 def test_run_lesson_records_one_finished_run(tmp_path, capsys):
-    cfg = OmegaConf.merge(OmegaConf.structured(Config), {
-        "lesson": {"name": "computation_graph"},
-        "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "lessons"},
-    })
+    cfg = OmegaConf.merge(
+        OmegaConf.structured(Config),
+        {
+            "lesson": {"name": "computation_graph"},
+            "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "lessons"},
+        },
+    )
     run_id = run_lesson(cfg, output_dir=tmp_path / "out")
     printed = capsys.readouterr().out
     assert "33.009000" in printed and run_id in printed
@@ -276,19 +324,29 @@ def test_run_lesson_records_one_finished_run(tmp_path, capsys):
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     run = store.get_run(run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.params == {"lesson.name": "computation_graph", "lesson.nudge": "0.001",
-                               "lesson.inputs": "[5.0, 3.0, 2.0]"}
+    assert run.data.params == {
+        "lesson.name": "computation_graph",
+        "lesson.nudge": "0.001",
+        "lesson.inputs": "[5.0, 3.0, 2.0]",
+    }
     assert run.data.metrics["d_c.hand"] == 9.0 and run.data.metrics["forward.J"] == 33.0
     for tag in ("git_commit", "version.jax", "jax.backend", "command"):
         assert run.data.tags[tag], tag
     assert {a.path for a in store.list_artifacts(run_id)} == {
-        "computation_graph.csv", "computation_graph_forward.csv", "computation_graph.txt"}
+        "computation_graph.csv",
+        "computation_graph_forward.csv",
+        "computation_graph.txt",
+    }
 
 
 def test_run_lesson_without_tracking_records_nothing(tmp_path):
-    cfg = OmegaConf.merge(OmegaConf.structured(Config), {
-        "lesson": {"name": "derivatives"}, "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "enabled": False,
-                                                        "plots": False}})
+    cfg = OmegaConf.merge(
+        OmegaConf.structured(Config),
+        {
+            "lesson": {"name": "derivatives"},
+            "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "enabled": False, "plots": False},
+        },
+    )
     assert run_lesson(cfg, output_dir=tmp_path) is None
     assert not (tmp_path / "mlflow.db").exists()
     assert (tmp_path / "derivatives.csv").is_file() and not list(tmp_path.glob("*.png"))
@@ -304,13 +362,16 @@ def _artifact_rows(cwd: Path, run_id: str, name: str) -> list[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, key, column, value", [
-    ("derivatives", "a_squared_at_2", "f_nudged", 4.004001),
-    ("computation_graph", "d_b", "J_nudged", 33.006),
-    ("vectorisation", "m_40", "max_abs_difference", 0.0),
-    ("activation_slopes", "sigmoid_at_0", "hand", 0.25),
-    ("cpu_vs_gpu", "matmul_16", None, None),
-])
+@pytest.mark.parametrize(
+    "name, key, column, value",
+    [
+        ("derivatives", "a_squared_at_2", "f_nudged", 4.004001),
+        ("computation_graph", "d_b", "J_nudged", 33.006),
+        ("vectorisation", "m_40", "max_abs_difference", 0.0),
+        ("activation_slopes", "sigmoid_at_0", "hand", 0.25),
+        ("cpu_vs_gpu", "matmul_16", None, None),
+    ],
+)
 def test_lesson_command_records_one_run_with_its_table(tmp_path, name, key, column, value):
     result = run_cli(tmp_path, f"+lesson={name}", *QUICK_OVERRIDES.get(name, ()))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -320,8 +381,9 @@ def test_lesson_command_records_one_run_with_its_table(tmp_path, name, key, colu
     run = table.iloc[0]
     assert run["status"] == "FINISHED" and run["tags.mlflow.runName"] == name
     assert run["params.lesson.name"] == name
-    assert client(tmp_path).get_experiment_by_name("lessons").tags["mlflow.experimentKind"] == \
-        "custom_model_development"
+    assert (
+        client(tmp_path).get_experiment_by_name("lessons").tags["mlflow.experimentKind"] == "custom_model_development"
+    )
     rows = {row["key"]: row for row in _artifact_rows(tmp_path, run["run_id"], name)}
     assert key in rows
     if column is not None:

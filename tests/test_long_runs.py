@@ -24,8 +24,13 @@ LONG = ["train.steps=1000000", "train.log_every=1000", "tracking.plots=false"]
 
 
 def start(cwd: Path, *overrides: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipeline", *overrides], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *overrides],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_points(cwd: Path, at_least: int, timeout: float = 120) -> int:
@@ -112,4 +117,3 @@ def test_an_interrupt_is_held_only_for_the_main_threads_writes():
     with pytest.raises(KeyboardInterrupt):
         with interrupts.deferred():
             interrupts._handler(signal.SIGTERM, None)  # held until the main thread's write ends
-

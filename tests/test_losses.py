@@ -22,9 +22,7 @@ def test_cross_entropy_from_logits_equals_the_notes_formula():
         Z = jax.random.normal(jax.random.key(0), (1, 50)) * 5.0
         Y = (jax.random.uniform(jax.random.key(1), (1, 50)) < 0.5).astype(Z.dtype)
         A = 1.0 / (1.0 + jnp.exp(-Z))
-        np.testing.assert_allclose(
-            binary_cross_entropy_from_logits(Z, Y), binary_cross_entropy(A, Y), rtol=1e-12
-        )
+        np.testing.assert_allclose(binary_cross_entropy_from_logits(Z, Y), binary_cross_entropy(A, Y), rtol=1e-12)
         # and the notes' formula itself, written out per example in numpy
         z, y = np.asarray(Z), np.asarray(Y)
         a = 1.0 / (1.0 + np.exp(-z))

@@ -122,9 +122,7 @@ def test_forward_equals_the_notes_two_layer_equations():
         ("leaky_relu", "sigmoid", lambda z: np.where(z > 0, z, 0.01 * z), lambda z: 1 / (1 + np.exp(-z))),
     ],
 )
-def test_forward_uses_hidden_activation_below_and_output_activation_on_top(
-    hidden, output, g_hidden, g_output
-):
+def test_forward_uses_hidden_activation_below_and_output_activation_on_top(hidden, output, g_hidden, g_output):
     rng = np.random.default_rng(1)
     sizes, m = (2, 3, 3, 1), 17
     params = {}

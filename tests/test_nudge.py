@@ -28,12 +28,15 @@ def test_the_notes_functions_in_the_notes_order():
     assert [fn.f_prime_name for fn in NOTES_FUNCTIONS] == ["3", "2a", "3a^2", "1/a"]
 
 
-@pytest.mark.parametrize("name, f_2, f_nudged", [
-    ("3a", 6.0, 6.003),
-    ("a^2", 4.0, 4.004001),
-    ("a^3", 8.0, 8.012006001),  # the notes: ≈ 8.012
-    ("ln a", 0.6931471805599453, 0.6936470556015591),  # the notes: 0.6931 -> 0.69365
-])
+@pytest.mark.parametrize(
+    "name, f_2, f_nudged",
+    [
+        ("3a", 6.0, 6.003),
+        ("a^2", 4.0, 4.004001),
+        ("a^3", 8.0, 8.012006001),  # the notes: ≈ 8.012
+        ("ln a", 0.6931471805599453, 0.6936470556015591),  # the notes: 0.6931 -> 0.69365
+    ],
+)
 def test_nudging_a_from_2_to_2_001_gives_the_notes_values(name, f_2, f_nudged):
     step = nudge(lambda a: float(BY_NAME[name].f(a)), 2.0)
     assert isinstance(step, Nudge)

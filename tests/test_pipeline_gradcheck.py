@@ -50,10 +50,13 @@ def test_hand_gradients_pass_for_each_hidden_activation(flower, activation):
     assert all(0 <= v < 1e-10 for v in report.per_parameter.values())
 
 
-@pytest.mark.parametrize("name, hidden_activation, output, sizes", [
-    ("logistic", "tanh", "sigmoid", (2, 1)),
-    ("perceptron", "step", "step", (2, 1)),
-])
+@pytest.mark.parametrize(
+    "name, hidden_activation, output, sizes",
+    [
+        ("logistic", "tanh", "sigmoid", (2, 1)),
+        ("perceptron", "step", "step", (2, 1)),
+    ],
+)
 def test_hand_gradients_pass_for_other_models(flower, name, hidden_activation, output, sizes):
     spec, params, hyper = _case(flower, hidden_activation, output, sizes, "xavier")
     report = check_run_gradients(spec, params, flower, hyper, GradcheckConfig())
@@ -144,7 +147,10 @@ def test_large_networks_check_a_bounded_sample_of_coordinates(flower):
     assert report.n_params == 12001
     assert 0 < report.fd_coordinates <= MAX_FD_COORDINATES
     assert report.rel_error < 1e-10 and report.fd_rel_error < 1e-5
-    assert report.tags() == {"gradcheck.fd_coordinates": str(report.fd_coordinates),
-                             "gradcheck.n_params": "12001", "gradcheck.fd_sampled": "true"}
+    assert report.tags() == {
+        "gradcheck.fd_coordinates": str(report.fd_coordinates),
+        "gradcheck.n_params": "12001",
+        "gradcheck.fd_sampled": "true",
+    }
     small = check_run_gradients(*_case(flower, "tanh")[:2], flower, hyper, GradcheckConfig())
     assert small.fd_coordinates == small.n_params == 17

@@ -45,15 +45,20 @@ def left_right_colour_gap(img: np.ndarray) -> float:
     """Mean-colour distance between an interior strip left of x1=0 and one right of it."""
     h, w, _ = img.shape
     rows = slice(int(0.2 * h), int(0.8 * h))
-    left = img[rows, int(0.2 * w):int(0.35 * w)].reshape(-1, 3).mean(axis=0)
-    right = img[rows, int(0.7 * w):int(0.85 * w)].reshape(-1, 3).mean(axis=0)
+    left = img[rows, int(0.2 * w) : int(0.35 * w)].reshape(-1, 3).mean(axis=0)
+    right = img[rows, int(0.7 * w) : int(0.85 * w)].reshape(-1, 3).mean(axis=0)
     return float(np.abs(left - right).sum())
 
 
 def test_loss_curve_png_with_val_metric(tmp_path):
     steps = np.arange(100)
-    out = plots.plot_loss_curve(steps, np.exp(-steps / 30) + 0.01, tmp_path / "loss.png",
-                                title="loss", val_metric=("val_accuracy", np.linspace(0.5, 1, 100)))
+    out = plots.plot_loss_curve(
+        steps,
+        np.exp(-steps / 30) + 0.01,
+        tmp_path / "loss.png",
+        title="loss",
+        val_metric=("val_accuracy", np.linspace(0.5, 1, 100)),
+    )
     assert isinstance(out, Path) and out == tmp_path / "loss.png"
     assert_png(out)
 
@@ -62,8 +67,9 @@ def test_loss_curve_tolerates_nan_and_rejects_mismatched_metric(tmp_path):
     loss = np.array([1.0, 0.5, np.nan, np.nan])  # a run that diverged
     assert_png(plots.plot_loss_curve(np.arange(4), loss, tmp_path / "nan.png", title="diverged"))
     with pytest.raises(ValueError):
-        plots.plot_loss_curve(np.arange(4), np.ones(4), tmp_path / "x.png", title="t",
-                              val_metric=("val_accuracy", np.ones(3)))
+        plots.plot_loss_curve(
+            np.arange(4), np.ones(4), tmp_path / "x.png", title="t", val_metric=("val_accuracy", np.ones(3))
+        )
 
 
 def test_loss_curve_is_deterministic(tmp_path):
@@ -81,10 +87,10 @@ def test_decision_boundary_reflects_predict(tmp_path, blobs):
         seen.append(points.shape)
         return step_right(points)
 
-    split = assert_png(plots.plot_decision_boundary(spy, X, Y, tmp_path / "split.png",
-                                                    title="x1 > 0", resolution=50))
-    flat = assert_png(plots.plot_decision_boundary(constant, X, Y, tmp_path / "flat.png",
-                                                   title="constant", resolution=50))
+    split = assert_png(plots.plot_decision_boundary(spy, X, Y, tmp_path / "split.png", title="x1 > 0", resolution=50))
+    flat = assert_png(
+        plots.plot_decision_boundary(constant, X, Y, tmp_path / "flat.png", title="constant", resolution=50)
+    )
     assert seen == [(2, 50 * 50)], "predict gets grid points as columns"
     assert left_right_colour_gap(split) > 0.3
     assert left_right_colour_gap(flat) < 0.05
@@ -104,27 +110,31 @@ def test_decision_boundary_says_what_its_colours_mean(tmp_path, blobs, saved_fig
 @pytest.mark.parametrize("shape", [(3, 10), (10, 2), (10,)])
 def test_decision_boundary_rejects_non_2d_features(tmp_path, shape):
     with pytest.raises(ValueError, match="shape"):
-        plots.plot_decision_boundary(constant, np.zeros(shape), np.zeros((1, 10)),
-                                     tmp_path / "bad.png", title="bad")
+        plots.plot_decision_boundary(constant, np.zeros(shape), np.zeros((1, 10)), tmp_path / "bad.png", title="bad")
 
 
 def test_decision_boundaries_grid(tmp_path, blobs):
     X, Y = blobs
     panels = [("right", step_right), ("left", lambda p: 1 - step_right(p)), ("flat", constant)]
-    img = assert_png(plots.plot_decision_boundaries_grid(panels, X, Y, tmp_path / "grid.png",
-                                                         title="best 3", resolution=40))
+    img = assert_png(
+        plots.plot_decision_boundaries_grid(panels, X, Y, tmp_path / "grid.png", title="best 3", resolution=40)
+    )
     assert img.shape[1] > 2 * img.shape[0], "panels side by side"
     with pytest.raises(ValueError):
         plots.plot_decision_boundaries_grid(panels, np.zeros((3, 40)), Y, tmp_path / "b.png", title="t")
 
 
 def sweep_rows():
-    rows = [{"model.hidden": h, "optim.lr": lr, "model.activation": act, "seed": 0,
-             "val_accuracy": 0.5 + 0.01 * h + lr}
-            for act in ("tanh", "relu", "sigmoid") for lr in (0.01, 0.1) for h in (1, 4, 16)]
+    rows = [
+        {"model.hidden": h, "optim.lr": lr, "model.activation": act, "seed": 0, "val_accuracy": 0.5 + 0.01 * h + lr}
+        for act in ("tanh", "relu", "sigmoid")
+        for lr in (0.01, 0.1)
+        for h in (1, 4, 16)
+    ]
     rows.append({"model.hidden": 64, "optim.lr": 0.01, "model.activation": "elu"})  # failed
-    rows.append({"model.hidden": 4, "optim.lr": 0.5, "model.activation": "tanh",
-                 "val_accuracy": float("nan")})  # diverged
+    rows.append(
+        {"model.hidden": 4, "optim.lr": 0.5, "model.activation": "tanh", "val_accuracy": float("nan")}
+    )  # diverged
     return rows
 
 
@@ -132,7 +142,10 @@ def test_sweep_one_panel_per_activation_one_line_per_lr(tmp_path):
     fig = plots._sweep_accuracy_figure(sweep_rows())
     assert len(fig.axes) == 3, "elu only failed, so it gets no panel"
     assert sorted(ax.get_title() for ax in fig.axes) == [
-        "model.activation=relu", "model.activation=sigmoid", "model.activation=tanh"]
+        "model.activation=relu",
+        "model.activation=sigmoid",
+        "model.activation=tanh",
+    ]
     for ax in fig.axes:
         assert len(ax.get_lines()) == 2, "lr=0.5 only diverged, so it gets no line"
         assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "4", "16"]
@@ -142,8 +155,9 @@ def test_sweep_one_panel_per_activation_one_line_per_lr(tmp_path):
 
 
 def test_sweep_single_panel_without_panel_key_and_averages_seeds():
-    rows = [{"model.hidden": h, "optim.lr": 0.1, "seed": s, "val_accuracy": 0.6 + 0.1 * s}
-            for h in (8, 2) for s in (0, 1)]
+    rows = [
+        {"model.hidden": h, "optim.lr": 0.1, "seed": s, "val_accuracy": 0.6 + 0.1 * s} for h in (8, 2) for s in (0, 1)
+    ]
     fig = plots._sweep_accuracy_figure(rows)
     (ax,) = fig.axes
     (line,) = ax.get_lines()
@@ -214,8 +228,13 @@ def test_many_loss_curves_are_coloured_by_the_swept_value_on_a_colour_bar(tmp_pa
 
 def test_a_runs_loss_curve_keeps_its_legend_off_the_curves(tmp_path, saved_figures):
     steps = np.arange(100)
-    plots.plot_loss_curve(steps, np.exp(-steps / 30) + 0.01, tmp_path / "loss.png", title="t",
-                          val_metric=("val_accuracy", np.linspace(0.5, 1, 100)))
+    plots.plot_loss_curve(
+        steps,
+        np.exp(-steps / 30) + 0.01,
+        tmp_path / "loss.png",
+        title="t",
+        val_metric=("val_accuracy", np.linspace(0.5, 1, 100)),
+    )
     fig = saved_figures[0]
     ax = fig.axes[0]
     fig.canvas.draw()
@@ -229,14 +248,22 @@ def test_sweep_figure_says_what_was_swept():
     assert fig.get_suptitle() == "relu_sweep: final val_accuracy"
     legend = fig.axes[0].get_legend()
     assert legend.get_title().get_text() == "optim.lr"
-    assert plots._sweep_accuracy_figure(sweep_rows()).get_suptitle() == "val_accuracy by model.hidden, one line per optim.lr"
+    assert (
+        plots._sweep_accuracy_figure(sweep_rows()).get_suptitle()
+        == "val_accuracy by model.hidden, one line per optim.lr"
+    )
 
 
 def test_search_plot_has_a_colour_bar_for_trial_order(tmp_path, saved_figures):
-    rows = [{"optim.lr": lr, "model.hidden": h, "job": i, "val_accuracy_last5": acc}
-            for i, (lr, h, acc) in enumerate([(0.001, 4, 0.5), (0.08096384, 20, 0.85), (2.5, 5, 0.6), (0.3, 50, 0.9)])]
-    assert_png(plots.plot_search(rows, tmp_path / "s.png", keys=["optim.lr", "model.hidden"],
-                                 metric="val_accuracy_last5", title="lr_search"))
+    rows = [
+        {"optim.lr": lr, "model.hidden": h, "job": i, "val_accuracy_last5": acc}
+        for i, (lr, h, acc) in enumerate([(0.001, 4, 0.5), (0.08096384, 20, 0.85), (2.5, 5, 0.6), (0.3, 50, 0.9)])
+    ]
+    assert_png(
+        plots.plot_search(
+            rows, tmp_path / "s.png", keys=["optim.lr", "model.hidden"], metric="val_accuracy_last5", title="lr_search"
+        )
+    )
     fig = saved_figures[0]
     lr_ax, hidden_ax, bar = fig.axes
     assert lr_ax.get_xscale() == "log" and lr_ax.get_xlabel() == "optim.lr"

@@ -29,8 +29,12 @@ def _config(**changes):
 
 
 def test_flatten_nested_dicts_to_dotted_keys():
-    tree = {"model": {"hidden": 4, "activation": "tanh", "init": {"scheme": "small"}},
-            "device": "cpu", "empty": {}, "list": [1, 2]}
+    tree = {
+        "model": {"hidden": 4, "activation": "tanh", "init": {"scheme": "small"}},
+        "device": "cpu",
+        "empty": {},
+        "list": [1, 2],
+    }
     assert flatten(tree) == {
         "model.hidden": 4,
         "model.activation": "tanh",
@@ -65,25 +69,31 @@ def test_config_hash_is_stable_for_equal_configs():
     assert config_hash(reordered) == h
 
 
-@pytest.mark.parametrize("key, value", [
-    ("model.hidden", 5),
-    ("model.activation", "relu"),
-    ("optim.lr", 0.5),
-    ("train.seed", 1),
-    ("train.steps", 9999),
-    ("data.name", "moons"),
-    ("train.batch_size", 32),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("model.hidden", 5),
+        ("model.activation", "relu"),
+        ("optim.lr", 0.5),
+        ("train.seed", 1),
+        ("train.steps", 9999),
+        ("data.name", "moons"),
+        ("train.batch_size", 32),
+    ],
+)
 def test_config_hash_changes_with_what_determines_the_result(key, value):
     assert config_hash(_config(**{key: value})) != config_hash(_config())
 
 
-@pytest.mark.parametrize("key, value", [
-    ("tracking.uri", "sqlite:////elsewhere/mlflow.db"),
-    ("tracking.experiment", "another"),
-    ("tracking.plots", False),
-    ("tracking.loss_curve", False),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("tracking.uri", "sqlite:////elsewhere/mlflow.db"),
+        ("tracking.experiment", "another"),
+        ("tracking.plots", False),
+        ("tracking.loss_curve", False),
+    ],
+)
 def test_config_hash_ignores_where_results_go(key, value):
     assert config_hash(_config(**{key: value})) == config_hash(_config())
 
@@ -109,8 +119,9 @@ def test_package_versions_has_the_installed_versions():
 def test_git_state_is_this_checkouts_commit():
     state = git_state()
     assert re.fullmatch(r"[0-9a-f]{40}", state["git_commit"]), state
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert state["git_commit"] == head
     assert state["git_dirty"] in ("true", "false")
 

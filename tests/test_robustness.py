@@ -28,14 +28,21 @@ TINY = ("train.steps=200", "train.log_every=50", "tracking.plots=false")
 
 # Long enough (about 20 s) that a signal 3-14 s in always lands mid-sweep; its jobs train in
 # segments, so a SIGKILLed job continues from its checkpoint on the rerun.
-SWEEP = ("+experiment=relu_sweep", "hydra/launcher=basic", "train.steps=300000", "train.log_every=1000",
-         "model.hidden=1,2,3", "optim.lr=0.1,1.2")
+SWEEP = (
+    "+experiment=relu_sweep",
+    "hydra/launcher=basic",
+    "train.steps=300000",
+    "train.log_every=1000",
+    "model.hidden=1,2,3",
+    "optim.lr=0.1,1.2",
+)
 N_CONFIGS = 6
 
 
 def start_sweep(cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipeline", *SWEEP], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *SWEEP], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def finished_configs(cwd: Path) -> list[str]:
@@ -77,8 +84,15 @@ def test_interrupted_sweep_keeps_its_runs_and_one_rerun_completes_it(tmp_path, s
 
 
 def test_joblib_workers_write_into_one_sqlite_store(tmp_path):
-    result = run_cli(tmp_path, "+experiment=relu_sweep", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                     *TINY, "model.hidden=1,2", "optim.lr=0.1,0.5,1.2")
+    result = run_cli(
+        tmp_path,
+        "+experiment=relu_sweep",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        *TINY,
+        "model.hidden=1,2",
+        "optim.lr=0.1,0.5,1.2",
+    )
     assert result.returncode == 0, result.stderr
     assert "database is locked" not in result.stderr
     table = runs(tmp_path, "relu_sweep")
@@ -88,10 +102,13 @@ def test_joblib_workers_write_into_one_sqlite_store(tmp_path):
 
 
 def test_two_sweeps_at_once_into_one_new_store(tmp_path):
-    commands = [[sys.executable, "-m", "pipeline", "+experiment=relu_sweep", *TINY, f"model.hidden={h}",
-                 "optim.lr=0.1,0.5,1.2"] for h in ("1,2", "3,4")]
-    processes = [subprocess.Popen(c, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for c in commands]
+    commands = [
+        [sys.executable, "-m", "pipeline", "+experiment=relu_sweep", *TINY, f"model.hidden={h}", "optim.lr=0.1,0.5,1.2"]
+        for h in ("1,2", "3,4")
+    ]
+    processes = [
+        subprocess.Popen(c, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands
+    ]
     outputs = [p.communicate(timeout=600) for p in processes]
     for process, (_, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr
@@ -112,8 +129,14 @@ def test_soak_200_jobs_with_failures_injected_at_random(tmp_path):
     rates = [round(0.05 * i, 2) for i in range(1, 21)]
     doomed = set(rng.sample(range(len(rates)), 5))  # these learning rates are made to diverge
     rates = [1e9 if i in doomed else lr for i, lr in enumerate(rates)]
-    soak = ("+experiment=relu_sweep", "model.init=he", "model.hidden=4",
-            "train.steps=50", "train.log_every=25", "tracking.plots=false")
+    soak = (
+        "+experiment=relu_sweep",
+        "model.init=he",
+        "model.hidden=4",
+        "train.steps=50",
+        "train.log_every=25",
+        "tracking.plots=false",
+    )
     # First the same grid with 50 more jobs of mixed bad values (5 learning rates × 10 seeds),
     # at random places in it: refused whole, up front, and the store holds no run.
     bad = ["-1", "0", "nan", "inf", "-0.5"]
@@ -123,8 +146,7 @@ def test_soak_200_jobs_with_failures_injected_at_random(tmp_path):
     refused = run_cli(tmp_path, *soak, "optim.lr=" + ",".join(mixed), "train.seed=range(0,10)", timeout=1200)
     assert_refused(refused, tmp_path, "optim.lr=", "in the sweep's job")
     # Then the 200 jobs: 50 diverge and end FAILED, the sweep goes on; the command exits 1.
-    result = run_cli(tmp_path, *soak, "optim.lr=" + ",".join(map(str, rates)), "train.seed=range(0,10)",
-                     timeout=1200)
+    result = run_cli(tmp_path, *soak, "optim.lr=" + ",".join(map(str, rates)), "train.seed=range(0,10)", timeout=1200)
     assert result.returncode == 1, result.stderr[-3000:]
     table = runs(tmp_path, "relu_sweep")
     assert len(table) == 201  # exactly: 200 children and their parent, nothing from the refused command

@@ -36,8 +36,9 @@ def test_segmented_runs_have_the_bits_of_one_unbroken_program(chunks_per, spec):
     params, data, hyper, key = setup()
     whole = train_jit(spec, params, data, hyper, key)
     seen = []
-    cut = segments.train_in_segments(spec, params, data, hyper, key, chunks_per, label="test",
-                                     on_segment=lambda points, step: seen.append(step))
+    cut = segments.train_in_segments(
+        spec, params, data, hyper, key, chunks_per, label="test", on_segment=lambda points, step: seen.append(step)
+    )
     assert_same_bits(cut, whole)
     assert seen[0] == 0 and seen[-1] == spec.steps and seen == sorted(seen)
 
@@ -52,13 +53,33 @@ def test_a_run_continued_from_its_checkpoint_has_the_bits_of_one_never_stopped(t
             raise KeyboardInterrupt("kill")
 
     with pytest.raises(KeyboardInterrupt):
-        segments.train_in_segments(SPEC, params, data, hyper, key, 4, label="test", checkpoint=path,
-                                   run_id="r1", on_segment=killed_after_two_segments)
+        segments.train_in_segments(
+            SPEC,
+            params,
+            data,
+            hyper,
+            key,
+            4,
+            label="test",
+            checkpoint=path,
+            run_id="r1",
+            on_segment=killed_after_two_segments,
+        )
     saved = segments.load_checkpoint(path, segments._start(SPEC, params, data, hyper)[0])
     assert saved.next_chunk == 8 and saved.run_id == "r1"
     resumed_steps = []
-    again = segments.train_in_segments(SPEC, params, data, hyper, key, 4, label="test", checkpoint=path,
-                                       run_id="r1", on_segment=lambda points, step: resumed_steps.append(step))
+    again = segments.train_in_segments(
+        SPEC,
+        params,
+        data,
+        hyper,
+        key,
+        4,
+        label="test",
+        checkpoint=path,
+        run_id="r1",
+        on_segment=lambda points, step: resumed_steps.append(step),
+    )
     assert_same_bits(again, whole)
     # The checkpoint's points first (the receiver skips those it logged before the kill), then the rest.
     assert resumed_steps[0] == 8 * SPEC.log_every and resumed_steps[1] > 8 * SPEC.log_every

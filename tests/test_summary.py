@@ -31,26 +31,49 @@ def tracker(tmp_path, empty_store):
 def child(tracker, parent, *, hidden, lr, val, seed=0, status="FINISHED", job=0, n_val=80, log_mean=True):
     """A child run with a val_accuracy history `val` (one value per logged step) and its params."""
     name = f"relu-h{hidden}-lr{lr:g}-s{seed}"
-    run_id = tracker.start_run("sweep", name, {"hydra.job.num": str(job), "data.task": "binary",
-                                               "data.n_val": str(n_val)}, parent_run_id=parent)
+    run_id = tracker.start_run(
+        "sweep",
+        name,
+        {"hydra.job.num": str(job), "data.task": "binary", "data.n_val": str(n_val)},
+        parent_run_id=parent,
+    )
     metrics = [("val_accuracy", v, 100 * i) for i, v in enumerate(val)]
-    metrics += [("train_accuracy", val[-1] + 0.01, 100 * (len(val) - 1)), ("loss", 0.3, 0),
-                ("gradcheck_rel_error", 1.234567e-16, 0)]
+    metrics += [
+        ("train_accuracy", val[-1] + 0.01, 100 * (len(val) - 1)),
+        ("loss", 0.3, 0),
+        ("gradcheck_rel_error", 1.234567e-16, 0),
+    ]
     if log_mean:  # what pipeline/recording.py logs on every job
         metrics.append(("val_accuracy_last5_mean", sum(val[-5:]) / len(val[-5:]), 100 * (len(val) - 1)))
-    tracker.log_batch(run_id, metrics=metrics,
-                      params={"model.hidden": hidden, "optim.lr": lr, "train.seed": seed, "model.activation": "relu",
-                              "data.name": "flower", "data.seed": 0, "data.val_fraction": 0.2,
-                              "data.path": None, "data.n_samples": 400})
+    tracker.log_batch(
+        run_id,
+        metrics=metrics,
+        params={
+            "model.hidden": hidden,
+            "optim.lr": lr,
+            "train.seed": seed,
+            "model.activation": "relu",
+            "data.name": "flower",
+            "data.seed": 0,
+            "data.val_fraction": 0.2,
+            "data.path": None,
+            "data.n_samples": 400,
+        },
+    )
     tracker.end_run(run_id, status)
     return run_id
 
 
 def sweep_config(params, plots=False):
-    return OmegaConf.create({"tracking": {"experiment": "sweep", "plots": plots},
-                             "hydra": {"sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
-                                                   "params": params},
-                                       "overrides": {"task": []}}})
+    return OmegaConf.create(
+        {
+            "tracking": {"experiment": "sweep", "plots": plots},
+            "hydra": {
+                "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "params": params},
+                "overrides": {"task": []},
+            },
+        }
+    )
 
 
 def test_rows_rank_by_the_settled_objective_not_the_last_wobble(tracker):
@@ -156,17 +179,27 @@ def test_rounding():
     assert summary.rounded("gradcheck_fd_rel_error", 3.14159e-9) == 3.1e-9
     assert summary.rounded("compile_seconds", 1.23456) == 1.23
     assert summary.rounded("run_id", "abc") == "abc"
-    table = summary.format_table([{"val_accuracy": 0.78750002, "gradcheck_rel_error": 2.3e-16}],
-                                 ["val_accuracy", "gradcheck_rel_error"])
+    table = summary.format_table(
+        [{"val_accuracy": 0.78750002, "gradcheck_rel_error": 2.3e-16}], ["val_accuracy", "gradcheck_rel_error"]
+    )
     assert "0.7875 " in table + " " and "2.3e-16" in table
 
 
 def test_the_data_config_is_rebuilt_from_the_runs_params_by_the_schema():
-    params = {"data.name": "csv", "data.seed": "3", "data.val_fraction": "0.25", "data.n_samples": "400",
-              "data.noise": "0.2", "data.path": "examples/houses.csv", "data.target": "price_k", "data.task": "auto",
-              "model.hidden": "4"}
-    assert summary.data_config_of(params) == DataConfig(name="csv", seed=3, val_fraction=0.25, path="examples/houses.csv",
-                                                        target="price_k")
+    params = {
+        "data.name": "csv",
+        "data.seed": "3",
+        "data.val_fraction": "0.25",
+        "data.n_samples": "400",
+        "data.noise": "0.2",
+        "data.path": "examples/houses.csv",
+        "data.target": "price_k",
+        "data.task": "auto",
+        "model.hidden": "4",
+    }
+    assert summary.data_config_of(params) == DataConfig(
+        name="csv", seed=3, val_fraction=0.25, path="examples/houses.csv", target="price_k"
+    )
     assert summary.data_config_of({"data.name": "moons", "data.path": "None"}) == DataConfig(name="moons")
 
 

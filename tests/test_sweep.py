@@ -36,12 +36,18 @@ def test_sweep_has_a_parent_with_children_and_a_summary(tmp_path):
     assert set(children["tags.mlflow.parentRunId"]) == {parent["run_id"]}
     assert set(children["status"]) == {"FINISHED"}
     assert sorted(zip(children["params.model.hidden"], children["params.optim.lr"])) == [
-        ("1", "0.1"), ("1", "1.2"), ("3", "0.1"), ("3", "1.2")]
+        ("1", "0.1"),
+        ("1", "1.2"),
+        ("3", "0.1"),
+        ("3", "1.2"),
+    ]
     assert parent["params.sweep.model.hidden"] == "1,3"
     assert parent["metrics.n_finished"] == 4 and parent["metrics.n_failed"] == 0
     # The last line says how to open the sweep's table in the UI, runnable as printed.
     hint = result.stdout.strip().splitlines()[-1]
-    assert hint.startswith(f"see it: {Path(sys.executable).with_name('mlflow')} ui --backend-store-uri sqlite:///mlflow.db")
+    assert hint.startswith(
+        f"see it: {Path(sys.executable).with_name('mlflow')} ui --backend-store-uri sqlite:///mlflow.db"
+    )
     assert f"/#/experiments/{parent['experiment_id']}/runs?workflowType=machine_learning" in hint
     assert f"viewStateShareKey=sweep-{parent['run_id']}" in hint
     # The best by the settled objective (the mean of val_accuracy's last 5 logged points).
@@ -95,8 +101,9 @@ def _final_state(cwd: Path, experiment: str) -> dict[str, tuple]:
     state = {}
     for _, row in children.iterrows():
         params_file = client(cwd).download_artifacts(row["run_id"], "params.npz", str(cwd / row["run_id"]))
-        metrics = tuple(sorted((k, v) for k, v in row.items() if k.startswith("metrics.")
-                               and "seconds" not in k and v == v))  # v == v: not NaN (a parent's column)
+        metrics = tuple(
+            sorted((k, v) for k, v in row.items() if k.startswith("metrics.") and "seconds" not in k and v == v)
+        )  # v == v: not NaN (a parent's column)
         state[row["tags.config_hash"]] = (metrics, hashlib.sha256(Path(params_file).read_bytes()).hexdigest())
     return state
 
@@ -143,8 +150,9 @@ def test_seeds_parent_reports_mean_and_std(tmp_path):
 
 
 def test_optuna_search_is_a_tracked_sweep(tmp_path):
-    result = run_cli(tmp_path, "+experiment=lr_search", "hydra.sweeper.n_trials=2", "train.steps=100",
-                     "train.log_every=50")
+    result = run_cli(
+        tmp_path, "+experiment=lr_search", "hydra.sweeper.n_trials=2", "train.steps=100", "train.log_every=50"
+    )
     assert result.returncode == 0, result.stderr
     children, parents = children_and_parents(tmp_path, "lr_search")
     assert len(parents) == 1 and len(children) == 2
@@ -168,9 +176,14 @@ def _children_described(cwd: Path, experiment: str) -> dict[str, dict]:
     """{config_hash: the child's params and tags} but what names its sweep, its time or its batch."""
     children, _ = children_and_parents(cwd, experiment)
     per_sweep = ("tags.command", "tags.hydra.output_dir", "tags.mlflow.parentRunId", "tags.batch.")
-    return {row["tags.config_hash"]: {k: v for k, v in row.items() if k.startswith(("params.", "tags."))
-                                      and not k.startswith(per_sweep) and v == v}
-            for _, row in children.iterrows()}
+    return {
+        row["tags.config_hash"]: {
+            k: v
+            for k, v in row.items()
+            if k.startswith(("params.", "tags.")) and not k.startswith(per_sweep) and v == v
+        }
+        for _, row in children.iterrows()
+    }
 
 
 def test_a_grid_launched_in_chunks_gives_the_children_of_one_launch(tmp_path):
@@ -182,7 +195,8 @@ def test_a_grid_launched_in_chunks_gives_the_children_of_one_launch(tmp_path):
         assert result.returncode == 0, result.stderr
         # One progress line per job, counted across the chunks, and one parent for the sweep.
         assert [line.split("]")[0] for line in result.stdout.splitlines() if line.startswith("[")] == [
-            f"[{n}/8" for n in range(1, 9)]
+            f"[{n}/8" for n in range(1, 9)
+        ]
         _, parents = children_and_parents(where, "relu_sweep")
         assert len(parents) == 1 and parents.iloc[0]["metrics.n_finished"] == 8
     (multirun,) = chunked.glob("multirun/*/*/multirun.yaml")
@@ -194,8 +208,16 @@ def test_a_grid_launched_in_chunks_gives_the_children_of_one_launch(tmp_path):
 
 def test_a_value_only_some_jobs_read_is_allowed_when_they_train_in_another_chunk(tmp_path):
     # model.hidden=8 is read by the shallow job only; the logistic job's chunk (of one) has no shallow job.
-    result = run_cli(tmp_path, "-m", "model=logistic,shallow", "model.hidden=8", "train.steps=200",
-                     "train.log_every=50", "hydra/launcher=batched", "hydra.launcher.chunk_size=1")
+    result = run_cli(
+        tmp_path,
+        "-m",
+        "model=logistic,shallow",
+        "model.hidden=8",
+        "train.steps=200",
+        "train.log_every=50",
+        "hydra/launcher=batched",
+        "hydra.launcher.chunk_size=1",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("FINISHED") >= 2
     elsewhere = tmp_path / "refused"
@@ -210,16 +232,25 @@ def test_the_batched_launchers_chunk_becomes_the_basic_sweepers_batch_size_unles
     from pipeline.sweep import chunk_the_grid
 
     def config(launcher: str, max_batch_size=None, chunk_size=100, sweeper="BasicSweeper"):
-        return OmegaConf.create({"hydra": {
-            "launcher": {"_target_": f"hydra_plugins.{launcher}", "chunk_size": chunk_size},
-            "sweeper": {"_target_": f"hydra._internal.core_plugins.basic_sweeper.{sweeper}",
-                        "max_batch_size": max_batch_size}}})
+        return OmegaConf.create(
+            {
+                "hydra": {
+                    "launcher": {"_target_": f"hydra_plugins.{launcher}", "chunk_size": chunk_size},
+                    "sweeper": {
+                        "_target_": f"hydra._internal.core_plugins.basic_sweeper.{sweeper}",
+                        "max_batch_size": max_batch_size,
+                    },
+                }
+            }
+        )
 
     chunked = config("batched_launcher.batched_launcher.BatchedLauncher")
     chunk_the_grid(chunked)
     assert chunked.hydra.sweeper.max_batch_size == 100
-    for untouched, expected in ((config("batched_launcher.batched_launcher.BatchedLauncher", 7), 7),
-                                (config("batched_launcher.batched_launcher.BatchedLauncher", chunk_size=None), None),
-                                (config("other.Launcher"), None)):
+    for untouched, expected in (
+        (config("batched_launcher.batched_launcher.BatchedLauncher", 7), 7),
+        (config("batched_launcher.batched_launcher.BatchedLauncher", chunk_size=None), None),
+        (config("other.Launcher"), None),
+    ):
         chunk_the_grid(untouched)
         assert untouched.hydra.sweeper.max_batch_size == expected

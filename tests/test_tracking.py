@@ -119,8 +119,10 @@ def test_whole_histories_store_every_point_and_skip_non_finite(tracker):
     bad_steps = {steps[7]: math.nan, steps[100]: math.inf, steps[499]: -math.inf}
     val_accuracy = [bad_steps.get(s, v) for s, v in zip(steps, val_accuracy)]
     histories = {"loss": loss, "train_accuracy": train_accuracy, "val_accuracy": val_accuracy}
-    tracker.log_batch(run_id, metrics=[(name, value, step) for name, values in histories.items()
-                                       for step, value in zip(steps, values)])
+    tracker.log_batch(
+        run_id,
+        metrics=[(name, value, step) for name, values in histories.items() for step, value in zip(steps, values)],
+    )
     for name, values in (("loss", loss), ("train_accuracy", train_accuracy)):
         history = sorted(tracker.metric_history(run_id, name), key=lambda m: m.step)
         assert [m.step for m in history] == steps
@@ -132,8 +134,9 @@ def test_whole_histories_store_every_point_and_skip_non_finite(tracker):
     assert tracker.client.get_run(run_id).data.metrics["loss"] == pytest.approx(loss[-1])
 
 
-@pytest.mark.parametrize("n_metrics, n_params, n_tags", [(0, 0, 0), (505, 60, 30), (1000, 0, 0), (950, 99, 99),
-                                                        (2500, 250, 130)])
+@pytest.mark.parametrize(
+    "n_metrics, n_params, n_tags", [(0, 0, 0), (505, 60, 30), (1000, 0, 0), (950, 99, 99), (2500, 250, 130)]
+)
 def test_requests_respect_mlflow_limits_and_keep_everything(n_metrics, n_params, n_tags):
     entries = {"metrics": list(range(n_metrics)), "params": list(range(n_params)), "tags": list(range(n_tags))}
     requests = list(tracking._requests(entries))
@@ -145,8 +148,11 @@ def test_requests_respect_mlflow_limits_and_keep_everything(n_metrics, n_params,
         assert [x for r in requests for x in r[kind]] == items  # all of them, in order
     total = n_metrics + n_params + n_tags
     # As few requests as the limits allow: a run of this pipeline (505 + 60 + 30) is one.
-    least = max(-(-total // tracking.MAX_ENTITIES_PER_BATCH), -(-n_params // MAX_PARAMS_PER_BATCH),
-                -(-n_tags // MAX_TAGS_PER_BATCH))
+    least = max(
+        -(-total // tracking.MAX_ENTITIES_PER_BATCH),
+        -(-n_params // MAX_PARAMS_PER_BATCH),
+        -(-n_tags // MAX_TAGS_PER_BATCH),
+    )
     assert len(requests) == least
 
 
@@ -155,13 +161,19 @@ def test_log_batch_sends_metrics_params_and_tags_in_one_request(tracker, monkeyp
     sent = []
     real = tracker.client.log_batch
     monkeypatch.setattr(tracker.client, "log_batch", lambda *a, **k: (sent.append(k), real(*a, **k)))
-    tracker.log_batch(run_id, metrics=[("loss", 0.5, 0), ("loss", 0.25, 10), ("acc", math.nan, 0)],
-                      params={"model.hidden": 4}, tags={"batch.size": 48})
+    tracker.log_batch(
+        run_id,
+        metrics=[("loss", 0.5, 0), ("loss", 0.25, 10), ("acc", math.nan, 0)],
+        params={"model.hidden": 4},
+        tags={"batch.size": 48},
+    )
     assert len(sent) == 1
     run = tracker.client.get_run(run_id)
     assert run.data.params["model.hidden"] == "4" and run.data.tags["batch.size"] == "48"
-    assert [(m.step, m.value) for m in sorted(tracker.metric_history(run_id, "loss"), key=lambda m: m.step)] == \
-        [(0, 0.5), (10, 0.25)]
+    assert [(m.step, m.value) for m in sorted(tracker.metric_history(run_id, "loss"), key=lambda m: m.step)] == [
+        (0, 0.5),
+        (10, 0.25),
+    ]
     assert "acc" not in run.data.metrics  # non-finite: skipped
 
 
@@ -229,8 +241,9 @@ def test_runs_of_an_unknown_experiment_is_empty(tracker):
 def test_runs_come_back_as_plain_records(tracker):
     parent = tracker.start_run("exp", "parent", {})
     run_id = tracker.start_run("exp", "relu-h50-lr1.2-s0", {"config_hash": "abc"}, parent_run_id=parent)
-    tracker.log_batch(run_id, metrics=[("val_accuracy", 0.5, 0), ("val_accuracy", 0.75, 100)],
-                      params={"model.hidden": 50})
+    tracker.log_batch(
+        run_id, metrics=[("val_accuracy", 0.5, 0), ("val_accuracy", 0.75, 100)], params={"model.hidden": 50}
+    )
     tracker.end_run(run_id, "FINISHED")
     record = tracker.get_run(run_id)
     assert isinstance(record, RunRecord)
@@ -247,7 +260,8 @@ def test_runs_come_back_as_plain_records(tracker):
     assert tracker.finished_config_hashes("exp") == {"abc"}
     assert tracker.metric_history(run_id, "val_accuracy") == [
         MetricPoint(0, 0.5, tracker.metric_history(run_id, "val_accuracy")[0].timestamp),
-        MetricPoint(100, 0.75, tracker.metric_history(run_id, "val_accuracy")[1].timestamp)]
+        MetricPoint(100, 0.75, tracker.metric_history(run_id, "val_accuracy")[1].timestamp),
+    ]
 
 
 def test_experiments_open_on_the_runs_table(tracker):
@@ -301,3 +315,64 @@ def test_a_store_is_made_aside_so_a_kill_mid_creation_leaves_none(tmp_path, monk
     monkeypatch.undo()
     _create_sqlite_store(uri)
     assert (tmp_path / "mlflow.db").exists() and not list(tmp_path.glob(".mlflow.db.creating-*"))
+
+
+def _schema(path: Path) -> tuple[list, list]:
+    """A store's tables, indexes and columns, and its schema revision. Each statement's lines are
+    sorted: MLflow's migrations write a table's constraints in an order that varies by process."""
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    try:
+        rows = connection.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+        revision = connection.execute("SELECT * FROM alembic_version").fetchall()
+    finally:
+        connection.close()
+    lines = lambda sql: sorted(line.strip().rstrip(",") for line in (sql or "").splitlines())
+    return sorted((kind, name, lines(sql)) for kind, name, sql in rows), revision
+
+
+def test_a_new_store_copies_the_cached_schema_and_gets_its_own_default_experiment(tmp_path, monkeypatch):
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    template = tracking.schema_template_path()
+    assert template is not None and template.is_relative_to(tmp_path / "cache") and not template.exists()
+    stores = []
+    for name in ("first", "second"):  # the first makes the template, the second copies it
+        (tmp_path / name).mkdir()
+        tracker = Tracker(f"sqlite:///{tmp_path}/{name}/mlflow.db")
+        assert template.is_file()
+        default = tracker.client.get_experiment("0")
+        assert default.name == "Default"
+        assert _local_path(default.artifact_location) == (tmp_path / name / "mlartifacts" / "0").resolve()
+        assert [e.name for e in tracker.client.search_experiments()] == ["Default"]
+        assert tracker.experiment_id("sweep") == "1"  # ids go on as in a store made the long way
+        stores.append(tmp_path / name / "mlflow.db")
+    SqlAlchemyStore(f"sqlite:///{tmp_path}/long.db", (tmp_path / "art").as_uri()).engine.dispose()
+    assert _schema(stores[1]) == _schema(tmp_path / "long.db") == _schema(stores[0])
+
+
+def test_a_template_mlflow_refuses_is_dropped_and_the_store_made_the_long_way(tmp_path, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "a").mkdir()
+    Tracker(f"sqlite:///{tmp_path}/a/mlflow.db")
+    template = tracking.schema_template_path()
+    with sqlite3.connect(template) as connection:  # as if made by another MLflow's migrations
+        connection.execute("UPDATE alembic_version SET version_num = 'not-a-revision'")
+    connection.close()
+    (tmp_path / "b").mkdir()
+    tracker = Tracker(f"sqlite:///{tmp_path}/b/mlflow.db")
+    assert tracker.client.get_experiment("0").name == "Default"
+    assert _schema(tmp_path / "b" / "mlflow.db") == _schema(tmp_path / "a" / "mlflow.db")
+    assert not template.exists()  # forgotten: the next store makes it anew
+
+
+def test_without_a_writable_cache_a_store_is_made_the_long_way(tmp_path, monkeypatch):
+    (tmp_path / "cache").write_text("a file where the cache folder would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db")
+    assert [e.name for e in tracker.client.search_experiments()] == ["Default"]
+    assert not list(tmp_path.glob(".mlflow.db.creating-*"))

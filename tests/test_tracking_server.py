@@ -33,8 +33,16 @@ def postgres_uri():
 def test_a_sweep_logs_to_a_postgresql_backed_server(tmp_path, postgres_uri):
     experiment = f"server_{uuid.uuid4().hex[:8]}"
     with mlflow_server(postgres_uri, tmp_path, artifacts_destination=tmp_path / "served-artifacts") as url:
-        result = run_cli(tmp_path, "+experiment=relu_sweep", f"tracking.uri={url}", f"tracking.experiment={experiment}",
-                         "train.steps=200", "train.log_every=50", "model.hidden=2,4", "optim.lr=1.2")
+        result = run_cli(
+            tmp_path,
+            "+experiment=relu_sweep",
+            f"tracking.uri={url}",
+            f"tracking.experiment={experiment}",
+            "train.steps=200",
+            "train.log_every=50",
+            "model.hidden=2,4",
+            "optim.lr=1.2",
+        )
         assert result.returncode == 0, result.stderr
         client = MlflowClient(tracking_uri=url)
         experiment_id = client.get_experiment_by_name(experiment).experiment_id

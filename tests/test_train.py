@@ -41,8 +41,16 @@ def _setup(hidden=4, dtype=jnp.float32, seed=0, scale=0.01):
     return params, data, batch_key
 
 
-def _spec(hidden="tanh", output="sigmoid", optimizer="gd", grad="autodiff", steps=500, log_every=100,
-          batch_size=None, task="binary"):
+def _spec(
+    hidden="tanh",
+    output="sigmoid",
+    optimizer="gd",
+    grad="autodiff",
+    steps=500,
+    log_every=100,
+    batch_size=None,
+    task="binary",
+):
     return TrainSpec(hidden, output, task, optimizer, grad, steps, log_every, batch_size)
 
 
@@ -81,17 +89,19 @@ GRAD_CASES = [
 ]
 GRAD_IDS = [f"{h}-{o}-h{n}" for h, o, n, _ in GRAD_CASES]
 
+
 @pytest.mark.parametrize("hidden_activation, output, hidden, lr", GRAD_CASES, ids=GRAD_IDS)
 def test_hand_and_autodiff_training_agree_in_float64(hidden_activation, output, hidden, lr):
     with jax.enable_x64(True):
         params, data, key = _setup(hidden, dtype=jnp.float64)
         hyper = make_hyper(lr, slope=0.05, dtype=jnp.float64)
-        hand, auto = (train_jit(_spec(hidden_activation, output, "gd", grad, steps=300, log_every=100),
-                                params, data, hyper, key) for grad in ("hand", "autodiff"))
+        hand, auto = (
+            train_jit(_spec(hidden_activation, output, "gd", grad, steps=300, log_every=100), params, data, hyper, key)
+            for grad in ("hand", "autodiff")
+        )
         for name in params:
             assert hand.params[name].dtype == jnp.float64
-            np.testing.assert_allclose(hand.params[name], auto.params[name], rtol=1e-9, atol=1e-12,
-                                       err_msg=name)
+            np.testing.assert_allclose(hand.params[name], auto.params[name], rtol=1e-9, atol=1e-12, err_msg=name)
         np.testing.assert_allclose(hand.history.loss, auto.history.loss, rtol=1e-9, atol=1e-12)
         assert int(hand.diverged_at) == int(auto.diverged_at) == -1
         # Training moved the parameters (the comparison is not between two untouched inits).
@@ -101,13 +111,16 @@ def test_hand_and_autodiff_training_agree_in_float64(hidden_activation, output, 
 # -- the history ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("steps, log_every, expected", [
-    (250, 100, [0, 100, 200, 250]),
-    (300, 100, [0, 100, 200, 300]),
-    (100, 100, [0, 100]),
-    (7, 3, [0, 3, 6, 7]),
-    (5, 1, [0, 1, 2, 3, 4, 5]),
-])
+@pytest.mark.parametrize(
+    "steps, log_every, expected",
+    [
+        (250, 100, [0, 100, 200, 250]),
+        (300, 100, [0, 100, 200, 300]),
+        (100, 100, [0, 100]),
+        (7, 3, [0, 3, 6, 7]),
+        (5, 1, [0, 1, 2, 3, 4, 5]),
+    ],
+)
 def test_history_steps(steps, log_every, expected):
     assert history_steps(steps, log_every) == expected
 
