@@ -104,13 +104,21 @@ def test_structure_splits_programs(make_config):
 # -- the bits of a job do not depend on its batch ---------------------------------------------
 
 
+# A depth is a program of its own (a train and a gradient-check program, compiled for each
+# activation): the shallowest and the deepest of an experiment's depths stand for those between.
+ENDS_ONLY = {"model.depth"}
+
+
 def experiment_jobs(make_config, name: str) -> list:
-    """Every job of an experiment's grid (a few values of a search space), with short training."""
+    """Every job of an experiment's grid (a few values of a search space; of its depths, the
+    first and the last), with short training."""
     params = yaml.safe_load((CONF / "experiment" / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
-    axes = [
-        [f"{key}={value}" for value in SEARCH_SAMPLES.get(str(values)) or _values(str(values))]
-        for key, values in params.items()
-    ]
+    axes = []
+    for key, declared in params.items():
+        values = SEARCH_SAMPLES.get(str(declared)) or _values(str(declared))
+        if key in ENDS_ONLY:
+            values = [values[0], values[-1]] if len(values) > 1 else values
+        axes.append([f"{key}={value}" for value in values])
     return [make_config(f"+experiment={name}", *QUICK, *combo) for combo in itertools.product(*axes)]
 
 
