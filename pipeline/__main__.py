@@ -19,7 +19,7 @@ import sys
 # instead of Hydra's multi-line report.
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 
-from pipeline import interrupts  # noqa: E402  (the standard library only)
+from pipeline import interrupts, memory  # noqa: E402  (the standard library only)
 
 # Ctrl-C or SIGTERM during the imports below (seconds) is held, and taken in `main`: an interrupt
 # at any moment ends the command the same way, with exit status 130.
@@ -107,5 +107,19 @@ def main() -> None:
         sys.exit(1)
 
 
+def leave() -> None:
+    """What a command does last, however it ends: its stores closed, its output flushed, and
+    the interpreter's final garbage collection skipped (pipeline/memory.py)."""
+    tracking = sys.modules.get("pipeline.tracking")  # not imported by a refused command
+    if tracking is not None:
+        tracking.close_stores()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    memory.before_exit()
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        leave()

@@ -16,9 +16,11 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
-PlotCall = tuple[Callable, tuple, dict]  # a pipeline.plots function, its args and kwargs (picklable)
+# A pipeline.plots function (by name: the process that runs a sweep never imports matplotlib),
+# its args and kwargs; picklable.
+PlotCall = tuple[Union[str, Callable], tuple, dict]
 
 # Two drawing processes: on a 2-core machine, one alone fell about 4 s behind the 48 jobs of
 # the benchmark sweep (benchmarks/sweep_benchmark.py); two kept up. More would only compete.
@@ -42,7 +44,7 @@ def draw_in_background() -> None:
 
 
 def _import_for_drawing() -> None:
-    # matplotlib only: the decision boundaries' predictions are NumPy's (plots.NetworkPredict),
+    # matplotlib only: the decision boundaries' predictions are NumPy's (predict.NetworkPredict),
     # so a drawing process neither imports JAX nor compiles a program per network shape.
     import pipeline.plots  # noqa: F401
 
@@ -68,9 +70,9 @@ def finish_ready(wait: Optional[float] = 0.0) -> None:
         _finish(*_pending.pop(0))
 
 
-def drain(status_if_late: str = "KILLED", timeout: Optional[float] = None) -> None:
-    """Finish every pending run; with `timeout`, runs still drawing after it end `status_if_late`."""
-    global _pool
+def drain(status_if_late: str = "KILLED", timeout: Optional[float] = None, keep_workers: bool = False) -> None:
+    """Finish every pending run; with `timeout`, runs still drawing after it end `status_if_late`.
+    The drawing processes then stop, unless `keep_workers` (the sweep's summary draws next)."""
     while _pending:
         tracker, run_id, files, future = _pending.pop(0)
         try:
@@ -83,6 +85,13 @@ def drain(status_if_late: str = "KILLED", timeout: Optional[float] = None) -> No
         except Exception:
             pass  # recorded by _finish
         _finish(tracker, run_id, files, future)
+    if not keep_workers:
+        stop_workers()
+
+
+def stop_workers() -> None:
+    """The drawing processes end (what they were given but had not started is dropped)."""
+    global _pool
     if _pool is not None:
         _pool.shutdown(wait=False, cancel_futures=True)
         _pool = None
@@ -126,6 +135,23 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def draw(plot_calls: list[PlotCall]) -> None:
+    """Draw `plot_calls` now: side by side in the drawing processes during a sweep (a sweep's
+    summary), else in line. Raises the first error a call raised, once all have ended."""
+    if not _in_background:
+        _draw(plot_calls)
+        return
+    futures = [_worker().submit(_draw, [call]) for call in plot_calls]
+    errors = [future.exception() for future in futures]
+    first = next((error for error in errors if error is not None), None)
+    if first is not None:
+        raise first
+
+
 def _draw(plot_calls: list[PlotCall]) -> None:
+    if not plot_calls:
+        return
+    import pipeline.plots as plots
+
     for function, args, kwargs in plot_calls:
-        function(*args, **kwargs)
+        (getattr(plots, function) if isinstance(function, str) else function)(*args, **kwargs)

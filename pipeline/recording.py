@@ -16,13 +16,14 @@ import jax
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import plots, provenance
+from pipeline import provenance
 from pipeline.batching import Trained
 from pipeline.data import Dataset
 from pipeline.errors import RunFailure
 from pipeline.finishing import finish_run
 from pipeline.gradcheck import report_or_fail
 from pipeline.inputs import hyper_of, metric_names
+from pipeline.predict import NetworkPredict
 from pipeline.train import DIVERGENCE_GROWTH, GREW, TrainResult, TrainSpec
 
 # The objective is the mean of the validation metric over the last OBJECTIVE_POINTS logged
@@ -235,25 +236,26 @@ def log_files(cfg, ds, spec, result, history, tracker, run_id) -> None:
 
 
 def plot_calls(ds, spec, slope: float, result, history, out: Path, loss_curve: bool = True) -> list:
-    """The run's plots as (function, args, kwargs): picklable, so a worker process can draw them."""
+    """The run's plots as (pipeline.plots function's name, args, kwargs): picklable, so a worker
+    process can draw them."""
     train_name, val_name = metric_names(ds.task)
     shown = val_name if val_name in history else train_name
     calls: list[tuple] = []
     if loss_curve:
         calls.append(
             (
-                plots.plot_loss_curve,
+                "plot_loss_curve",
                 (history["step"], history["loss"], out / "loss_curve.png"),
                 {"title": f"{spec.hidden_activation} network, loss", "val_metric": (shown, history[shown])},
             )
         )
     if ds.n_features == 2 and ds.task == "binary":
         params = {k: np.asarray(v) for k, v in result.params.items()}
-        predict = plots.NetworkPredict(params, spec.hidden_activation, spec.output_activation, slope)
+        predict = NetworkPredict(params, spec.hidden_activation, spec.output_activation, slope)
         final = history[shown][-1] if len(history[shown]) else math.nan
         calls.append(
             (
-                plots.plot_decision_boundary,
+                "plot_decision_boundary",
                 (
                     predict,
                     np.concatenate([ds.X_train, ds.X_val], axis=1),

@@ -22,10 +22,12 @@ from typing import Any, Optional, Union
 import numpy as np
 from omegaconf import DictConfig
 
-from pipeline import plots
+from pipeline import finishing
 from pipeline.config import DataConfig
 from pipeline.data import Dataset, load_from_config
+from pipeline.finishing import PlotCall
 from pipeline.grid import short_name, short_value, swept_keys
+from pipeline.predict import NetworkPredict, Predict
 from pipeline.recording import OBJECTIVE_POINTS
 from pipeline.tracking import NOTE_TAG, RESUMED_TAG_PREFIX, RunRecord, Tracker, ui_hint  # noqa: F401 (re-export)
 
@@ -328,7 +330,8 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
         if seeds:
             write_csv(seeds, out / "seed_statistics.csv")
         if config.tracking.plots and rows:
-            _summary_plots(tracker, rows, swept, metric, config, out)
+            # Drawn side by side by the sweep's drawing processes (pipeline/finishing.py).
+            finishing.draw(_summary_plots(tracker, rows, swept, metric, config, out))
         tracker.log_artifacts(parent_run_id, out)
 
     columns = swept + [
@@ -413,7 +416,8 @@ def parent_note(
 # -- plots -----------------------------------------------------------------------------------
 
 
-def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> None:
+def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> list[PlotCall]:
+    """The sweep's plots, as calls of pipeline.plots functions to draw into `out`."""
     x = next((k for k in ("model.hidden", "model.depth", "optim.lr", "data.name") if k in swept), "model.hidden")
     series = next(
         (k for k in ("optim.lr", "model.name", "model.activation", "train.seed") if k in swept and k != x), "optim.lr"
@@ -425,24 +429,26 @@ def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> None:
     experiment = config.tracking.experiment
     if "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower():
         # A search samples the space: a scatter of the objective against each searched key.
-        plots.plot_search(
-            rows,
-            out / "sweep_accuracy.png",
-            keys=swept,
-            metric=settled_name(metric),
-            title=f"{experiment}: {settled_name(metric)} of each trial",
-        )
+        calls: list[PlotCall] = [
+            (
+                "plot_search",
+                (rows, out / "sweep_accuracy.png"),
+                dict(
+                    keys=swept, metric=settled_name(metric), title=f"{experiment}: {settled_name(metric)} of each trial"
+                ),
+            )
+        ]
     else:
         shown = settled_name(metric) if any(_finite(r.get(settled_name(metric))) for r in rows) else metric
-        plots.plot_sweep_accuracy(
-            rows,
-            out / "sweep_accuracy.png",
-            x=x,
-            series=series,
-            panels=panels,
-            metric=shown,
-            title=f"{experiment}: {shown} by {x} and {series}",
-        )
+        calls = [
+            (
+                "plot_sweep_accuracy",
+                (rows, out / "sweep_accuracy.png"),
+                dict(
+                    x=x, series=series, panels=panels, metric=shown, title=f"{experiment}: {shown} by {x} and {series}"
+                ),
+            )
+        ]
     colour_by = next(
         (k for k in ("optim.lr", "model.hidden", "model.depth", "train.seed") if k in swept),
         swept[0] if swept else None,
@@ -461,22 +467,23 @@ def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> None:
                 )
             )
     if curves:
-        plots.plot_loss_curves_overlay(
-            curves,
-            out / "loss_curves.png",
-            colour_by=colour_by,
-            title=f"{experiment}: training loss of {len(curves)} jobs",
+        calls.append(
+            (
+                "plot_loss_curves_overlay",
+                (curves, out / "loss_curves.png"),
+                dict(colour_by=colour_by, title=f"{experiment}: training loss of {len(curves)} jobs"),
+            )
         )
     if "model.depth" in swept:  # the vanishing-gradients study: every job logged grad_norm_W1, W2, ...
-        _grad_norms(tracker, rows, swept, out)
-    _best_boundaries(tracker, rows, metric, out)
+        calls += _grad_norms(tracker, rows, swept, out)
+    return calls + _best_boundaries(tracker, rows, metric, out)
 
 
-def _grad_norms(tracker, rows, swept, out: Path) -> None:
+def _grad_norms(tracker, rows, swept, out: Path) -> list[PlotCall]:
     """Each layer's gradient norm over training, one panel per activation, at the greatest depth."""
     done = [r for r in rows if r["status"] in DONE and r.get("model.depth") is not None]
     if not done:
-        return
+        return []
     deepest = max(r["model.depth"] for r in done)
     panels = []
     for row in sorted((r for r in done if r["model.depth"] == deepest), key=lambda r: str(r.get("model.activation"))):
@@ -492,39 +499,37 @@ def _grad_norms(tracker, rows, swept, out: Path) -> None:
         length = min(len(h) for h in layers)
         norms = np.array([[p.value for p in h[:length]] for h in layers]).T
         panels.append((f"model.activation={row.get('model.activation')}", steps[:length], norms))
-    if panels:
-        plots.plot_layer_grad_norms_panels(
-            panels,
-            out / "layer_grad_norms.png",
-            title=f"gradient norm of each layer over training, model.depth={deepest}",
-        )
+    if not panels:
+        return []
+    title = f"gradient norm of each layer over training, model.depth={deepest}"
+    return [("plot_layer_grad_norms_panels", (panels, out / "layer_grad_norms.png"), dict(title=title))]
 
 
-def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> None:
+def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> list[PlotCall]:
     """Decision boundaries of the best few jobs, when the data is 2-D and binary (predicted in
     NumPy from each run's params.npz, as each run's own boundary is: no program to compile)."""
     key = settled_name(metric)
-    panels: list[tuple[str, plots.Predict]] = []
+    panels: list[tuple[str, Predict]] = []
     data: Optional[Dataset] = None
     for row in ranked(rows)[:how_many]:
         run = tracker.get_run(row["run_id"])
         p = run.params
         if run.tags.get("data.task") != "binary":
-            return
+            return []
         ds = dataset_of(run)
         if ds.n_features != 2:
-            return
+            return []
         data = data or ds
         with tempfile.TemporaryDirectory() as tmp:
             params_file = tracker.download_artifacts(row["run_id"], "params.npz", Path(tmp))
             params = dict(np.load(params_file).items())
         hidden, output = p["model.activation"], run.tags.get("model.output_activation", "sigmoid")
-        predict_fn = plots.NetworkPredict(params, hidden, output, float(p["model.leaky_slope"]))
+        predict_fn = NetworkPredict(params, hidden, output, float(p["model.leaky_slope"]))
         panels.append((f"{row['run_name']}\n{key}={rounded(key, row.get(key, row[metric]))}", predict_fn))
-    if panels:
-        assert data is not None  # set with the first panel
-        X = np.concatenate([data.X_train, data.X_val], axis=1)
-        Y = np.concatenate([data.Y_train, data.Y_val], axis=1)
-        plots.plot_decision_boundaries_grid(
-            panels, X, Y, out / "best_decision_boundaries.png", title=f"the best {len(panels)} by {key}"
-        )
+    if not panels:
+        return []
+    assert data is not None  # set with the first panel
+    X = np.concatenate([data.X_train, data.X_val], axis=1)
+    Y = np.concatenate([data.Y_train, data.Y_val], axis=1)
+    title = f"the best {len(panels)} by {key}"
+    return [("plot_decision_boundaries_grid", (panels, X, Y, out / "best_decision_boundaries.png"), dict(title=title))]

@@ -27,7 +27,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict, read_write
 
-from pipeline import finishing, provenance
+from pipeline import finishing, memory, provenance
 from pipeline.admission import admit_run, admit_sweep
 from pipeline.errors import InputRefused, one_line, record_failed_job
 from pipeline.grid import job_label, swept_keys
@@ -127,6 +127,7 @@ class PipelineCallback(Callback):
         """One line per job: which values, the outcome, time so far and to go."""
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             return
+        memory.job_done()
         self.done_jobs += 1
         seconds = time.perf_counter() - getattr(self, "_job_started", self.started)
         if job_return.status == JobStatus.COMPLETED:
@@ -168,13 +169,19 @@ class PipelineCallback(Callback):
         )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        finishing.drain()  # every job's run ended, with all its files, before the summary reads them
+        # Every job's run ended, with all its files, before the summary reads them; the drawing
+        # processes stay for the summary's plots.
+        finishing.drain(keep_workers=True)
         if self.parent_run_id is None:
+            finishing.stop_workers()
             return
         from pipeline.summary import summarize_sweep  # here: it imports JAX, which device= must precede
 
         assert self.tracker is not None  # a parent run is opened only through the tracker
-        status = summarize_sweep(self.tracker, self.parent_run_id, config)
+        try:
+            status = summarize_sweep(self.tracker, self.parent_run_id, config)
+        finally:
+            finishing.stop_workers()
         if status == "FAILED":  # the command says so in its exit status, whichever launcher ran the jobs
             record_failed_job(f"sweep parent {self.parent_run_id}")
         self._close(status)

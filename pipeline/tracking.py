@@ -289,6 +289,23 @@ def _store_lock(uri: str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_sqlite_uris: set[str] = set()  # the local stores this process opened, for close_stores
+
+
+def close_stores() -> None:
+    """Close this process's connections to its SQLite stores: SQLite then folds the write-ahead
+    log into the database file and removes the log, as it does when the last connection is
+    garbage collected at exit (pipeline/memory.py: a command skips that collection)."""
+    if not _sqlite_uris:
+        return
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    for uri in sorted(_sqlite_uris):
+        # The store's engine is MLflow's one engine for this URI (it keeps one per URI).
+        SqlAlchemyStore(uri, default_artifact_root(uri)).engine.dispose()
+    _sqlite_uris.clear()
+
+
 def _writes(method):
     """Count the seconds this process spends writing to the store (a sweep reports it); an
     interrupt waits for the write to end (pipeline/interrupts.py)."""
@@ -317,6 +334,8 @@ class Tracker:
 
     def __init__(self, uri: str):
         self.uri = uri
+        if sqlite_path(uri) is not None:
+            _sqlite_uris.add(uri)
         with _store_lock(uri):
             # Making the client (and its first call) creates or migrates the SQLite schema:
             # under the lock, so two processes starting together do it once.

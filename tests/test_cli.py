@@ -23,6 +23,8 @@ QUICK = ("train.steps=300", "train.log_every=50")
 def test_default_run_is_one_tracked_run(tmp_path):
     result = run_cli(tmp_path, *QUICK)
     assert result.returncode == 0, result.stderr
+    # The command closed its store: the database file alone holds it, no write-ahead log beside.
+    assert not list(tmp_path.glob("mlflow.db-*"))
     table = runs(tmp_path, "Default")
     assert len(table) == 1
     run = table.iloc[0]

@@ -73,3 +73,36 @@ def test_a_failed_upload_is_not_reported_finished(mode):
     finishing.drain()
     assert tracker.statuses == ["FAILED"]
     assert "disk full" in tracker.tags["failure_reason"]
+
+
+def test_calls_name_their_plot_function(mode, tmp_path):
+    # What the pipeline itself hands over: a pipeline.plots function by name, so the process
+    # that runs a sweep need not import matplotlib to build the call.
+    tracker, files = FakeTracker(), tempfile.TemporaryDirectory()
+    _, args, kwargs = _loss_plot(Path(files.name))
+    finishing.finish_run(tracker, "run", files, [("plot_loss_curve", args, kwargs)])
+    finishing.drain()
+    assert tracker.uploaded == ["loss_curve.png"] and tracker.statuses == ["FINISHED"]
+
+
+def test_draw_draws_every_call_and_raises_the_first_error(mode, tmp_path):
+    _, args, kwargs = _loss_plot(tmp_path)
+    calls = [("plot_loss_curve", (*args[:2], tmp_path / f"{i}.png"), kwargs) for i in range(3)]
+    finishing.draw(calls)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.png", "1.png", "2.png"]
+    _, broken, _ = _broken_plot(tmp_path)
+    with pytest.raises(ValueError, match="differ in length"):
+        finishing.draw([*calls, ("plot_loss_curve", broken, kwargs)])
+
+
+def test_the_process_that_runs_a_sweep_does_not_import_matplotlib():
+    # It records runs and writes the summary; drawing is the drawing processes' work, and
+    # importing matplotlib would cost the sweep's critical path about half a second.
+    import subprocess
+    import sys
+
+    probe = "import sys, pipeline.sweep, pipeline.recording, pipeline.summary; print('matplotlib' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )

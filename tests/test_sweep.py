@@ -29,6 +29,7 @@ def parent_artifacts(cwd: Path, parent_id: str, dst: Path) -> Path:
 def test_sweep_has_a_parent_with_children_and_a_summary(tmp_path):
     result = run_cli(tmp_path, *SMALL, "model.hidden=1,3", "optim.lr=0.1,1.2")
     assert result.returncode == 0, result.stderr
+    assert not list(tmp_path.glob("mlflow.db-*"))  # the store closed: the file alone holds it
     children, parents = children_and_parents(tmp_path, "relu_sweep")
     assert len(parents) == 1 and len(children) == 4
     parent = parents.iloc[0]

@@ -376,3 +376,12 @@ def test_without_a_writable_cache_a_store_is_made_the_long_way(tmp_path, monkeyp
     tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db")
     assert [e.name for e in tracker.client.search_experiments()] == ["Default"]
     assert not list(tmp_path.glob(".mlflow.db.creating-*"))
+
+
+def test_closing_the_stores_folds_the_write_ahead_log_into_the_database_file(tracker, tmp_path):
+    run_id = tracker.start_run("exp", "r", {})
+    tracker.log_metrics(run_id, {"loss": 0.5})
+    assert (tmp_path / "mlflow.db-wal").exists()  # open: the log holds the latest writes
+    tracking.close_stores()
+    assert not (tmp_path / "mlflow.db-wal").exists() and not (tmp_path / "mlflow.db-shm").exists()
+    assert Tracker(tracker.uri).runs("exp")[0].metrics == {"loss": 0.5}  # the file alone is the store
