@@ -213,6 +213,38 @@ def stop_compiling() -> None:
     _stop_compiling.set()
 
 
+_ahead: list[threading.Thread] = []
+
+
+def compile_ahead(cfg: DictConfig) -> None:
+    """Start compiling `cfg`'s programs (its initial draw, training and gradient check) now, in
+    the background: a sweep's first job, while the sweep's process imports MLflow and opens its
+    store (Python, over a second of the main thread, while XLA compiles in C++ without the GIL).
+    The launcher's compiling thread waits for it, then finds these programs compiled: the same
+    programs, so the same bits."""
+
+    def compile_first() -> None:
+        try:
+            if not _stop_compiling.is_set():
+                _compile(plan([cfg])[0])
+        except Exception:  # the launcher compiles it again, in its job, and reports what fails there
+            pass
+
+    thread = threading.Thread(target=compile_first, name="compiling ahead")
+    thread.start()
+    _ahead.append(thread)
+
+
+def _compile(batch: Batch) -> None:
+    """What BatchRun compiles for `batch`, without dispatching any job."""
+    first, one, ds = batch.configs[0], batch.inputs[0], batch.ds
+    with jax.enable_x64(first.train.dtype == "float64"):
+        data = device_arrays(ds, first.train.dtype)
+        if segmented(one.spec, one.program_sizes, ds.m_train) is None:
+            compiled_train(one.spec, one.params0, data, one.hyper, one.batch_key)
+        gradient_check(one.spec, as_float64(one.params0), ds, as_float64(one.hyper), first.gradcheck)
+
+
 class Compiling:
     """The batches' programs compiled, and their jobs dispatched, one batch after another in a
     background thread, so that the jobs of the first batch are recorded (MLflow, Hydra's run_job:
@@ -227,6 +259,8 @@ class Compiling:
         threading.Thread(target=self._compile_all, name="compiling").start()
 
     def _compile_all(self) -> None:
+        for thread in _ahead:  # its programs are these batches' first (compiled_train's cache is not shared safely)
+            thread.join()
         for number, batch in enumerate(self.batches):
             try:
                 if _stop_compiling.is_set():

@@ -81,6 +81,7 @@ class PipelineCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = admit_sweep(config)  # pipeline/admission.py: every job checked, or InputRefused
         chunk_the_grid(config)
+        compile_first_job_ahead(config, jobs)
         # A grid's size is known; a search sweeper (Optuna) says how many trials it will run.
         total = len(jobs) or int(config.hydra.sweeper.get("n_trials") or 0)
         self.config, self.total_jobs, self.started = config, total, time.perf_counter()
@@ -194,6 +195,20 @@ class PipelineCallback(Callback):
             # A sweep is in _open_sweeps only once its tracker has opened its parent run.
             assert self.tracker is not None and self.parent_run_id is not None
             self.tracker.end_run(self.parent_run_id, status)
+
+
+def compile_first_job_ahead(config: DictConfig, jobs: list[list[str]]) -> None:
+    """The batched launcher's first program, compiled from now on in the background: XLA works
+    while this process imports MLflow and creates the parent run (pipeline/batching.py)."""
+    if not jobs or "batched_launcher" not in str(config.hydra.launcher.get("_target_", "")):
+        return
+    from hydra.core.global_hydra import GlobalHydra
+
+    from pipeline import batching  # JAX: admission has applied device= already
+    from pipeline.composing import composer_for
+
+    first = composer_for(GlobalHydra.instance().config_loader(), config).compose(jobs[0])
+    batching.compile_ahead(first)
 
 
 def chunk_the_grid(config: DictConfig) -> None:

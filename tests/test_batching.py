@@ -161,6 +161,21 @@ def _by_dtype(configs):
     ]
 
 
+def test_a_sweeps_first_program_compiled_ahead_is_the_one_its_batch_uses(make_config):
+    job = make_config("model.activation=tanh", "model.hidden=3", "optim.lr=0.5", "train.seed=1")
+    mate = make_config("model.activation=tanh", "model.hidden=5", "optim.lr=0.1", "train.seed=2")
+    pipeline.train._compiled.clear()
+    jax.clear_caches()
+    batching.compile_ahead(job)
+    for thread in batching._ahead:
+        thread.join()
+    ahead = dict(pipeline.train._compiled)
+    assert len(ahead) == 1  # the job's training program
+    trained = in_batch([job, mate])
+    assert pipeline.train._compiled == ahead  # the batch took it, compiled nothing new
+    assert_bitwise_equal(trained[0], alone(job))
+
+
 STRUCTURES = {
     "default": [],
     "hand": ["train.grad=hand"],
