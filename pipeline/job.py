@@ -21,8 +21,8 @@ from pipeline.data import Dataset
 from pipeline.device import select_device
 from pipeline.errors import RunFailure
 from pipeline.inputs import layer_sizes, train_spec
-from pipeline.recording import OBJECTIVE_POINTS, LiveMetrics, objective_name, record_training
-from pipeline.tracking import RESUMED_TAG_PREFIX, tracker_for
+from pipeline.recording import OBJECTIVE_POINTS, LiveMetrics, ParamsWithFirstWrite, objective_name, record_training
+from pipeline.tracking import RESUMED_TAG_PREFIX, Tracker, tracker_for
 
 
 @dataclass
@@ -143,7 +143,7 @@ def run(cfg: DictConfig, parent_run_id: Optional[str] = None) -> JobResult:
 def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResult:
     device = select_device(cfg.device)
     spec = train_spec(cfg, ds)
-    tracker = tracker_for(cfg.tracking.uri) if cfg.tracking.enabled else None
+    tracker: Optional[Tracker | ParamsWithFirstWrite] = tracker_for(cfg.tracking.uri) if cfg.tracking.enabled else None
     tags = run_tags(cfg, ds, device)
     name = tags["objective"]
     handed = handoff.take(tags["config_hash"])
@@ -164,7 +164,11 @@ def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResul
     run_id, logged_through = continued_run(tracker, checkpoint)
     if tracker and run_id is None:
         run_id = tracker.start_run(cfg.tracking.experiment, run_name(cfg), tags, parent_run_id)
-        tracker.log_params(run_id, provenance.flatten(provenance.resolved_config(cfg)))
+    if tracker:
+        assert run_id is not None  # started, or continued
+        # Its params go with its first write (a continued run's again, the same values: it may
+        # have been killed before its first write).
+        tracker = ParamsWithFirstWrite(tracker, run_id, provenance.flatten(provenance.resolved_config(cfg)))
     live_metrics = LiveMetrics(ds, cfg.train.log_every, tracker, run_id, logged_through)
     live = Live(
         label=run_name(cfg), checkpoint=checkpoint if tracker else None, run_id=run_id or "", on_segment=live_metrics

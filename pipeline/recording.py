@@ -98,6 +98,32 @@ def history_of(result: TrainResult, ds: Dataset) -> dict[str, np.ndarray]:
     return history
 
 
+class ParamsWithFirstWrite:
+    """A Tracker for one new run whose params go out with the first write to it: metrics and tags
+    (a batched job's whole record), live metrics (a long run's first segment), or the failure
+    reason. One transaction on the store fewer per run; a run still never ends without its
+    params, whichever way it ends (`end_run` writes them if nothing else has)."""
+
+    def __init__(self, tracker, run_id: str, params: dict[str, object]):
+        self.tracker, self.run_id, self.pending = tracker, run_id, dict(params)
+
+    def log_batch(self, run_id: str, *, metrics=(), params=None, tags=None) -> None:
+        if self.pending and run_id == self.run_id:
+            params, self.pending = {**self.pending, **(params or {})}, {}
+        self.tracker.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+
+    def set_tags(self, run_id: str, tags) -> None:
+        self.log_batch(run_id, tags=tags)
+
+    def end_run(self, run_id: str, status: str) -> None:
+        if self.pending and run_id == self.run_id:
+            self.log_batch(run_id)
+        self.tracker.end_run(run_id, status)
+
+    def __getattr__(self, name: str):  # everything else, as the tracker does it
+        return getattr(self.tracker, name)
+
+
 class LiveMetrics:
     """Each segment's metric points of a long run, logged to its run as they come
     (pipeline/segments.py), so the MLflow UI's charts grow while it trains."""

@@ -156,3 +156,38 @@ def test_a_live_runs_settled_objective_is_logged_first_with_the_same_bits(monkey
     assert all(batch[0][0] == name for batch in Store.batches)
     logged = [(step, value) for batch in Store.batches for key, value, step in batch if key == name]
     assert logged == list(zip(range(0, 120, 10), settled_history(val).tolist()))
+
+
+class CountingTracker:
+    """The real tracker, counting the log_batch requests it is asked for."""
+
+    def __init__(self, tracker):
+        self.tracker, self.batches = tracker, []
+
+    def log_batch(self, run_id, **entries):
+        self.batches.append(entries)
+        self.tracker.log_batch(run_id, **entries)
+
+    def __getattr__(self, name):
+        return getattr(self.tracker, name)
+
+
+@pytest.mark.parametrize("first", ["record", "failure", "nothing"])
+def test_a_new_runs_params_go_with_its_first_write(store, first):
+    from pipeline.recording import ParamsWithFirstWrite
+
+    tracker = tracker_for(store.uri)
+    counting = CountingTracker(tracker)
+    run_id = tracker.start_run("exp", "r", {})
+    writer = ParamsWithFirstWrite(counting, run_id, {"model.hidden": 4, "optim.lr": 0.5})
+    if first == "record":  # a job's whole record: one request, params with it
+        writer.log_batch(run_id, metrics=[("loss", 0.5, 0)], tags={"t": "1"})
+        writer.set_tags(run_id, {"u": "2"})
+    elif first == "failure":
+        writer.set_tags(run_id, {"failure_reason": "boom"})
+    writer.end_run(run_id, "FINISHED" if first == "record" else "FAILED")
+    assert sum(bool(batch.get("params")) for batch in counting.batches) == 1  # once, never again
+    assert len(counting.batches) == {"record": 2, "failure": 1, "nothing": 1}[first]
+    run = tracker.get_run(run_id)
+    assert run.params == {"model.hidden": "4", "optim.lr": "0.5"}
+    assert run.status == ("FINISHED" if first == "record" else "FAILED")
