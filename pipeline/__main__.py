@@ -112,7 +112,10 @@ def leave() -> None:
     the interpreter's final garbage collection skipped (pipeline/memory.py)."""
     tracking = sys.modules.get("pipeline.tracking")  # not imported by a refused command
     if tracking is not None:
-        tracking.close_stores()
+        try:
+            tracking.close_stores()
+        except Exception:  # noqa: BLE001 (what was written stays in the store's log; the exit status stands)
+            pass
     sys.stdout.flush()
     sys.stderr.flush()
     memory.before_exit()

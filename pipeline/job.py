@@ -162,13 +162,14 @@ def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResul
             return JobResult("SKIPPED", earlier.run_id, name, objective, dict(earlier.metrics))
     checkpoint = segments.checkpoint_path(tags["config_hash"])
     run_id, logged_through = continued_run(tracker, checkpoint)
-    if tracker and run_id is None:
-        run_id = tracker.start_run(cfg.tracking.experiment, run_name(cfg), tags, parent_run_id)
     if tracker:
-        assert run_id is not None  # started, or continued
-        # Its params go with its first write (a continued run's again, the same values: it may
-        # have been killed before its first write).
-        tracker = ParamsWithFirstWrite(tracker, run_id, provenance.flatten(provenance.resolved_config(cfg)))
+        params = provenance.flatten(provenance.resolved_config(cfg))
+        if run_id is None:
+            run_id = tracker.start_run(cfg.tracking.experiment, run_name(cfg), tags, parent_run_id)
+        elif tracker.get_run(run_id).params:
+            params = {}  # a continued run keeps the params it has (keys outside the config hash may differ now)
+        # Its params go with its first write (a continued run's only if it was killed before any).
+        tracker = ParamsWithFirstWrite(tracker, run_id, params)
     live_metrics = LiveMetrics(ds, cfg.train.log_every, tracker, run_id, logged_through)
     live = Live(
         label=run_name(cfg), checkpoint=checkpoint if tracker else None, run_id=run_id or "", on_segment=live_metrics

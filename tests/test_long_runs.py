@@ -87,11 +87,16 @@ def test_a_sigkilled_run_continues_from_its_checkpoint_with_the_bits_of_an_unbro
         store = client(where)
         history = [(m.step, m.value) for m in store.get_metric_history(run_id, "loss")]
         params = np.load(store.download_artifacts(run_id, "params.npz", str(where)))
-        return history, {k: params[k].tobytes() for k in params.files}
+        config = {k: v for k, v in table.iloc[0].items() if k.startswith("params.")}  # the run's MLflow params
+        return history, {k: params[k].tobytes() for k in params.files}, config
 
-    (history, params), (unbroken_history, unbroken_params) = recorded(killed), recorded(unbroken)
+    (history, params, config), (unbroken_history, unbroken_params, unbroken_config) = (
+        recorded(killed),
+        recorded(unbroken),
+    )
     assert sorted(history) == unbroken_history  # every step once, the same values
     assert params == unbroken_params
+    assert config == unbroken_config and config["params.model.hidden"]  # its params, whenever it was killed
     assert not list((killed / ".checkpoints").glob("*.npz"))  # removed once the run finished
 
 

@@ -13,6 +13,7 @@ from pipeline import memory
 @pytest.fixture(autouse=True)
 def unfrozen(monkeypatch):
     monkeypatch.setattr(memory, "_jobs_done", 0)
+    monkeypatch.setattr(memory, "_next_full_collection", memory.FULL_COLLECTION_EVERY)
     gc.unfreeze()
     yield
     gc.unfreeze()
@@ -49,3 +50,15 @@ def test_before_exit_freezes_everything():
     Node()
     memory.before_exit()
     assert gc.get_count()[0] == 0 and gc.get_freeze_count() > 0
+
+
+def test_full_collections_grow_apart_with_the_jobs_done(monkeypatch):
+    collected_at = []
+    monkeypatch.setattr(memory.gc, "collect", lambda: collected_at.append(memory._jobs_done))
+    for _ in range(2_000):
+        memory.job_done()
+    gc.unfreeze()
+    gaps = [b - a for a, b in zip(collected_at, collected_at[1:])]
+    assert collected_at[:3] == [100, 200, 300]  # every 100 jobs at first
+    assert gaps == sorted(gaps) and gaps[-1] >= collected_at[-2] // 4  # then a quarter of the jobs done apart
+    assert len(collected_at) < 20  # not 2,000 / 100
