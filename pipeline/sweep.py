@@ -207,7 +207,10 @@ def compile_first_job_ahead(config: DictConfig, jobs: list[list[str]]) -> None:
     from pipeline import batching  # JAX: admission has applied device= already
     from pipeline.composing import composer_for
 
-    first = composer_for(GlobalHydra.instance().config_loader(), config).compose(jobs[0])
+    try:
+        first = composer_for(GlobalHydra.instance().config_loader(), config).compose(jobs[0])
+    except Exception:  # noqa: BLE001 (a speed-up only: the launcher composes and reports this job itself)
+        return
     batching.compile_ahead(first)
 
 
