@@ -2,15 +2,15 @@
 
 A sweep's process holds millions of long-lived objects: JAX, MLflow and SQLAlchemy themselves,
 and Hydra's configs of every job it ran. CPython's collector walks all of them in each full
-(generation-2) collection: in the 48-job benchmark sweep (benchmarks/sweep_benchmark.py), 17
-full collections took 1.7 s of the main thread, and the one at interpreter exit another 1.2 s,
-for a few thousand objects freed. Objects alive at the end of a job are moved to the permanent
+(generation-2) collection: in the 48-job benchmark sweep (benchmarks/sweep_benchmark.py) the
+collector took 2.4 s of the main thread, most of it in full collections, and the one at
+interpreter exit another 1.2 s, for a few thousand objects freed. Objects alive at the end of a job are moved to the permanent
 generation (`gc.freeze`), which collections skip. Now and then they are given back and collected
 once, so that what died since is freed rather than held to the end: after FULL_COLLECTION_EVERY
 jobs, then each time the jobs done have grown by a quarter (as CPython spaces its own full
 collections), so that a 10,000-job grid, whose heap grows with Hydra's return value of every job,
-does not walk that heap a hundred times. At exit
-everything is frozen: the process is ending, and the operating system takes its memory back.
+does not walk that heap a hundred times. At exit everything is frozen: the process is ending,
+and the operating system takes its memory back.
 Nothing here changes what a job computes.
 """
 
