@@ -120,13 +120,9 @@ class BatchRun:
 
     def _dispatch(self, first: DictConfig) -> None:
         spec, ds = self.batch.inputs[0].spec, self.batch.ds
-        data = device_arrays(ds, first.train.dtype)
-        one = self.batch.inputs[0]
-        self.data, self.segmented = data, segmented(spec, one.program_sizes, ds.m_train)
         started = time.perf_counter()
-        program: Optional[Callable] = None
-        if self.segmented is None:
-            program = compiled_train(spec, one.params0, data, one.hyper, one.batch_key)
+        self.data, self.segmented, program = _program(self.batch)
+        data = self.data
         self.compile_seconds = time.perf_counter() - started
         self.results, self.checks_at_init = [], []
         self.dispatched = time.perf_counter()
@@ -235,14 +231,22 @@ def compile_ahead(cfg: DictConfig) -> None:
     _ahead.append(thread)
 
 
+def _program(batch: Batch) -> tuple[tuple, Optional[Callable], Optional[Callable]]:
+    """`batch`'s data on the device, its segmented trainer (a long run) or None, and its
+    compiled training program (None for a long run, which trains in segments)."""
+    one, ds = batch.inputs[0], batch.ds
+    data = device_arrays(ds, batch.configs[0].train.dtype)
+    long_run = segmented(one.spec, one.program_sizes, ds.m_train)
+    program = None if long_run else compiled_train(one.spec, one.params0, data, one.hyper, one.batch_key)
+    return data, long_run, program
+
+
 def _compile(batch: Batch) -> None:
-    """What BatchRun compiles for `batch`, without dispatching any job."""
-    first, one, ds = batch.configs[0], batch.inputs[0], batch.ds
+    """What BatchRun compiles for `batch` (its program, its gradient check), dispatching no job."""
+    first, one = batch.configs[0], batch.inputs[0]
     with jax.enable_x64(first.train.dtype == "float64"):
-        data = device_arrays(ds, first.train.dtype)
-        if segmented(one.spec, one.program_sizes, ds.m_train) is None:
-            compiled_train(one.spec, one.params0, data, one.hyper, one.batch_key)
-        gradient_check(one.spec, as_float64(one.params0), ds, as_float64(one.hyper), first.gradcheck)
+        _program(batch)
+        gradient_check(one.spec, as_float64(one.params0), batch.ds, as_float64(one.hyper), first.gradcheck)
 
 
 class Compiling:
