@@ -8,6 +8,7 @@ when it is traced, so a test that breaks the backward pass clears its compile ca
 from __future__ import annotations
 
 import jax
+import numpy as np
 import pytest
 
 import pipeline.gradcheck as gradcheck
@@ -79,6 +80,16 @@ def test_float32_params_are_checked_in_float64(flower):
     assert params["W1"].dtype == jax.numpy.float32
     report = check_run_gradients(spec, params, flower, hyper, GradcheckConfig())
     assert report.rel_error < 1e-10  # float32 arithmetic would leave ~1e-7
+
+
+def test_widening_to_float64_is_exact_on_the_host_and_leaves_integers_alone():
+    """The check's inputs are widened in NumPy (no JAX operation per leaf), to the same values."""
+    rng = np.random.default_rng(0)
+    tree = {"W1": jax.numpy.asarray(rng.normal(size=(3, 2)), jax.numpy.float32), "index": np.int32(2)}
+    widened = gradcheck.as_float64(tree)
+    assert isinstance(widened["W1"], np.ndarray) and widened["W1"].dtype == np.float64
+    assert np.array_equal(widened["W1"], np.asarray(tree["W1"]).astype(np.float64))  # every float32 is a float64
+    assert widened["index"] is tree["index"]
 
 
 @pytest.fixture

@@ -222,6 +222,25 @@ def test_log_artifacts_round_trips_bytes(tracker, tmp_path):
     assert got_yaml.read_text() == "model:\n  hidden: 4\n"
 
 
+def test_a_run_started_here_uploads_without_reading_the_run_back(tracker, tmp_path, monkeypatch):
+    started_here = tracker.start_run("exp", "mine", {})
+    elsewhere = Tracker(tracker.uri)  # another process's Tracker, or a run continued after a kill
+    source = tmp_path / "files"
+    source.mkdir()
+    (source / "a.txt").write_text("a")
+    read_back = []
+    original = tracker.client.get_run
+    monkeypatch.setattr(tracker.client, "get_run", lambda run_id: read_back.append(run_id) or original(run_id))
+    tracker.log_artifacts(started_here, source)
+    assert read_back == []  # straight to the location create_run returned
+    elsewhere.log_artifacts(started_here, source, "again")  # not started by it: MlflowClient finds the location
+    assert {a.path for a in tracker.client.list_artifacts(started_here)} == {"a.txt", "again"}
+    run = tracker.client.get_run(started_here)
+    assert (_local_path(run.info.artifact_uri) / "a.txt").read_text() == "a"
+    tracker.end_run(started_here, "FINISHED")
+    assert started_here not in tracker._artifact_uris  # nothing kept per run once it has ended
+
+
 def test_runs_filters_by_tag_newest_first(tracker):
     a1 = tracker.start_run("exp", "a1", {"kind": "a"})
     b = tracker.start_run("exp", "b", {"kind": "b"})
