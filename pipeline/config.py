@@ -91,10 +91,11 @@ class TrackingConfig:
     experiment: str = "Default"
     enabled: bool = True
     plots: bool = True  # false: no PNGs at all (per run and the sweep's summary plots)
-    # Each run's loss_curve.png (its loss, log-y, with the validation metric on a second axis),
-    # beside decision_boundary.png. MLflow's UI charts the same histories (one metric per chart);
-    # false leaves it out: one drawing less per run (about 60 ms of a drawing process).
-    loss_curve: bool = True
+    # true: each run also gets loss_curve.png (its loss, log-y, with the validation metric on a
+    # second axis). Off by default: the run's Model metrics tab in MLflow's UI charts the same
+    # histories, and drawing it costs about 70 ms of CPU per run, a quarter of a 48-job
+    # sweep's drawing on a 2-core machine (issue "Sweeps near the floor").
+    loss_curve: bool = False
 
 
 @dataclass

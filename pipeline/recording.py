@@ -257,11 +257,11 @@ def log_files(cfg, ds, spec, result, history, tracker, run_id) -> None:
     calls = []
     if cfg.tracking.plots:
         slope = float(hyper_of(cfg).slope)
-        calls = plot_calls(ds, spec, slope, result, history, out, loss_curve=cfg.tracking.get("loss_curve", True))
+        calls = plot_calls(ds, spec, slope, result, history, out, loss_curve=cfg.tracking.loss_curve)
     finish_run(tracker, run_id, files, calls)
 
 
-def plot_calls(ds, spec, slope: float, result, history, out: Path, loss_curve: bool = True) -> list:
+def plot_calls(ds, spec, slope: float, result, history, out: Path, loss_curve: bool = False) -> list:
     """The run's plots as (pipeline.plots function's name, args, kwargs): picklable, so a worker
     process can draw them."""
     train_name, val_name = metric_names(ds.task)

@@ -55,9 +55,9 @@ def test_default_run_is_one_tracked_run(tmp_path):
         "resolved_config.yaml",
         "overrides.yaml",
         "params.npz",
-        "loss_curve.png",
         "decision_boundary.png",
     } <= artifacts
+    assert "loss_curve.png" not in artifacts  # the run's Model metrics tab charts it; tracking.loss_curve=true draws it
     assert (tmp_path / "mlflow.db").exists()
     assert f"run {run['run_id']} FINISHED" in result.stdout
 
@@ -66,7 +66,7 @@ def test_default_run_is_one_tracked_run(tmp_path):
     "overrides, task, metric",
     [
         (("model=perceptron", "data=blobs"), "binary", "train_accuracy"),
-        (("model=logistic", "data=moons", "optim=adam"), "binary", "val_accuracy"),
+        (("model=logistic", "data=moons", "optim=adam", "tracking.loss_curve=true"), "binary", "val_accuracy"),
         (("model=deep", "model.depth=2", "model.activation=leaky_relu", "train.grad=hand"), "binary", "val_accuracy"),
         (("data=diabetes", "optim.lr=0.1", "train.batch_size=64", "optim=momentum"), "regression", "val_rmse"),
         (("data=breast_cancer", "model.activation=sigmoid", "optim.lr=0.5"), "binary", "val_accuracy"),
@@ -80,6 +80,8 @@ def test_each_model_kind_trains_and_is_tracked(tmp_path, overrides, task, metric
     assert run["tags.data.task"] == task
     assert np.isfinite(run[f"metrics.{metric}"])
     assert run["metrics.gradcheck_rel_error"] < 1e-10
+    artifacts = {a.path for a in client(tmp_path).list_artifacts(run["run_id"])}
+    assert ("loss_curve.png" in artifacts) == ("tracking.loss_curve=true" in overrides)  # drawn when asked
 
 
 # Each kind of bad input once, through the real command line: exit 2, one line naming the value,

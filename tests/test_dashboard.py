@@ -126,7 +126,7 @@ def test_the_dashboard_opens_on_a_sweeps_runs_ready_to_compare(tmp_path, browser
 
         experiment = f"{url}/#/experiments/{parent['experiment_id']}"
         browser.get(f"{experiment}/runs/{child['run_id']}/artifacts?workflowType=machine_learning")
-        wait_for_text(browser, "loss_curve.png", "decision_boundary.png", "resolved_config.yaml")
+        wait_for_text(browser, "decision_boundary.png", "params.npz", "resolved_config.yaml")
         browser.find_element(By.XPATH, "//*[text()='decision_boundary.png']").click()
 
         # The preview is the PNG itself (500 px wide; the UI loads it as a blob), not an icon.

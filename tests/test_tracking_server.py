@@ -54,6 +54,6 @@ def test_a_sweep_logs_to_a_postgresql_backed_server(tmp_path, postgres_uri):
         # The artifacts went through the server (mlflow-artifacts:/...), not to a local path.
         assert children[0].info.artifact_uri.startswith("mlflow-artifacts:")
         names = {a.path for a in client.list_artifacts(children[0].info.run_id)}
-        assert {"loss_curve.png", "params.npz", "resolved_config.yaml"} <= names
-        assert any((tmp_path / "served-artifacts").rglob("loss_curve.png"))
+        assert {"decision_boundary.png", "params.npz", "resolved_config.yaml"} <= names
+        assert any((tmp_path / "served-artifacts").rglob("decision_boundary.png"))
         assert not (tmp_path / "mlflow.db").exists()  # nothing fell back to the local store
