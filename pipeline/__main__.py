@@ -25,6 +25,7 @@ from pipeline import interrupts, memory  # noqa: E402  (the standard library onl
 # at any moment ends the command the same way, with exit status 130.
 interrupts.install()
 interrupts.hold()
+memory.pause()  # no garbage collection while the command starts (pipeline/memory.py)
 
 import hydra  # noqa: E402
 import yaml  # noqa: E402
@@ -47,6 +48,7 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def hydra_main(cfg: DictConfig):
+    memory.resume()
     if cfg.get("lesson") is not None:  # +lesson=NAME: a section of the notes, run instead of training
         from pipeline.lessons import run_lesson
 

@@ -1,4 +1,4 @@
-"""Tests for pipeline/memory.py: what a job leaves alive is frozen, and given back to be collected."""
+"""Tests for pipeline/memory.py: the collector off while a command starts, then a freeze per chunk of jobs."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ from pipeline import memory
 
 
 @pytest.fixture(autouse=True)
-def unfrozen(monkeypatch):
-    monkeypatch.setattr(memory, "_jobs_done", 0)
-    monkeypatch.setattr(memory, "_next_full_collection", memory.FULL_COLLECTION_EVERY)
+def fresh_collector(monkeypatch):
+    monkeypatch.setattr(memory, "_started", False)
+    monkeypatch.setattr(memory, "_launcher_chunks", False)
+    monkeypatch.setattr(memory, "_jobs_in_chunk", 0)
+    threshold = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()
+    gc.set_threshold(*threshold)
+    gc.enable()
 
 
 class Node:
@@ -24,41 +28,59 @@ class Node:
         self.me = self  # a reference cycle: only the cyclic collector frees it
 
 
-def test_a_job_end_freezes_what_is_alive():
-    gc.collect()
-    assert gc.get_freeze_count() == 0
+def test_the_collector_is_off_while_starting_and_on_again_once_started():
+    memory.pause()
+    assert not gc.isenabled()
     alive = Node()
-    memory.job_done()
-    assert gc.get_freeze_count() > 0
-    assert not gc.is_finalized(alive) and alive.me is alive
+    memory.resume()
+    assert gc.isenabled() and gc.get_freeze_count() > 0  # what starting made is out of later collections
+    assert gc.get_threshold()[2] == memory.FULL_COLLECTION_EVERY
+    frozen = gc.get_freeze_count()
+    memory.resume()  # a second job of the command: nothing more
+    assert gc.get_freeze_count() == frozen and alive.me is alive
 
 
-def test_garbage_frozen_at_a_job_end_is_freed_by_the_periodic_full_collection():
-    garbage = Node()
+def test_a_chunk_frees_the_garbage_made_since_the_last_freeze_and_freezes_the_rest():
+    memory.resume()
+    gc.disable()  # no collection but the chunk's own
+    garbage, kept = Node(), Node()
     dead = weakref.ref(garbage)
-    memory.job_done()  # frozen while alive
     del garbage
-    gc.collect()
-    assert dead() is not None  # frozen: the collector does not see it
-    for _ in range(memory.FULL_COLLECTION_EVERY - 1):
+    assert dead() is not None
+    frozen = gc.get_freeze_count()
+    memory.chunk_start()
+    assert dead() is None  # freed
+    assert gc.get_freeze_count() > frozen and kept.me is kept  # the living frozen, untouched
+
+
+def test_the_first_chunk_starts_the_command():
+    memory.pause()
+    memory.chunk_start()
+    assert memory._started and gc.isenabled()
+
+
+def test_without_chunks_from_the_launcher_a_chunk_ends_every_chunk_jobs(monkeypatch):
+    chunks = []
+    monkeypatch.setattr(memory, "_new_chunk", lambda: chunks.append(memory._jobs_in_chunk) or _reset())
+    for _ in range(memory.CHUNK_JOBS * 3 - 1):
         memory.job_done()
-    assert dead() is None  # given back and collected
-    assert gc.get_freeze_count() > 0  # and what is alive frozen again
+    assert chunks == [memory.CHUNK_JOBS, memory.CHUNK_JOBS]
+
+
+def test_a_launcher_that_starts_its_chunks_decides_alone(monkeypatch):
+    memory.chunk_start()
+    chunks = []
+    monkeypatch.setattr(memory, "_new_chunk", lambda: chunks.append(True))
+    for _ in range(memory.CHUNK_JOBS * 2):
+        memory.job_done()
+    assert chunks == []  # job ends do not add chunks of their own
+
+
+def _reset():
+    memory._jobs_in_chunk = 0
 
 
 def test_before_exit_freezes_everything():
     Node()
     memory.before_exit()
     assert gc.get_count()[0] == 0 and gc.get_freeze_count() > 0
-
-
-def test_full_collections_grow_apart_with_the_jobs_done(monkeypatch):
-    collected_at = []
-    monkeypatch.setattr(memory.gc, "collect", lambda: collected_at.append(memory._jobs_done))
-    for _ in range(2_000):
-        memory.job_done()
-    gc.unfreeze()
-    gaps = [b - a for a, b in zip(collected_at, collected_at[1:])]
-    assert collected_at[:3] == [100, 200, 300]  # every 100 jobs at first
-    assert gaps == sorted(gaps) and gaps[-1] >= collected_at[-2] // 4  # then a quarter of the jobs done apart
-    assert len(collected_at) < 20  # not 2,000 / 100

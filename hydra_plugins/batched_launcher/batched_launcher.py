@@ -70,6 +70,9 @@ class BatchedLauncher(Launcher):
 
         # Hydra calls setup() before launch().
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
+        from pipeline import memory
+
+        memory.chunk_start()  # the last chunk's garbage freed, what it left alive out of later collections
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
