@@ -13,8 +13,11 @@ generation (`gc.freeze`), which collections skip. From then on it is done again 
 of jobs (`chunk_start`: the batched launcher's chunks, or every CHUNK_JOBS jobs under other
 launchers): a collection that walks only what was made since the last freeze (the previous
 chunk's objects), frees its garbage, and freezes the rest. Cyclic garbage made within a chunk
-is freed by the ordinary collections, which walk at most one chunk's objects. At exit everything
-is frozen: the process is ending, and the operating system takes its memory back.
+is freed by the ordinary collections, which walk at most one chunk's objects. What was alive at
+a freeze and died later is freed by a whole collection (everything given back), after 10
+chunks, then 20, 40, ...: rarely enough that walking the heap costs little, often enough that a
+10,000-job grid does not carry all of it. At exit everything is frozen: the process is ending,
+and the operating system takes its memory back.
 
 Nothing here changes what a job computes.
 """
@@ -24,12 +27,14 @@ from __future__ import annotations
 import gc
 
 CHUNK_JOBS = 100  # jobs between two freezes under a launcher without chunks (the batched launcher's chunk)
-# Generation-1 collections per full one (CPython's default: 10). Between two freezes a full
-# collection walks only what was made since the last one, and the next freeze frees it all
-# anyway: ten times rarer, they cost a chunk of 100 jobs 0.25 s instead of 0.45 s.
-FULL_COLLECTION_EVERY = 100
+# Garbage that was alive at a freeze and died later is out of reach until everything is given
+# back and collected once: after this many chunks, then twice as many (a 10,000-job grid of
+# chunks of 100: after 1,000, 2,000, 4,000 and 8,000 jobs), each walking the whole heap once.
+FIRST_WHOLE_COLLECTION_AFTER = 10
 
 _started = False
+_chunks = 0
+_next_whole_collection = FIRST_WHOLE_COLLECTION_AFTER
 _launcher_chunks = False  # the launcher calls chunk_start itself
 _jobs_in_chunk = 0
 
@@ -49,8 +54,6 @@ def resume() -> None:
     # Frozen without a collection: the garbage of starting is small (37,000 objects in a
     # 400-job grid) and finding it would walk all 500,000 objects (0.4 s).
     gc.freeze()
-    threshold0, threshold1, _ = gc.get_threshold()
-    gc.set_threshold(threshold0, threshold1, FULL_COLLECTION_EVERY)
     gc.enable()
 
 
@@ -73,12 +76,16 @@ def job_done() -> None:
 
 def _new_chunk() -> None:
     """The last chunk's garbage freed, and what it left alive frozen."""
-    global _jobs_in_chunk
+    global _jobs_in_chunk, _chunks, _next_whole_collection
     _jobs_in_chunk = 0
     if not _started:
         resume()
         return
-    gc.collect()  # walks only what was made since the last freeze
+    _chunks += 1
+    if _chunks >= _next_whole_collection:
+        _next_whole_collection *= 2
+        gc.unfreeze()
+    gc.collect()  # walks only what was made since the last freeze, unless given back just now
     gc.freeze()
 
 

@@ -72,6 +72,9 @@ class MetricPoint(NamedTuple):
     timestamp: int
 
 
+SEARCH_PAGE = 1000  # runs read back per request
+
+
 def _record(run) -> RunRecord:
     return RunRecord(
         run_id=run.info.run_id,
@@ -477,16 +480,22 @@ class Tracker:
         experiment_obj = self.client.get_experiment_by_name(experiment)
         if experiment_obj is None:
             return []
-        return [
-            _record(run)
-            for run in self.client.search_runs(
+        # Page by page, each turned into plain records before the next is read: MLflow builds
+        # a page's ORM objects and entities all at once (1.2 GB for the 10,000 runs of a grid).
+        records, token = [], None
+        while True:
+            page = self.client.search_runs(
                 [experiment_obj.experiment_id],
                 filter_string=filter_string,
                 run_view_type=ViewType.ACTIVE_ONLY,
-                max_results=50000,
+                max_results=SEARCH_PAGE,
                 order_by=["attributes.start_time DESC"],
+                page_token=token,
             )
-        ]
+            records += [_record(run) for run in page]
+            token = page.token
+            if not token:
+                return records
 
     def get_run(self, run_id: str) -> RunRecord:
         return _record(self.client.get_run(run_id))

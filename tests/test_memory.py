@@ -15,11 +15,11 @@ def fresh_collector(monkeypatch):
     monkeypatch.setattr(memory, "_started", False)
     monkeypatch.setattr(memory, "_launcher_chunks", False)
     monkeypatch.setattr(memory, "_jobs_in_chunk", 0)
-    threshold = gc.get_threshold()
+    monkeypatch.setattr(memory, "_chunks", 0)
+    monkeypatch.setattr(memory, "_next_whole_collection", memory.FIRST_WHOLE_COLLECTION_AFTER)
     gc.unfreeze()
     yield
     gc.unfreeze()
-    gc.set_threshold(*threshold)
     gc.enable()
 
 
@@ -34,7 +34,6 @@ def test_the_collector_is_off_while_starting_and_on_again_once_started():
     alive = Node()
     memory.resume()
     assert gc.isenabled() and gc.get_freeze_count() > 0  # what starting made is out of later collections
-    assert gc.get_threshold()[2] == memory.FULL_COLLECTION_EVERY
     frozen = gc.get_freeze_count()
     memory.resume()  # a second job of the command: nothing more
     assert gc.get_freeze_count() == frozen and alive.me is alive
@@ -51,6 +50,23 @@ def test_a_chunk_frees_the_garbage_made_since_the_last_freeze_and_freezes_the_re
     memory.chunk_start()
     assert dead() is None  # freed
     assert gc.get_freeze_count() > frozen and kept.me is kept  # the living frozen, untouched
+
+
+def test_garbage_frozen_while_alive_is_freed_by_whole_collections_that_grow_apart(monkeypatch):
+    memory.resume()
+    gc.disable()
+    garbage = Node()
+    dead = weakref.ref(garbage)
+    memory.chunk_start()  # chunk 1: frozen while alive
+    del garbage
+    given_back = []
+    unfreeze = gc.unfreeze
+    monkeypatch.setattr(memory.gc, "unfreeze", lambda: given_back.append(memory._chunks) or unfreeze())
+    for _ in range(8 * memory.FIRST_WHOLE_COLLECTION_AFTER):
+        memory.chunk_start()
+    assert dead() is None  # freed, although it was frozen when it died
+    first = memory.FIRST_WHOLE_COLLECTION_AFTER
+    assert given_back == [first, 2 * first, 4 * first, 8 * first]
 
 
 def test_the_first_chunk_starts_the_command():

@@ -101,6 +101,24 @@ def test_the_settled_value_is_computed_from_the_history_when_a_run_did_not_log_i
     assert summary.settled([1, 2, 3]) == 2 and summary.settled([]) != summary.settled([])  # nan
 
 
+def test_rows_read_no_history_of_runs_that_logged_their_settled_objective(tracker, monkeypatch):
+    """A grid's summary reads its runs in one search: a history read per run would be a query
+    per run (minutes for 10,000), for a train metric the ranking does not use."""
+    parent = tracker.start_run("sweep", "parent", {})
+    logged = child(tracker, parent, hidden=4, lr=0.1, val=[0.5, 0.6, 0.7], job=0)
+    old = child(tracker, parent, hidden=8, lr=0.1, val=[0.5, 0.6, 0.8], job=1, log_mean=False)
+    read = []
+    history = tracker.metric_history
+    monkeypatch.setattr(
+        tracker, "metric_history", lambda run_id, name: read.append((run_id, name)) or history(run_id, name)
+    )
+    rows = {row["run_id"]: row for row in summary.run_rows(tracker, parent, "sweep", ["model.hidden"])}
+    assert read == [(old, "val_accuracy")]  # only the objective of the run that did not log it
+    assert rows[logged]["val_accuracy_last5_mean"] == pytest.approx(0.6)
+    assert rows[old]["val_accuracy_last5_mean"] == pytest.approx(0.6333333)
+    assert rows[logged]["train_accuracy"] == pytest.approx(0.71)  # the final value is still there
+
+
 def test_resumed_jobs_are_rows_too(tracker):
     first = tracker.start_run("sweep", "first", {})
     earlier = child(tracker, first, hidden=4, lr=0.1, val=[0.8] * 5)

@@ -253,6 +253,20 @@ def test_runs_filters_by_tag_newest_first(tracker):
     assert tracker.runs("exp", "tags.kind = 'c'") == []
 
 
+def test_runs_are_read_page_by_page_and_all_come_back(tracker, monkeypatch):
+    made = [tracker.start_run("exp", f"r{i}", {"kind": "a"}) for i in range(5)]
+    monkeypatch.setattr(tracking, "SEARCH_PAGE", 2)
+    pages = []
+    search = tracker.client.search_runs
+    monkeypatch.setattr(
+        tracker.client, "search_runs", lambda *a, **k: pages.append(k["max_results"]) or search(*a, **k)
+    )
+    found = tracker.runs("exp", "tags.kind = 'a'")
+    assert sorted(r.run_id for r in found) == sorted(made) and len(found) == 5  # each once
+    assert pages == [2, 2, 2]
+    assert [r.start_time for r in found] == sorted((r.start_time for r in found), reverse=True)
+
+
 def test_runs_of_an_unknown_experiment_is_empty(tracker):
     assert tracker.runs("never-created") == []
 
