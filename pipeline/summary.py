@@ -43,6 +43,9 @@ METRICS = (
     "gradcheck_fd_rel_error",
 )
 DONE = ("FINISHED", "SKIPPED")
+# loss_curves.png draws at most this many jobs' curves: more read as one blot, and each is a
+# history read back from the store (a query per run: minutes for a 10,000-job grid).
+MAX_LOSS_CURVES = 300
 
 
 # -- the statistic ---------------------------------------------------------------------------
@@ -451,12 +454,20 @@ def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> list[Plot
                 ),
             )
         ]
+    calls += _loss_overlay(tracker, rows, swept, experiment, out)
+    if "model.depth" in swept:  # the vanishing-gradients study: every job logged grad_norm_W1, W2, ...
+        calls += _grad_norms(tracker, rows, swept, out)
+    return calls + _best_boundaries(tracker, rows, metric, out)
+
+
+def _loss_overlay(tracker, rows, swept, experiment: str, out: Path) -> list[PlotCall]:
+    """loss_curves.png: the jobs' training losses on one plot (at most MAX_LOSS_CURVES of them)."""
     colour_by = next(
         (k for k in ("optim.lr", "model.hidden", "model.depth", "train.seed") if k in swept),
         swept[0] if swept else None,
     )
     curves = []
-    for row in rows:
+    for row in spread(rows, MAX_LOSS_CURVES):
         history = tracker.metric_history(row["run_id"], "loss")
         if history:
             label = " ".join(f"{short_name(k)}={short_value(row.get(k))}" for k in swept)
@@ -468,17 +479,19 @@ def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> list[Plot
                     row.get(colour_by) if colour_by else None,
                 )
             )
-    if curves:
-        calls.append(
-            (
-                "plot_loss_curves_overlay",
-                (curves, out / "loss_curves.png"),
-                dict(colour_by=colour_by, title=f"{experiment}: training loss of {len(curves)} jobs"),
-            )
-        )
-    if "model.depth" in swept:  # the vanishing-gradients study: every job logged grad_norm_W1, W2, ...
-        calls += _grad_norms(tracker, rows, swept, out)
-    return calls + _best_boundaries(tracker, rows, metric, out)
+    if not curves:
+        return []
+    of_all = f" (of {len(rows):,}, spread over the grid)" if len(rows) > MAX_LOSS_CURVES else ""
+    title = f"{experiment}: training loss of {len(curves)} jobs{of_all}"
+    return [("plot_loss_curves_overlay", (curves, out / "loss_curves.png"), dict(colour_by=colour_by, title=title))]
+
+
+def spread(rows: list[dict], at_most: int) -> list[dict]:
+    """`rows` if there are at most `at_most`, else that many, evenly spaced through them (the
+    rows are in the grid's order, so every region of the grid keeps its share of lines)."""
+    if len(rows) <= at_most:
+        return rows
+    return [rows[round(i * (len(rows) - 1) / (at_most - 1))] for i in range(at_most)]
 
 
 def _grad_norms(tracker, rows, swept, out: Path) -> list[PlotCall]:

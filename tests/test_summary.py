@@ -191,6 +191,29 @@ def test_seed_statistics(tracker):
     assert summary.seed_statistics(rows, ["model.hidden"]) == []
 
 
+def test_spread_keeps_all_rows_up_to_the_cap_then_an_even_sample_with_both_ends():
+    rows = [{"job": i} for i in range(1000)]
+    assert summary.spread(rows[:7], 10) == rows[:7]
+    picked = [r["job"] for r in summary.spread(rows, 10)]
+    assert len(picked) == len(set(picked)) == 10 and picked[0] == 0 and picked[-1] == 999
+    gaps = {b - a for a, b in zip(picked, picked[1:])}
+    assert max(gaps) - min(gaps) <= 1  # evenly spaced
+
+
+def test_the_loss_overlay_reads_and_draws_at_most_its_cap_of_curves(tracker, monkeypatch, tmp_path):
+    parent = tracker.start_run("sweep", "parent", {})
+    for job in range(5):
+        child(tracker, parent, hidden=job + 1, lr=0.1, val=[0.5, 0.6], job=job)
+    monkeypatch.setattr(summary, "MAX_LOSS_CURVES", 3)
+    read = []
+    history = tracker.metric_history
+    monkeypatch.setattr(tracker, "metric_history", lambda run_id, name: read.append(name) or history(run_id, name))
+    rows = summary.run_rows(tracker, parent, "sweep", ["model.hidden"])
+    (overlay,) = summary._loss_overlay(tracker, rows, ["model.hidden"], "sweep", tmp_path)
+    assert len(overlay[1][0]) == 3 and read.count("loss") == 3
+    assert "3 jobs (of 5, spread over the grid)" in overlay[2]["title"]
+
+
 def test_rounding():
     assert summary.rounded("val_accuracy", 0.78750002) == 0.7875
     assert summary.rounded("val_rmse", 53.123456) == 53.12
