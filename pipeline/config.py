@@ -93,8 +93,8 @@ class TrackingConfig:
     plots: bool = True  # false: no PNGs at all (per run and the sweep's summary plots)
     # true: each run also gets loss_curve.png (its loss, log-y, with the validation metric on a
     # second axis). Off by default: the run's Model metrics tab in MLflow's UI charts the same
-    # histories, and drawing it costs about 70 ms of CPU per run, a quarter of a 48-job
-    # sweep's drawing on a 2-core machine (issue "Sweeps near the floor").
+    # histories, and drawing it costs about 70 ms of CPU per run, half of a 48-job sweep's
+    # drawing on a 2-core machine (issue "Sweeps near the floor").
     loss_curve: bool = False
 
 

@@ -1,11 +1,11 @@
 """Finishing a run: its files uploaded, then the run ended FINISHED, never the other way round.
 
 Drawing a run's plots costs more than training it on these small networks (matplotlib,
-about 70 ms for a decision boundary, as much again for a loss curve when asked for). In a sweep, that work goes to worker processes, so it overlaps with
-the next jobs; the run is ended FINISHED only once its plots are drawn and every artifact
-is uploaded, and a run whose files could not be made or uploaded ends FAILED. Outside a
-sweep (and in launcher worker processes, which have no sweep end to wait for) everything
-happens in line.
+about 70 ms for a decision boundary, as much again for a loss curve when asked for). In a
+sweep, that work goes to worker processes, so it overlaps with the next jobs; the run is
+ended FINISHED only once its plots are drawn and every artifact is uploaded, and a run whose
+files could not be made or uploaded ends FAILED. Outside a sweep (and in launcher worker
+processes, which have no sweep end to wait for) everything happens in line.
 """
 
 from __future__ import annotations
