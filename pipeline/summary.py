@@ -491,6 +491,8 @@ def spread(rows: list[dict], at_most: int) -> list[dict]:
     rows are in the grid's order, so every region of the grid keeps its share of lines)."""
     if len(rows) <= at_most:
         return rows
+    if at_most < 2:
+        return rows[: max(at_most, 0)]
     return [rows[round(i * (len(rows) - 1) / (at_most - 1))] for i in range(at_most)]
 
 

@@ -451,7 +451,7 @@ class Tracker:
         (get_run, its params, tags and metrics) only to learn the artifact location that
         create_run already returned, most of an upload's time for a run's few small files."""
         location = self._artifact_uris.get(run_id)
-        if location is None:
+        if location is None or self.uri.startswith("databricks"):  # the client adds a Databricks profile
             self.client.log_artifacts(run_id, str(local_dir), artifact_path)
             return
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository

@@ -198,6 +198,7 @@ def test_spread_keeps_all_rows_up_to_the_cap_then_an_even_sample_with_both_ends(
     assert len(picked) == len(set(picked)) == 10 and picked[0] == 0 and picked[-1] == 999
     gaps = {b - a for a, b in zip(picked, picked[1:])}
     assert max(gaps) - min(gaps) <= 1  # evenly spaced
+    assert summary.spread(rows, 1) == rows[:1] and summary.spread(rows, 0) == []
 
 
 def test_the_loss_overlay_reads_and_draws_at_most_its_cap_of_curves(tracker, monkeypatch, tmp_path):
