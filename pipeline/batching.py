@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import jax
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from models.gradcheck import GradCheck
@@ -62,14 +61,6 @@ class Live:
 
 
 TakeTrained = Callable[[Optional[Live]], Trained]  # a job's training, given how it may report live
-
-
-def as_float64(tree):
-    """Host arrays in float64, converted by NumPy: the gradient check computes in float64, and a
-    conversion by JAX would compile a small program for every new shape."""
-    return jax.tree_util.tree_map(
-        lambda a: np.asarray(a, np.float64) if np.issubdtype(np.asarray(a).dtype, np.floating) else a, tree
-    )
 
 
 def dataset_of(cfg: DictConfig) -> Dataset:
@@ -133,9 +124,7 @@ class BatchRun:
                 assert program is not None  # compiled above, for a batch that is not segmented
                 self.results.append(program(inputs.params0, data, inputs.hyper, inputs.batch_key))
             self.checks_at_init.append(
-                gradient_check(
-                    spec, as_float64(inputs.params0), ds, as_float64(inputs.hyper), cfg.gradcheck, block=False
-                )
+                gradient_check(spec, inputs.params0, ds, inputs.hyper, cfg.gradcheck, block=False)
             )
         # When each job's result is ready, seen by a thread that waits on them in order: a job's
         # training time is then its own (from the previous job's end), not the batch's.
@@ -181,7 +170,7 @@ class BatchRun:
         result = result._replace(params=unpad_params(padded_params, inputs.sizes))
 
         def check_at_end() -> GradCheck:
-            return gradient_check(inputs.spec, as_float64(padded_params), ds, as_float64(inputs.hyper), cfg.gradcheck)
+            return gradient_check(inputs.spec, padded_params, ds, inputs.hyper, cfg.gradcheck)
 
         return Trained(
             check_at_init=jax.device_get(self.checks_at_init[index]),
@@ -246,7 +235,7 @@ def _compile(batch: Batch) -> None:
     first, one = batch.configs[0], batch.inputs[0]
     with jax.enable_x64(first.train.dtype == "float64"):
         _program(batch)
-        gradient_check(one.spec, as_float64(one.params0), batch.ds, as_float64(one.hyper), first.gradcheck)
+        gradient_check(one.spec, one.params0, batch.ds, one.hyper, first.gradcheck)
 
 
 class Compiling:
