@@ -2,7 +2,8 @@
 
 Exit status:
   0    every run finished (or was skipped: a sweep resumed it);
-  1    a run, or any job of a sweep, ended FAILED (diverged, a failed gradient check): said
+  1    a run, or any job of a sweep, ended FAILED (diverged, a failed gradient check, a write
+       the tracking store refused): said
        once everything is recorded and the sweep's summary written;
   2    bad input (an unknown option, a value out of range, data that cannot be trained on, a
        store that does not answer, a missing device): one line `error: ...` on stderr, before
@@ -39,6 +40,7 @@ from pipeline.config import ConfigError, register_configs  # noqa: E402
 from pipeline.data import DataError  # noqa: E402
 from pipeline.device import DeviceError  # noqa: E402
 from pipeline.errors import InputRefused, failed_jobs, one_line, record_failed_job  # noqa: E402
+from pipeline.write_behind import StoreWriteFailed  # noqa: E402
 
 # A config file that does not parse reaches us as yaml's own error, naming file and line.
 USER_ERRORS = (ConfigError, DataError, DeviceError, HydraException, OmegaConfBaseException, yaml.YAMLError)
@@ -82,6 +84,7 @@ def main() -> None:
     try:
         interrupts.release()  # an interrupt held during the imports is raised here
         hydra_main()
+        finish_writes()
     except InputRefused as refused:
         # Refused before any run, as a rule; a search sweeper's later batch may be refused
         # after its parent run exists, which then ends FAILED with the reason.
@@ -92,6 +95,10 @@ def main() -> None:
         close_open_sweeps("FAILED", one_line(error))
         print(f"error: {one_line(error)}", file=sys.stderr)
         sys.exit(2)
+    except StoreWriteFailed as refused:  # its runs are ended FAILED, with the reason
+        close_open_sweeps("FAILED", str(refused))
+        print(f"error: {refused}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt as interrupt:
         close_open_sweeps("KILLED", f"interrupted ({interrupt or 'SIGINT'})")
         print("interrupted: runs so far are kept in MLflow", file=sys.stderr)
@@ -107,6 +114,14 @@ def main() -> None:
     if failed:  # everything is recorded and the summary written: say it in the exit status
         print("exit status 1: a run ended FAILED (its reason is in MLflow, tag failure_reason)", file=sys.stderr)
         sys.exit(1)
+
+
+def finish_writes() -> None:
+    """Every write handed to a writer process made (pipeline/write_behind.py), before the exit
+    status is decided: a write the store refused makes it non-zero."""
+    tracking = sys.modules.get("pipeline.tracking")
+    if tracking is not None:
+        tracking.finish_writes()
 
 
 def leave() -> None:

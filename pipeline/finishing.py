@@ -117,15 +117,16 @@ def _worker() -> ProcessPoolExecutor:
         _pool = ProcessPoolExecutor(
             max_workers=WORKERS,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_exit_with_parent,
+            initializer=exit_with_parent,
             initargs=(os.getpid(),),
         )
     return _pool
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    """In the worker: leave when the sweep's process is gone (a SIGKILL runs none of its cleanup),
-    rather than live on holding its terminal or pipes open."""
+def exit_with_parent(parent_pid: int) -> None:
+    """In a worker process (drawing here, writing in pipeline/write_behind.py): leave when the
+    sweep's process is gone (a SIGKILL runs none of its cleanup), rather than live on holding
+    its terminal or pipes open."""
 
     def watch() -> None:
         while os.getppid() == parent_pid:

@@ -1,4 +1,5 @@
-"""Every use of Hydra's private API, behind one door, each with why and with a public fallback.
+"""Every use of Hydra's (and OmegaConf's) private API, behind one door, each with why and with
+a public fallback.
 
 Hydra 1.3's public API composes one config at a time; a sweep of many jobs is faster when
 most jobs are derived from a composed sibling (pipeline/composing.py) and when the grid is
@@ -15,8 +16,9 @@ import itertools
 import logging
 from typing import Any, Optional, Sequence
 
+import yaml
 from hydra.core.override_parser.types import Override
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -27,6 +29,7 @@ PRIVATE = {
     "apply_overrides": "hydra._internal.config_loader_impl:ConfigLoaderImpl._apply_overrides_to_config",
     "overrides_dirname": "hydra._internal.config_loader_impl:get_overrides_dirname",
     "split_arguments": "hydra._internal.core_plugins.basic_sweeper:BasicSweeper.split_arguments",
+    "yaml_dumper": "omegaconf._utils:get_omega_conf_dumper",  # OmegaConf's, which Hydra's own files use
 }
 CONFIG_REPOSITORY = "_parse_overrides_and_create_caching_repo"  # a method of Hydra's config loader
 
@@ -117,6 +120,18 @@ def _product(overrides: Sequence[Override]) -> list[list[str]]:
         )
         axes.append([f"{key}={value}" for value in values])
     return [list(job) for job in itertools.product(*axes)]
+
+
+def plain_yaml(data: Any) -> str:
+    """The YAML that `OmegaConf.to_yaml` writes for plain data (dicts, lists, scalars), written
+    with OmegaConf's own dumper (`get_omega_conf_dumper`) without first building a config from
+    the data: that round trip was three quarters of the cost, 3 ms of every job of a sweep.
+    The public fallback is OmegaConf.to_yaml itself; tests/test_hydra_internals.py checks the bytes."""
+    try:
+        dumper = _private("yaml_dumper")()
+    except Unavailable:
+        return OmegaConf.to_yaml(data)
+    return yaml.dump(data, Dumper=dumper, default_flow_style=False, allow_unicode=True, sort_keys=False)
 
 
 def job_error(job_return: Any) -> Optional[BaseException]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from pipeline import provenance
 from pipeline.batching import Trained
@@ -22,6 +22,7 @@ from pipeline.data import Dataset
 from pipeline.errors import RunFailure
 from pipeline.finishing import finish_run
 from pipeline.gradcheck import report_or_fail
+from pipeline.hydra_internals import plain_yaml
 from pipeline.inputs import hyper_of, metric_names
 from pipeline.predict import NetworkPredict
 from pipeline.train import DIVERGENCE_GROWTH, GREW, TrainResult, TrainSpec
@@ -235,7 +236,7 @@ def rerunnable_config(cfg: DictConfig) -> str:
     return (
         "# The resolved config of one run. To run it again, alone:\n"
         "#   python -m pipeline --config-dir DIR_OF_THIS_FILE --config-name resolved_config\n"
-        + OmegaConf.to_yaml({"defaults": ["schema", "_self_"], **provenance.resolved_config(cfg)})
+        + plain_yaml({"defaults": ["schema", "_self_"], **provenance.resolved_config(cfg)})
     )
 
 
@@ -251,7 +252,7 @@ def log_files(cfg, ds, spec, result, history, tracker, run_id) -> None:
     out = Path(files.name)
     (out / "resolved_config.yaml").write_text(rerunnable_config(cfg))
     if HydraConfig.initialized():
-        (out / "overrides.yaml").write_text(OmegaConf.to_yaml(list(HydraConfig.get().overrides.task)))
+        (out / "overrides.yaml").write_text(plain_yaml(list(HydraConfig.get().overrides.task)))
     # numpy's stubs take any **kwargs of savez for its allow_pickle: bool; these are arrays.
     np.savez(out / "params.npz", **{k: np.asarray(v) for k, v in result.params.items()})  # type: ignore[arg-type]
     calls = []

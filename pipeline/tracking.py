@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
 
 from pipeline import interrupts
+from pipeline.write_behind import StoreWriteFailed, WriteBehind
 
 # mlflow is imported where it is first used, not here: importing it takes about a second, and a
 # command refused for bad input (pipeline/admission.py) imports this module but never needs it.
@@ -299,6 +300,7 @@ def close_stores() -> None:
     """Close this process's connections to its SQLite stores: SQLite then folds the write-ahead
     log into the database file and removes the log, as it does when the last connection is
     garbage collected at exit (pipeline/memory.py: a command skips that collection)."""
+    finish_writes()
     if not _sqlite_uris:
         return
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
@@ -307,6 +309,27 @@ def close_stores() -> None:
         # The store's engine is MLflow's one engine for this URI (it keeps one per URI).
         SqlAlchemyStore(uri, default_artifact_root(uri)).engine.dispose()
     _sqlite_uris.clear()
+
+
+_writing_behind: list["Tracker"] = []  # the Trackers that write through a writer process
+
+
+def finish_writes() -> None:
+    """Every write handed to a writer process made, and the writers stopped (later writes are
+    made in this process); raises StoreWriteFailed if the store refused one."""
+    refused: Optional[StoreWriteFailed] = None
+    while _writing_behind:
+        try:
+            _writing_behind[-1].stop_writing_behind()
+        except StoreWriteFailed as error:  # the other stores' writes are made all the same
+            refused = refused or error
+    if refused is not None:
+        raise refused
+
+
+def _count_write_seconds(seconds: float) -> None:
+    """Seconds a writer process spent on this process's writes (pipeline/write_behind.py)."""
+    Tracker.write_seconds += seconds
 
 
 def _writes(method):
@@ -333,7 +356,9 @@ def _tag_filter(tags: Mapping[str, str] | None) -> str:
 class Tracker:
     """One tracking store (`tracking.uri`) and the calls the pipeline makes to it."""
 
-    write_seconds = 0.0  # time spent in the write calls below, by every Tracker of this process
+    # Time spent in the write calls below, by every Tracker of this process, and by its writer
+    # process for the writes it was handed.
+    write_seconds = 0.0
 
     def __init__(self, uri: str):
         self.uri = uri
@@ -351,6 +376,38 @@ class Tracker:
             checkpoint(uri)  # the new schema into the database file itself, not only its log
         self._experiment_ids: dict[str, str] = {}
         self._artifact_uris: dict[str, str] = {}  # run id -> artifact location, of the runs started here
+        self._behind: Optional[WriteBehind] = None
+
+    # -- writing behind ----------------------------------------------------------------------
+
+    def write_behind(self) -> None:
+        """From now on, runs' metrics, params, tags and endings are written by a second process
+        while this one goes on (pipeline/write_behind.py); creating a run, uploading files and
+        every read stay here, and a read first waits for the writes handed over."""
+        if self._behind is None:
+            self._behind = WriteBehind(self.uri, self._write_here, _count_write_seconds)
+            _writing_behind.append(self)
+
+    def flush(self) -> None:
+        """Wait until every write handed to the writer process is made; raises StoreWriteFailed
+        (pipeline/write_behind.py) if the store refused any."""
+        if self._behind is not None:
+            self._behind.flush()
+
+    def stop_writing_behind(self) -> None:
+        """Flush, and stop the writer process: later writes are made here."""
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            _writing_behind.remove(self)
+            behind.close()
+
+    def _write_here(self, method: str, run_id: str, kwargs: dict) -> None:
+        """A write made in this process, whatever `_behind` says (the writer process is gone)."""
+        behind, self._behind = self._behind, None
+        try:
+            getattr(self, method)(run_id, **kwargs)
+        finally:
+            self._behind = behind
 
     # -- experiments -------------------------------------------------------------------------
 
@@ -414,23 +471,27 @@ class Tracker:
         metrics: Sequence[tuple[str, float, int]] = (),
         params: Mapping[str, object] | None = None,
         tags: Mapping[str, object] | None = None,
+        timestamp: int | None = None,
     ) -> None:
         """Metrics as (name, value, step), params and tags in as few requests as MLflow allows
         (one, for a run of this pipeline: each request costs a transaction on the store).
+        The metrics' timestamp is now (milliseconds), unless given.
 
         Non-finite metric values are skipped, not logged: MLflow's charts cannot draw NaN.
         """
+        timestamp = int(time.time() * 1000) if timestamp is None else timestamp
+        points = [(name, float(value), int(step)) for name, value, step in metrics if math.isfinite(float(value))]
+        texts = {k: str(v)[:MAX_PARAM_VALUE_LENGTH] for k, v in (params or {}).items()}
+        labels = {k: str(v) for k, v in (tags or {}).items()}
+        if self._behind is not None:  # plain values: they travel to the writer process
+            self._behind.submit("log_batch", run_id, metrics=points, params=texts, tags=labels, timestamp=timestamp)
+            return
         from mlflow.entities import Metric, Param, RunTag
 
-        timestamp = int(time.time() * 1000)
         entries: dict[str, list] = {
-            "metrics": [
-                Metric(name, float(value), timestamp, int(step))
-                for name, value, step in metrics
-                if math.isfinite(float(value))
-            ],
-            "params": [Param(k, str(v)[:MAX_PARAM_VALUE_LENGTH]) for k, v in (params or {}).items()],
-            "tags": [RunTag(k, str(v)) for k, v in (tags or {}).items()],
+            "metrics": [Metric(name, value, timestamp, step) for name, value, step in points],
+            "params": [Param(k, v) for k, v in texts.items()],
+            "tags": [RunTag(k, v) for k, v in labels.items()],
         }
         for request in _requests(entries):
             self.client.log_batch(run_id, metrics=request["metrics"], params=request["params"], tags=request["tags"])
@@ -452,6 +513,7 @@ class Tracker:
         create_run already returned, most of an upload's time for a run's few small files."""
         location = self._artifact_uris.get(run_id)
         if location is None or self.uri.startswith("databricks"):  # the client adds a Databricks profile
+            self.flush()  # it reads the run back
             self.client.log_artifacts(run_id, str(local_dir), artifact_path)
             return
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -461,13 +523,17 @@ class Tracker:
     @_writes
     def end_run(self, run_id: str, status: str) -> None:
         """status: FINISHED | FAILED | KILLED."""
-        self.client.set_terminated(run_id, status=status)
+        if self._behind is not None:
+            self._behind.submit("end_run", run_id, status=status)
+        else:
+            self.client.set_terminated(run_id, status=status)
         _open_runs.pop(run_id, None)
         self._artifact_uris.pop(run_id, None)
 
     @_writes
     def reopen_run(self, run_id: str) -> None:
         """A run that was killed (or lost its process) RUNNING again, to continue from its checkpoint."""
+        self.flush()
         self.client.update_run(run_id, status="RUNNING")
         _open_runs[run_id] = self
 
@@ -477,6 +543,7 @@ class Tracker:
         """All runs of `experiment` matching an MLflow filter, newest first."""
         from mlflow.entities import ViewType
 
+        self.flush()
         experiment_obj = self.client.get_experiment_by_name(experiment)
         if experiment_obj is None:
             return []
@@ -498,6 +565,7 @@ class Tracker:
                 return records
 
     def get_run(self, run_id: str) -> RunRecord:
+        self.flush()
         return _record(self.client.get_run(run_id))
 
     def finished_run_with(
@@ -517,6 +585,7 @@ class Tracker:
 
     def metric_history(self, run_id: str, name: str) -> list[MetricPoint]:
         """Every logged value of metric `name`, by step."""
+        self.flush()
         points = self.client.get_metric_history(run_id, name)
         return sorted(
             (MetricPoint(int(m.step), float(m.value), int(m.timestamp)) for m in points),
@@ -547,6 +616,7 @@ class Tracker:
         return f"{self.experiment_url_path(experiment)}&viewStateShareKey={key}"
 
     def download_artifacts(self, run_id: str, path: str, dst: Path) -> Path:
+        self.flush()
         return Path(self.client.download_artifacts(run_id, path, str(dst)))
 
 

@@ -84,3 +84,21 @@ def test_a_failed_jobs_error_is_read_through_the_public_api():
     error = RuntimeError("boom")
     assert hydra_internals.job_error(JobReturn(status=JobStatus.FAILED, _return_value=error)) is error
     assert hydra_internals.job_error(JobReturn(status=JobStatus.COMPLETED, _return_value=1.0)) is None
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [[], ["model=deep", "model.activation=leaky_relu"], ["data=moons", "optim=adam"], ["model=perceptron"]],
+)
+@pytest.mark.parametrize("renamed", [False, True], ids=["omegaconf's dumper", "public fallback"])
+def test_plain_yaml_is_byte_for_byte_omegaconfs_yaml(master_and_loader, overrides, renamed, monkeypatch):
+    from pipeline.provenance import resolved_config
+
+    master, loader = master_and_loader
+    config = loader.load_sweep_config(master, overrides)
+    # What a run's resolved_config.yaml and overrides.yaml hold, and values that need quoting.
+    awkward = {"text": "yes", "number_text": "1e-3", "empty": "", "null": None, "nested": [{"a": [1, 2.5, "b: c"]}]}
+    if renamed:
+        monkeypatch.setitem(hydra_internals.PRIVATE, "yaml_dumper", "omegaconf._utils:renamed_in_a_future_omegaconf")
+    for data in ({"defaults": ["schema", "_self_"], **resolved_config(config)}, list(overrides), awkward):
+        assert hydra_internals.plain_yaml(data) == OmegaConf.to_yaml(data)
