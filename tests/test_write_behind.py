@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from _cli import client, run_cli
+from _cli import PROJECT_ROOT, client, run_cli
 from hydra_plugins.batched_launcher.batched_launcher import BatchedLauncher
 from pipeline import tracking
 from pipeline.tracking import Tracker
@@ -199,3 +199,36 @@ def test_an_interrupted_grid_written_behind_keeps_every_finished_run_whole(tmp_p
             assert len(mlflow.get_metric_history(run.info.run_id, "loss")) == 5  # steps 0, 50, ..., 200
         elif run.info.status == "KILLED":
             assert "interrupted" in run.data.tags["failure_reason"]
+
+
+REFUSING = """
+import runpy, sys
+from pipeline import write_behind
+
+def refuse(self):
+    write_behind.WriteBehind.flush = flush  # once
+    flush(self)
+    raise write_behind.StoreWriteFailed("the tracking store refused a write: run r1: log_batch: disk I/O error")
+
+flush, write_behind.WriteBehind.flush = write_behind.WriteBehind.flush, refuse
+sys.argv = ["pipeline", *sys.argv[1:]]
+runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_refused_write_stops_the_sweep_with_one_line_and_exit_1(tmp_path):
+    script = tmp_path / "refusing.py"
+    script.write_text(REFUSING)
+    result = subprocess.run([sys.executable, str(script), *GRID], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    assert result.returncode == 1, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: the tracking store refused a write: run r1: log_batch: disk I/O error"], result.stderr
+    assert "Traceback" not in result.stderr
+    mlflow = client(tmp_path)
+    runs = mlflow.search_runs([mlflow.get_experiment_by_name("Default").experiment_id])
+    parent = next(run for run in runs if run.data.tags.get("sweep") == "parent")
+    assert parent.info.status == "FAILED" and "disk I/O error" in parent.data.tags["failure_reason"]
+    assert "RUNNING" not in {run.info.status for run in runs}
+    assert len(runs) == 6  # the first chunk's 5 runs, whole, and the parent: the sweep stopped there
