@@ -123,11 +123,12 @@ class Ran:
     command: list[str]
     where: Path
     wall: float
-    peak_mib: Optional[int]
+    peak_mib: Optional[int]  # the largest single process (GNU time)
     returncode: int
     timed_out: bool
     started_epoch: float
     lines: list[tuple[float, str, str]] = field(default_factory=list)  # (seconds since start, stream, text)
+    all_peak_mib: Optional[int] = None  # every process of the command together (a sweep's writer and drawing processes)
 
     @property
     def ok(self) -> bool:
@@ -160,6 +161,15 @@ def run(command: list[str], where: Path, env: dict[str, str], timeout: float) ->
                for s, n in ((process.stdout, "out"), (process.stderr, "err"))]
     for reader in readers:
         reader.start()
+    together = {"peak": 0.0}
+
+    def sample() -> None:
+        while process.poll() is None:
+            together["peak"] = max(together["peak"], session_rss_mib(process.pid))
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     timed_out = False
     try:
         process.wait(timeout=timeout)
@@ -178,8 +188,31 @@ def run(command: list[str], where: Path, env: dict[str, str], timeout: float) ->
     if timer and report.exists():
         numbers = [w for w in report.read_text().split() if w.isdigit()]
         peak = int(numbers[-1]) // 1024 if numbers else None
+    sampler.join(timeout=5)
     (where / "output.txt").write_text("\n".join(f"{t:9.3f} {s} {x}" for t, s, x in sorted(lines)))
-    return Ran(command, where, wall, peak, process.returncode, timed_out, started_epoch, sorted(lines))
+    all_peak = round(together["peak"]) if together["peak"] else None
+    return Ran(command, where, wall, peak, process.returncode, timed_out, started_epoch, sorted(lines), all_peak)
+
+
+def session_rss_mib(session: int) -> float:
+    """The resident memory of every process in `session` together (the command started in its own
+    session, and its children: a sweep's writer and drawing processes), from /proc; 0 elsewhere."""
+    pages = 0
+    try:
+        entries = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
+    except OSError:
+        return 0.0
+    for pid in entries:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, ...
+            if int(fields[3]) != session:
+                continue
+            with open(f"/proc/{pid}/statm") as statm:
+                pages += int(statm.read().split()[1])  # resident
+        except (OSError, ValueError, IndexError):  # gone meanwhile
+            continue
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def run_json(command: list[str], where: Path, env: dict[str, str], timeout: float = 1800) -> tuple[dict, Ran]:
@@ -456,7 +489,7 @@ class Bench:
         first = sweep.compiles["first_training_ready"]
         done = sweep.store.get("statuses", {}).get("FINISHED", 0)
         print(f"    {done / sweep.wall if sweep.wall else 0:.1f} jobs/s, first training program ready at {fmt(first)}, "
-              f"peak {sweep.ran.peak_mib} MiB (load average {os.getloadavg()[0]:.2f})", flush=True)
+              f"peak {sweep.ran.peak_mib} MiB ({sweep.ran.all_peak_mib} MiB all processes together; load average {os.getloadavg()[0]:.2f})", flush=True)
         out = {"n": n, "steps": steps, "label": label, "sweep": sweep}
         if sweep.store.get("children"):
             writer = self.floor_writer(sweep, runs=min(n, 20 if self.args.quick else 200))
@@ -537,14 +570,16 @@ def grid_row(g: dict, extra: str = "") -> str:
     span = s.store.get("children_span")
     steady = f" ({s.store['children'] / span:.1f}/s from the first run recorded to the last)" if span else ""
     bound = g.get("bound")
+    memory = s.ran.all_peak_mib or s.ran.peak_mib  # every process of the sweep counts
     state = "" if s.ran.ok else (" (stopped at the time limit)" if s.ran.timed_out else " (**failed**)")
     return (f"| {g['n']:,} jobs ({g['label']}, {g['steps']:,} steps each, per-run plots off) | {s.wall:.1f} s{state}, "
             f"{done:,} runs finished, {rate:.1f} jobs/s{steady}, first training program ready at {fmt(first)}, first "
-            f"run recorded at {fmt(s.store.get('first_child_created'))}, peak {s.ran.peak_mib} MiB; "
+            f"run recorded at {fmt(s.store.get('first_child_created'))}, peak {s.ran.peak_mib} MiB "
+            f"(all its processes together: {s.ran.all_peak_mib} MiB); "
             f"bound {fmt(bound)} ({(g['writer']['per_run_seconds'] * 1000) if 'writer' in g else 0:.0f} ms/run × "
             f"{g['n']:,}) {extra}| first program ≤ {FIRST_PROGRAM_S:.0f} s "
             f"({met(first is not None and first <= FIRST_PROGRAM_S)}), < 4 GiB "
-            f"({met(s.ran.peak_mib is not None and s.ran.peak_mib < MEMORY_MIB)}) |")
+            f"({met(memory is not None and memory < MEMORY_MIB)}) |")
 
 
 def grids_report(results: dict) -> str:
