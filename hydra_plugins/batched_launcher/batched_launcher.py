@@ -52,7 +52,7 @@ ConfigStore.instance().store(group="hydra/launcher", name="batched", node=Batche
 
 
 class BatchedLauncher(Launcher):
-    def __init__(self, chunk_size: Optional[int] = None, background_writes: Optional[bool] = False) -> None:
+    def __init__(self, chunk_size: Optional[int] = None, background_writes: Optional[bool] = None) -> None:
         self.chunk_size = chunk_size
         self.background_writes = background_writes
         self.config: Optional[DictConfig] = None
