@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,21 @@ def run_cli(cwd: Path, *overrides: str, timeout: int = 600) -> subprocess.Comple
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def start_cli(cwd: Path, *overrides: str) -> subprocess.Popen:
+    """`python -m pipeline OVERRIDES` started in `cwd`, output piped, as from a terminal's
+    foreground: SIGINT at its default even when the tests run as a background job (which
+    inherits it ignored, and the command rightly keeps it ignored then), so that the tests'
+    Ctrl-C reaches it as a user's would."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *overrides],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

@@ -9,14 +9,13 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from _cli import client, runs
+from _cli import client, runs, start_cli
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +23,7 @@ LONG = ["train.steps=1000000", "train.log_every=1000", "tracking.plots=false"]
 
 
 def start(cwd: Path, *overrides: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", *overrides],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_cli(cwd, *overrides)
 
 
 def wait_for_points(cwd: Path, at_least: int, timeout: float = 120) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from _cli import assert_refused, client, run_cli, runs
+from _cli import assert_refused, client, run_cli, runs, start_cli
 
 pytestmark = pytest.mark.slow
 
@@ -40,9 +40,7 @@ N_CONFIGS = 6
 
 
 def start_sweep(cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", *SWEEP], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    return start_cli(cwd, *SWEEP)
 
 
 def finished_configs(cwd: Path) -> list[str]:

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from _cli import PROJECT_ROOT, client, run_cli
+from _cli import PROJECT_ROOT, client, run_cli, start_cli
 from hydra_plugins.batched_launcher.batched_launcher import BatchedLauncher
 from pipeline import tracking
 from pipeline.tracking import Tracker
@@ -173,8 +173,7 @@ def test_a_grid_written_behind_holds_what_a_grid_written_in_line_holds(tmp_path)
 @pytest.mark.slow
 def test_an_interrupted_grid_written_behind_keeps_every_finished_run_whole(tmp_path):
     grid = [*GRID[:3], "train.seed=range(0,400)", *GRID[4:]]
-    process = subprocess.Popen([sys.executable, "-m", "pipeline", *grid], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_cli(tmp_path, *grid)
     deadline = time.monotonic() + 180
     finished = 0
     while finished < 30 and time.monotonic() < deadline:
