@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,18 +26,29 @@ def run_cli(cwd: Path, *overrides: str, timeout: int = 600) -> subprocess.Comple
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _default_sigint() -> list[str]:
+    """GNU env's `--default-signal=INT` where there is one (coreutils 8.31+): it resets SIGINT to
+    its default, then runs the command. Not a preexec_fn: that would fork this multithreaded
+    process (JAX's threads) and run Python in the child before exec."""
+    try:
+        ok = subprocess.run(["env", "--default-signal=INT", "true"], capture_output=True).returncode == 0
+    except OSError:
+        ok = False
+    return ["env", "--default-signal=INT"] if ok else []
+
+
 def start_cli(cwd: Path, *overrides: str) -> subprocess.Popen:
     """`python -m pipeline OVERRIDES` started in `cwd`, output piped, as from a terminal's
     foreground: SIGINT at its default even when the tests run as a background job (which
     inherits it ignored, and the command rightly keeps it ignored then), so that the tests'
     Ctrl-C reaches it as a user's would."""
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", *overrides],
+        [*_default_sigint(), sys.executable, "-m", "pipeline", *overrides],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
