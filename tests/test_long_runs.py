@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -20,10 +19,6 @@ from _cli import client, runs, start_cli
 pytestmark = pytest.mark.slow
 
 LONG = ["train.steps=1000000", "train.log_every=1000", "tracking.plots=false"]
-
-
-def start(cwd: Path, *overrides: str) -> subprocess.Popen:
-    return start_cli(cwd, *overrides)
 
 
 def wait_for_points(cwd: Path, at_least: int, timeout: float = 120) -> int:
@@ -45,7 +40,7 @@ def wait_for_points(cwd: Path, at_least: int, timeout: float = 120) -> int:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupt_ends_a_long_run_within_seconds_and_keeps_its_metrics(tmp_path, sig):
-    process = start(tmp_path, "train.steps=100000000", "train.log_every=1000", "tracking.plots=false")
+    process = start_cli(tmp_path, "train.steps=100000000", "train.log_every=1000", "tracking.plots=false")
     seen = wait_for_points(tmp_path, 3)  # metrics arrive while it trains
     sent = time.monotonic()
     process.send_signal(sig)
@@ -61,14 +56,14 @@ def test_an_interrupt_ends_a_long_run_within_seconds_and_keeps_its_metrics(tmp_p
 def test_a_sigkilled_run_continues_from_its_checkpoint_with_the_bits_of_an_unbroken_run(tmp_path):
     killed, unbroken = tmp_path / "killed", tmp_path / "unbroken"
     killed.mkdir(), unbroken.mkdir()
-    process = start(killed, *LONG)
+    process = start_cli(killed, *LONG)
     wait_for_points(killed, random.randint(3, 8))
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert list(runs(killed, "Default")["status"]) == ["RUNNING"]  # what a SIGKILL leaves
     assert list((killed / ".checkpoints").glob("*.npz"))
     # The continuation and the unbroken run side by side (whatever runs beside a job changes no bit).
-    again, whole = start(killed, *LONG), start(unbroken, *LONG)
+    again, whole = start_cli(killed, *LONG), start_cli(unbroken, *LONG)
     for process in (again, whole):
         _, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr[-2000:]
