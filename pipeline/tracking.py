@@ -385,7 +385,7 @@ class Tracker:
         while this one goes on (pipeline/write_behind.py); creating a run, uploading files and
         every read stay here, and a read first waits for the writes handed over."""
         if self._behind is None:
-            self._behind = WriteBehind(self.uri, self._write_here, _count_write_seconds)
+            self._behind = WriteBehind(self.uri, tracker_for, self._write_here, _count_write_seconds)
             _writing_behind.append(self)
 
     def flush(self) -> None:

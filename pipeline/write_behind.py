@@ -47,26 +47,34 @@ class StoreWriteFailed(RuntimeError):
 class WriteBehind:
     """Writes to one store (`uri`), in order, by one writer process.
 
-    `apply(method, run_id, kwargs)` makes a write in this process (the Tracker's own,
-    synchronous call): it is used when the writer process is gone. `count(seconds)` is told
-    the writer's time in the store for each write it made."""
+    `open_store(uri)` gives, in the writer process, the object whose methods make the writes
+    (`pipeline.tracking.tracker_for`, pickled by name: this module does not import the tracking
+    module, which imports it). `apply(method, run_id, kwargs)` makes a write in this process (the Tracker's
+    own, synchronous call): it is used when the writer process is gone. `count(seconds)` is
+    told the writer's time in the store for each write it made."""
 
-    def __init__(self, uri: str, apply: Callable[[str, str, dict], None], count: Callable[[float], None]):
+    def __init__(
+        self,
+        uri: str,
+        open_store: Callable[[str], Any],
+        apply: Callable[[str, str, dict], None],
+        count: Callable[[float], None],
+    ):
         self.uri = uri
-        self._apply, self._count = apply, count
+        self._open_store, self._apply, self._count = open_store, apply, count
         self._in_flight: deque[tuple[Future, str, str, dict]] = deque()
         self._errors: list[str] = []
         self._refused: set[str] = set()  # runs ended FAILED for a refused write: nothing more is written to them
         self.written = 0  # writes the writer process confirmed
         self._pool: Optional[ProcessPoolExecutor] = _writer_pool(uri)
-        self._warm = self._pool.submit(_open, uri)  # imports MLflow and opens the store meanwhile
+        self._warm = self._pool.submit(_open, open_store, uri)  # imports MLflow and opens the store meanwhile
 
     def submit(self, method: str, run_id: str, **kwargs: Any) -> None:
         """Hand `Tracker.method(run_id, **kwargs)` to the writer (made here if the writer is gone)."""
         self._collect(wait=False)
         if self._pool is not None:
             try:
-                future = self._pool.submit(_write, self.uri, method, run_id, kwargs)
+                future = self._pool.submit(_write, self._open_store, self.uri, method, run_id, kwargs)
             except RuntimeError:  # BrokenProcessPool: the writer is gone; what it was given is made here first
                 self._collect(wait=True)
             else:
@@ -144,18 +152,14 @@ def _start_writer(parent_pid: int) -> None:
     exit_with_parent(parent_pid)
 
 
-def _open(uri: str) -> int:
-    from pipeline.tracking import tracker_for
-
-    tracker_for(uri)
+def _open(open_store: Callable[[str], Any], uri: str) -> int:
+    open_store(uri)
     return os.getpid()
 
 
-def _write(uri: str, method: str, run_id: str, kwargs: dict) -> tuple[float, str]:
+def _write(open_store: Callable[[str], Any], uri: str, method: str, run_id: str, kwargs: dict) -> tuple[float, str]:
     """Make one write (a Tracker method) on the store; (seconds, the error or "")."""
-    from pipeline.tracking import tracker_for
-
-    tracker = tracker_for(uri)
+    tracker = open_store(uri)
     if run_id in _refused:
         return 0.0, ""
     started = time.perf_counter()
