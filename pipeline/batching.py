@@ -58,6 +58,9 @@ class Live:
     checkpoint: Optional[Path] = None
     run_id: str = ""
     on_segment: Optional[OnSegment] = None
+    # The store's id of `run_id`, for the checkpoint (a run created behind has a provisional id:
+    # pipeline/tracking.py); asked only by a long run, which saves checkpoints.
+    store_run_id: Optional[Callable[[str], str]] = None
 
 
 TakeTrained = Callable[[Optional[Live]], Trained]  # a job's training, given how it may report live
@@ -153,7 +156,7 @@ class BatchRun:
                     inputs.batch_key,
                     label=live.label,
                     checkpoint=live.checkpoint,
-                    run_id=live.run_id,
+                    run_id=live.store_run_id(live.run_id) if live.store_run_id else live.run_id,
                     on_segment=live.on_segment,
                 )
             return self._share(index, jax.device_get(result), time.perf_counter() - started)

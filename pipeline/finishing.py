@@ -100,7 +100,7 @@ def stop_workers() -> None:
 def _finish(tracker, run_id: str, files: tempfile.TemporaryDirectory, future: Future) -> None:
     try:
         future.result()
-        tracker.log_artifacts(run_id, files.name)
+        tracker.log_artifacts(run_id, files.name, remove=True)  # the tracker's to remove (or hand over) once uploaded
     except Exception as error:
         tracker.set_tags(run_id, {"failure_reason": f"artifacts could not be written: {type(error).__name__}: {error}"})
         tracker.end_run(run_id, "FAILED")

@@ -172,7 +172,11 @@ def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResul
         tracker = ParamsWithFirstWrite(tracker, run_id, params)
     live_metrics = LiveMetrics(ds, cfg.train.log_every, tracker, run_id, logged_through)
     live = Live(
-        label=run_name(cfg), checkpoint=checkpoint if tracker else None, run_id=run_id or "", on_segment=live_metrics
+        label=run_name(cfg),
+        checkpoint=checkpoint if tracker else None,
+        run_id=run_id or "",
+        on_segment=live_metrics,
+        store_run_id=tracker.real_run_id if tracker else None,
     )
     try:
         trained = handed.trained(live) if handed is not None and handed.trained else train_alone(cfg, live)

@@ -21,6 +21,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from functools import lru_cache
 import contextlib
 from contextlib import contextmanager
@@ -50,6 +51,11 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the MLflow UI (3.x) picks an ex
 EXPERIMENT_KIND = "custom_model_development"  # "Model training": the UI opens on the runs table
 SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."  # experiment tag the UI's ?viewStateShareKey= reads
 NOTE_TAG = "mlflow.note.content"  # a run's or an experiment's description, shown by the UI
+
+# A run started while writing behind is created by the writer process (pipeline/write_behind.py):
+# MLflow's store picks a run's id, and the sweep does not wait for it. Until the writer has made
+# the run, this process knows it by a provisional id of its own, which every call here accepts.
+PROVISIONAL_PREFIX = "provisional-"
 
 
 @dataclass(frozen=True)
@@ -376,16 +382,19 @@ class Tracker:
             checkpoint(uri)  # the new schema into the database file itself, not only its log
         self._experiment_ids: dict[str, str] = {}
         self._artifact_uris: dict[str, str] = {}  # run id -> artifact location, of the runs started here
+        self._created: dict[str, str] = {}  # provisional id -> the run's id, of the runs created behind
         self._behind: Optional[WriteBehind] = None
 
     # -- writing behind ----------------------------------------------------------------------
 
     def write_behind(self) -> None:
-        """From now on, runs' metrics, params, tags and endings are written by a second process
-        while this one goes on (pipeline/write_behind.py); creating a run, uploading files and
-        every read stay here, and a read first waits for the writes handed over."""
+        """From now on, runs are created, written, given their files and ended by a second
+        process while this one goes on (pipeline/write_behind.py); a run started meanwhile has a
+        provisional id until then. Every read stays here, and first waits for the writes handed over."""
         if self._behind is None:
-            self._behind = WriteBehind(self.uri, tracker_for, self._write_here, _count_write_seconds)
+            self._behind = WriteBehind(
+                self.uri, tracker_for, self._write_here, _count_write_seconds, self._created.__setitem__
+            )
             _writing_behind.append(self)
 
     def flush(self) -> None:
@@ -408,6 +417,13 @@ class Tracker:
             getattr(self, method)(run_id, **kwargs)
         finally:
             self._behind = behind
+
+    def real_run_id(self, run_id: str) -> str:
+        """The store's id of a run this Tracker started: a provisional id (a run created behind)
+        once the writer has made the run (this waits for it); any other id as it is."""
+        if run_id.startswith(PROVISIONAL_PREFIX) and run_id not in self._created:
+            self.flush()
+        return self._created.get(run_id, run_id)
 
     # -- experiments -------------------------------------------------------------------------
 
@@ -454,14 +470,59 @@ class Tracker:
     def start_run(
         self, experiment: str, run_name: str, tags: Mapping[str, str], parent_run_id: str | None = None
     ) -> str:
-        """Create a RUNNING run; a child of `parent_run_id` when given. Returns its id."""
+        """Create a RUNNING run, started now; a child of `parent_run_id` when given. Returns its
+        id: a provisional one while writing behind, for the writer process creates it."""
+        start_time = int(time.time() * 1000)
         all_tags = {MLFLOW_RUN_NAME: run_name, **tags}
         if parent_run_id:
-            all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
-        run = self.client.create_run(self.experiment_id(experiment), run_name=run_name, tags=all_tags)
-        _open_runs[run.info.run_id] = self
+            all_tags[MLFLOW_PARENT_RUN_ID] = self.real_run_id(parent_run_id)
+        experiment_id = self.experiment_id(experiment)
+        if self._behind is not None:
+            run_id = f"{PROVISIONAL_PREFIX}{uuid.uuid4().hex}"
+            self._behind.submit(
+                "create_run",
+                run_id,
+                experiment_id=experiment_id,
+                run_name=run_name,
+                tags=all_tags,
+                start_time=start_time,
+            )
+            _provisional_ids[run_id] = self
+        else:
+            run_id = self._create_run(experiment_id, run_name, all_tags, start_time)
+        _open_runs[run_id] = self
+        return run_id
+
+    def create_run(
+        self,
+        provisional_id: str,
+        *,
+        experiment_id: str,
+        run_name: str,
+        tags: Mapping[str, str],
+        start_time: int,
+        find_first: bool = False,
+    ) -> str:
+        """The run `start_run` handed over as `provisional_id`, created (made by the writer
+        process; by this one if the writer is gone). With `find_first`, a run the writer made
+        before it died unconfirmed is found, not made twice: the one of this experiment with
+        this start time, name and parent."""
+        found = self._find_run(experiment_id, run_name, tags, start_time) if find_first else None
+        self._created[provisional_id] = found or self._create_run(experiment_id, run_name, tags, start_time)
+        return self._created[provisional_id]
+
+    def _create_run(self, experiment_id: str, run_name: str, tags: Mapping[str, str], start_time: int) -> str:
+        run = self.client.create_run(experiment_id, start_time=start_time, tags=dict(tags), run_name=run_name)
         self._artifact_uris[run.info.run_id] = run.info.artifact_uri
         return run.info.run_id
+
+    def _find_run(self, experiment_id: str, run_name: str, tags: Mapping[str, str], start_time: int) -> str | None:
+        parent = tags.get(MLFLOW_PARENT_RUN_ID)
+        for run in self.client.search_runs([experiment_id], f"attributes.start_time = {start_time}", max_results=100):
+            if run.info.run_name == run_name and run.data.tags.get(MLFLOW_PARENT_RUN_ID) == parent:
+                self._artifact_uris[run.info.run_id] = run.info.artifact_uri
+                return run.info.run_id
+        return None
 
     @_writes
     def log_batch(
@@ -486,6 +547,7 @@ class Tracker:
         if self._behind is not None:  # plain values: they travel to the writer process
             self._behind.submit("log_batch", run_id, metrics=points, params=texts, tags=labels, timestamp=timestamp)
             return
+        run_id = self.real_run_id(run_id)
         from mlflow.entities import Metric, Param, RunTag
 
         entries: dict[str, list] = {
@@ -506,19 +568,38 @@ class Tracker:
         self.log_batch(run_id, metrics=[(name, value, step) for name, value in metrics.items()])
 
     @_writes
-    def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
-        """Upload `local_dir`'s files. A run this Tracker started goes straight to its artifact
-        repository: MlflowClient.log_artifacts would first read the whole run back from the store
-        (get_run, its params, tags and metrics) only to learn the artifact location that
-        create_run already returned, most of an upload's time for a run's few small files."""
+    def log_artifacts(
+        self, run_id: str, local_dir: Path | str, artifact_path: str | None = None, *, remove: bool = False
+    ) -> None:
+        """Upload `local_dir`'s files; with `remove`, the folder is the Tracker's from now on, and
+        removed once uploaded. A run created behind has its files uploaded by the writer process
+        (the folder is moved aside for it): only there is its artifact location known.
+
+        A run this Tracker started goes straight to its artifact repository: MlflowClient's
+        log_artifacts would first read the whole run back from the store (get_run, its params,
+        tags and metrics) only to learn the artifact location that create_run already returned,
+        most of an upload's time for a run's few small files."""
+        if self._behind is not None and remove and str(run_id).startswith(PROVISIONAL_PREFIX):
+            handed = f"{local_dir}-handed"  # the caller's own clean-up of local_dir finds nothing
+            os.replace(local_dir, handed)
+            self._behind.submit("log_artifacts", run_id, local_dir=handed, artifact_path=artifact_path, remove=True)
+            return
+        if remove and not os.path.isdir(local_dir):
+            return  # a folder handed over is gone once uploaded: the writer made this upload before it died
+        run_id = self.real_run_id(run_id)
+        self._upload(run_id, str(local_dir), artifact_path)
+        if remove:
+            shutil.rmtree(local_dir, ignore_errors=True)
+
+    def _upload(self, run_id: str, local_dir: str, artifact_path: str | None) -> None:
         location = self._artifact_uris.get(run_id)
         if location is None or self.uri.startswith("databricks"):  # the client adds a Databricks profile
             self.flush()  # it reads the run back
-            self.client.log_artifacts(run_id, str(local_dir), artifact_path)
+            self.client.log_artifacts(run_id, local_dir, artifact_path)
             return
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-        get_artifact_repository(location, tracking_uri=self.uri).log_artifacts(str(local_dir), artifact_path)
+        get_artifact_repository(location, tracking_uri=self.uri).log_artifacts(local_dir, artifact_path)
 
     @_writes
     def end_run(self, run_id: str, status: str) -> None:
@@ -526,15 +607,15 @@ class Tracker:
         if self._behind is not None:
             self._behind.submit("end_run", run_id, status=status)
         else:
-            self.client.set_terminated(run_id, status=status)
+            self.client.set_terminated(self.real_run_id(run_id), status=status)
         _open_runs.pop(run_id, None)
-        self._artifact_uris.pop(run_id, None)
+        self._artifact_uris.pop(self._created.get(run_id, run_id), None)
 
     @_writes
     def reopen_run(self, run_id: str) -> None:
         """A run that was killed (or lost its process) RUNNING again, to continue from its checkpoint."""
         self.flush()
-        self.client.update_run(run_id, status="RUNNING")
+        self.client.update_run(self.real_run_id(run_id), status="RUNNING")
         _open_runs[run_id] = self
 
     # -- reading back ------------------------------------------------------------------------
@@ -566,7 +647,7 @@ class Tracker:
 
     def get_run(self, run_id: str) -> RunRecord:
         self.flush()
-        return _record(self.client.get_run(run_id))
+        return _record(self.client.get_run(self.real_run_id(run_id)))
 
     def finished_run_with(
         self, experiment: str, config_hash: str, tags: Mapping[str, str] | None = None
@@ -586,7 +667,7 @@ class Tracker:
     def metric_history(self, run_id: str, name: str) -> list[MetricPoint]:
         """Every logged value of metric `name`, by step."""
         self.flush()
-        points = self.client.get_metric_history(run_id, name)
+        points = self.client.get_metric_history(self.real_run_id(run_id), name)
         return sorted(
             (MetricPoint(int(m.step), float(m.value), int(m.timestamp)) for m in points),
             key=lambda p: (p.step, p.timestamp),
@@ -617,12 +698,21 @@ class Tracker:
 
     def download_artifacts(self, run_id: str, path: str, dst: Path) -> Path:
         self.flush()
-        return Path(self.client.download_artifacts(run_id, path, str(dst)))
+        return Path(self.client.download_artifacts(self.real_run_id(run_id), path, str(dst)))
 
 
 # Every run this process started and has not ended yet, so that an interruption at any point
 # (even between creating a run and the code that would end it) leaves none RUNNING.
 _open_runs: dict[str, "Tracker"] = {}
+# The Tracker of each provisional id this process gave out (Tracker.start_run, writing behind).
+_provisional_ids: dict[str, "Tracker"] = {}
+
+
+def real_run_id(run_id: str) -> str:
+    """The store's id of a run started here: waits for the writer process to have created a run
+    started behind (Tracker.real_run_id); any other id as it is."""
+    tracker = _provisional_ids.get(run_id)
+    return tracker.real_run_id(run_id) if tracker is not None else run_id
 
 
 def end_open_runs(status: str, reason: str) -> None:

@@ -5,12 +5,13 @@ the recording, and MLflow's requests, one after another in one Python thread, wh
 machine's other core waits (a 400-job grid used 1.07 cores of 2). MLflow's requests are
 Python too (SQLAlchemy's ORM), so a thread would not overlap them; a process does.
 
-A `Tracker` that writes behind (`Tracker.write_behind`) hands each run's metrics, params, tags
-and ending to `WriteBehind`, which passes them, in order, to one writer process. That process
-makes the very same calls on its own Tracker for the same store. What must happen at once
-stays in this process: creating a run (its id is needed now), uploading files, and every read.
-A read first waits until every write handed over has been made (`flush`), so what this
-process reads back is what it wrote, as if it had written it itself.
+A `Tracker` that writes behind (`Tracker.write_behind`) hands each run's creation, metrics,
+params, tags, files and ending to `WriteBehind`, which passes them, in order, to one writer
+process. That process makes the very same calls on its own Tracker for the same store. A run
+is known here by a provisional id until the writer has created it (MLflow's store picks run
+ids): the writer's Tracker and this one turn it into the store's id wherever it is used.
+Every read stays in this process, and first waits until every write handed over has been
+made (`flush`), so what this process reads back is what it wrote, as if it had written it itself.
 
 Nothing handed over is lost:
 - the launcher flushes at the end of each launch (a chunk of a grid), and a command flushes
@@ -19,7 +20,8 @@ Nothing handed over is lost:
   dropped, so its ending cannot turn FINISHED) and makes the next flush raise StoreWriteFailed:
   the sweep stops there and the command exits non-zero, as when a job's own write fails;
 - if the writer process dies (killed, out of memory), the writes it had not confirmed are
-  made again here, in order, and from then on every write is made here.
+  made again here, in order, and from then on every write is made here (a run it had created
+  unconfirmed is found in the store, not created twice).
 Ctrl-C reaches the writer too (the terminal signals the whole process group): it ignores it,
 and finishes what it was given; this process ends its runs KILLED through it, and waits.
 A SIGKILL of this process runs none of that: the writes not made yet are lost with it, as the
@@ -51,7 +53,8 @@ class WriteBehind:
     (`pipeline.tracking.tracker_for`, pickled by name: this module does not import the tracking
     module, which imports it). `apply(method, run_id, kwargs)` makes a write in this process (the Tracker's
     own, synchronous call): it is used when the writer process is gone. `count(seconds)` is
-    told the writer's time in the store for each write it made."""
+    told the writer's time in the store for each write it made, and `created(provisional_id,
+    run_id)` the id of each run the writer created (a `create_run` write)."""
 
     def __init__(
         self,
@@ -59,9 +62,10 @@ class WriteBehind:
         open_store: Callable[[str], Any],
         apply: Callable[[str, str, dict], None],
         count: Callable[[float], None],
+        created: Callable[[str, str], None],
     ):
         self.uri = uri
-        self._open_store, self._apply, self._count = open_store, apply, count
+        self._open_store, self._apply, self._count, self._created = open_store, apply, count, created
         self._in_flight: deque[tuple[Future, str, str, dict]] = deque()
         self._errors: list[str] = []
         self._refused: set[str] = set()  # runs ended FAILED for a refused write: nothing more is written to them
@@ -104,7 +108,7 @@ class WriteBehind:
         while self._in_flight and (wait or self._in_flight[0][0].done()):
             future, method, run_id, kwargs = self._in_flight[0]  # taken off once its result is in (not on Ctrl-C)
             try:
-                seconds, error = future.result()
+                seconds, error, made = future.result()
             except Exception:  # noqa: BLE001 (the writer is gone, or could not open the store: not a refusal)
                 self._in_flight.popleft()
                 self._take_over(method, run_id, kwargs)
@@ -115,6 +119,8 @@ class WriteBehind:
             if error:
                 self._errors.append(error)
                 self._refused.add(run_id)
+            elif method == "create_run":
+                self._created(run_id, made)
 
     def _take_over(self, method: str, run_id: str, kwargs: dict) -> None:
         """The writer process is gone (or cannot open the store): this write and every one after
@@ -124,8 +130,11 @@ class WriteBehind:
             log.warning("the tracking store's writer process ended; its writes are made by this process from now on")
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-        if run_id not in self._refused:
-            self._apply(method, run_id, kwargs)
+        if run_id in self._refused:
+            return
+        if method == "create_run":  # the writer may have created it before it died, unconfirmed
+            kwargs = {**kwargs, "find_first": True}
+        self._apply(method, run_id, kwargs)
 
 
 def _writer_pool(uri: str) -> ProcessPoolExecutor:
@@ -157,21 +166,28 @@ def _open(open_store: Callable[[str], Any], uri: str) -> int:
     return os.getpid()
 
 
-def _write(open_store: Callable[[str], Any], uri: str, method: str, run_id: str, kwargs: dict) -> tuple[float, str]:
-    """Make one write (a Tracker method) on the store; (seconds, the error or "")."""
+def _write(
+    open_store: Callable[[str], Any], uri: str, method: str, run_id: str, kwargs: dict
+) -> tuple[float, str, Any]:
+    """Make one write (a Tracker method) on the store; (seconds, the error or "", what the
+    method returned: a created run's id)."""
     tracker = open_store(uri)
-    if run_id in _refused:
-        return 0.0, ""
+    given = run_id
+    if method != "create_run":
+        run_id = tracker.real_run_id(given)  # a run this process created: known by a provisional id until then
+    if given in _refused or run_id in _refused:
+        return 0.0, "", None
     started = time.perf_counter()
     try:
-        getattr(tracker, method)(run_id, **kwargs)
+        made = getattr(tracker, method)(run_id, **kwargs)
     except Exception as error:  # noqa: BLE001 (reported to the sweep's process; the run ends FAILED)
-        _refused.add(run_id)
-        reason = f"run {run_id}: {method}: {type(error).__name__}: {error}"
+        _refused.update((given, run_id))
+        who = f"{kwargs.get('run_name')!r}" if method == "create_run" else run_id
+        reason = f"run {who}: {method}: {type(error).__name__}: {error}"
         try:
             tracker.set_tags(run_id, {"failure_reason": f"the tracking store refused a write: {reason}"})
             tracker.end_run(run_id, "FAILED")
         except Exception:  # noqa: BLE001 (the store may be what failed; the error is reported either way)
             pass
-        return time.perf_counter() - started, reason
-    return time.perf_counter() - started, ""
+        return time.perf_counter() - started, reason, None
+    return time.perf_counter() - started, "", made

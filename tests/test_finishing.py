@@ -20,10 +20,11 @@ class FakeTracker:
         self.statuses: list[str] = []
         self.tags: dict = {}
 
-    def log_artifacts(self, run_id, folder):
+    def log_artifacts(self, run_id, folder, artifact_path=None, *, remove=False):
         if self.upload_fails:
             raise OSError("disk full")
         self.uploaded = sorted(p.name for p in Path(folder).iterdir())
+        self.removes = remove  # the folder is the tracker's to remove (pipeline/tracking.py)
 
     def end_run(self, run_id, status):
         self.statuses.append(status)
@@ -55,7 +56,7 @@ def test_files_are_uploaded_before_the_run_ends_finished(mode):
     finishing.finish_run(tracker, "run", files, [_loss_plot(Path(files.name))])
     finishing.drain()
     assert tracker.uploaded == ["loss_curve.png", "params.npz"]
-    assert tracker.statuses == ["FINISHED"]
+    assert tracker.statuses == ["FINISHED"] and tracker.removes
     assert not Path(files.name).exists()  # the staging folder is gone
 
 

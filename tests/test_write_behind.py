@@ -9,7 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -45,18 +47,73 @@ def alive(pid: int) -> bool:
 
 
 def test_writes_are_made_by_another_process_and_read_back_in_order(tracker):
-    run_id = tracker.start_run("behind", "r", {"kind": "test"})
+    parent = tracker.start_run("behind", "parent", {})
+    started = time.time() * 1000
+    run_id = tracker.start_run("behind", "r", {"kind": "test"}, parent_run_id=parent)
     points = [("loss", 1.0 / (step + 1), step) for step in range(50)]
     tracker.log_batch(run_id, metrics=points, params={"lr": 0.5}, tags={"note": "first"})
     tracker.set_tags(run_id, {"note": "second"})  # a later write to the same run wins, as in line
     tracker.end_run(run_id, "FINISHED")
 
     record = tracker.get_run(run_id)  # a read waits for the writes handed over
-    assert record.status == "FINISHED"
+    assert record.status == "FINISHED" and record.run_name == "r"
     assert record.params["lr"] == "0.5" and record.tags["note"] == "second"
+    assert record.tags["mlflow.parentRunId"] == tracker.real_run_id(parent)
+    assert started - 1 <= record.start_time <= started + 1000  # when it was started here, not when written
     assert [p.step for p in tracker.metric_history(run_id, "loss")] == list(range(50))
     assert writer_pid(tracker) != os.getpid()
-    assert tracker._behind is not None and tracker._behind.written == 3
+    assert tracker._behind is not None and tracker._behind.written == 5  # two runs created, three writes
+
+
+def test_a_run_created_behind_has_a_provisional_id_until_the_writer_made_it(tracker):
+    run_id = tracker.start_run("behind", "r", {})
+    assert run_id.startswith(tracking.PROVISIONAL_PREFIX)
+    real = tracker.real_run_id(run_id)  # waits for the writer
+    assert real != run_id and len(real) == 32 and tracking.real_run_id(run_id) == real
+    with sqlite3.connect(tracking.sqlite_path(tracker.uri)) as db:
+        assert db.execute("SELECT name, status FROM runs WHERE run_uuid = ?", (real,)).fetchone() == ("r", "RUNNING")
+    assert tracking.real_run_id("0123abcd") == "0123abcd"  # a store's own id, as it is
+    tracker.end_run(run_id, "FINISHED")
+    assert tracker.get_run(real).status == "FINISHED"
+
+
+def test_a_runs_files_are_handed_to_the_writer_and_removed_once_uploaded(tracker, tmp_path):
+    run_id = tracker.start_run("behind", "r", {})
+    (tmp_path / "files").mkdir()
+    files = tempfile.TemporaryDirectory(dir=tmp_path / "files")
+    (Path(files.name) / "params.npz").write_bytes(b"x" * 100)
+    (Path(files.name) / "resolved_config.yaml").write_text("a: 1\n")
+    tracker.log_artifacts(run_id, files.name, remove=True)
+    files.cleanup()  # the caller's own clean-up, at once: the folder is the writer's now
+    tracker.end_run(run_id, "FINISHED")
+
+    with tempfile.TemporaryDirectory() as back:
+        assert tracker.download_artifacts(run_id, "params.npz", Path(back)).read_bytes() == b"x" * 100
+    assert list((tmp_path / "files").iterdir()) == []  # the folder handed over was removed once uploaded
+
+
+def test_a_run_the_writer_created_unconfirmed_is_found_not_created_twice(store):
+    tracker = Tracker(store.uri)
+    experiment_id = tracker.experiment_id("behind")
+    made = {"experiment_id": experiment_id, "run_name": "r", "tags": {"mlflow.parentRunId": "p"}, "start_time": 1234}
+    first = tracker.create_run("provisional-a", **made)  # as the writer made it before it died
+    tracker.create_run("provisional-b", **{**made, "run_name": "other"})  # same start time, another run
+    assert tracker.create_run("provisional-a", **made, find_first=True) == first
+    assert tracker.create_run("provisional-c", **{**made, "tags": {}}, find_first=True) != first  # another parent
+    with sqlite3.connect(tracking.sqlite_path(tracker.uri)) as db:
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (3,)
+
+
+def test_a_run_the_store_refuses_to_create_is_reported_and_written_no_further(tracker):
+    tracker._experiment_ids["gone"] = "987654"  # an experiment deleted under the sweep
+    run_id = tracker.start_run("gone", "doomed", {})
+    tracker.log_batch(run_id, metrics=[("loss", 0.5, 0)])
+    tracker.end_run(run_id, "FINISHED")
+    with pytest.raises(StoreWriteFailed, match="run 'doomed': create_run"):
+        tracker.flush()
+    tracker.flush()  # reported once; the run's later writes were dropped, not refused again
+    with sqlite3.connect(tracking.sqlite_path(tracker.uri)) as db:
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
 
 
 def test_the_writers_seconds_count_as_mlflow_write_seconds(tracker):
@@ -74,8 +131,10 @@ def test_a_refused_write_fails_its_run_and_the_next_flush(tracker):
     tracker.log_batch(run_id, params={"lr": 0.7})  # MLflow refuses to change a logged param
     tracker.end_run(run_id, "FINISHED")  # dropped: the run ended FAILED already
 
-    with pytest.raises(StoreWriteFailed, match=run_id):
+    with pytest.raises(StoreWriteFailed) as refused:
         tracker.flush()
+    # The store's id of the run, not its provisional one:
+    assert f"run {tracker.real_run_id(run_id)}: log_batch" in str(refused.value)
     record = tracker.get_run(run_id)  # the error was reported once
     assert record.status == "FAILED"
     assert "refused" in record.tags["failure_reason"] and record.params["lr"] == "0.5"

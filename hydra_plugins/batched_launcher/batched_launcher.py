@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.utils import JobReturn, configure_log, run_job, setup_globals
+from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
@@ -77,6 +77,7 @@ class BatchedLauncher(Launcher):
         from pipeline.batching import dispatch
         from pipeline.job import finished_hashes
         from pipeline.provenance import config_hash
+        from pipeline.tracking import real_run_id
 
         # Hydra calls setup() before launch().
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
@@ -120,6 +121,9 @@ class BatchedLauncher(Launcher):
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         for tracker in trackers:  # the chunk's runs are in the store before the next chunk (or the summary)
             tracker.flush()
+        for job_return in returns:  # a run created behind: its id in the store, for sweepers and the summary
+            if job_return.status == JobStatus.COMPLETED and getattr(job_return.return_value, "run_id", None):
+                job_return.return_value.run_id = real_run_id(job_return.return_value.run_id)
         return returns
 
     def _trackers(self, configs: Sequence[DictConfig]) -> list:
