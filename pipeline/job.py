@@ -89,10 +89,11 @@ def hydra_job_info() -> dict[str, str]:
     }
 
 
-def run_tags(cfg: DictConfig, ds: Dataset, device) -> dict[str, str]:
+def run_tags(cfg: DictConfig, ds: Dataset, device, resolved: Optional[dict] = None) -> dict[str, str]:
+    """The run's tags; `resolved` is `provenance.resolved_config(cfg)`, when the caller has it."""
     spec, sizes = train_spec(cfg, ds), layer_sizes(cfg, ds)
     return {
-        "config_hash": provenance.config_hash(cfg),
+        "config_hash": provenance.config_hash(cfg, resolved),
         **provenance.git_state(),
         **{f"version.{k}": v for k, v in provenance.package_versions().items()},
         "jax.backend": device.platform,
@@ -144,7 +145,8 @@ def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResul
     device = select_device(cfg.device)
     spec = train_spec(cfg, ds)
     tracker: Optional[Tracker | ParamsWithFirstWrite] = tracker_for(cfg.tracking.uri) if cfg.tracking.enabled else None
-    tags = run_tags(cfg, ds, device)
+    resolved = provenance.resolved_config(cfg)  # once: the hash, the params and resolved_config.yaml
+    tags = run_tags(cfg, ds, device, resolved)
     name = tags["objective"]
     handed = handoff.take(tags["config_hash"])
     if handed is not None:
@@ -163,7 +165,7 @@ def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResul
     checkpoint = segments.checkpoint_path(tags["config_hash"])
     run_id, logged_through = continued_run(tracker, checkpoint)
     if tracker:
-        params = provenance.flatten(provenance.resolved_config(cfg))
+        params = provenance.flatten(resolved)
         if run_id is None:
             run_id = tracker.start_run(cfg.tracking.experiment, run_name(cfg), tags, parent_run_id)
         elif tracker.get_run(run_id).params:
@@ -180,7 +182,7 @@ def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResul
     )
     try:
         trained = handed.trained(live) if handed is not None and handed.trained else train_alone(cfg, live)
-        metrics = record_training(cfg, ds, spec, trained, tracker, run_id, live_metrics.logged_through)
+        metrics = record_training(cfg, ds, spec, trained, tracker, run_id, live_metrics.logged_through, resolved)
         checkpoint.unlink(missing_ok=True)
     except RunFailure as failure:
         checkpoint.unlink(missing_ok=True)

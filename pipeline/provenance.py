@@ -10,7 +10,7 @@ import subprocess
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -58,9 +58,11 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def config_hash(cfg: DictConfig) -> str:
-    """sha256 of the config's result-determining keys, in a canonical (sorted) form."""
-    plain = {k: v for k, v in resolved_config(cfg).items() if k not in NOT_HASHED}
+def config_hash(cfg: DictConfig, resolved: Optional[Mapping[str, Any]] = None) -> str:
+    """sha256 of the config's result-determining keys, in a canonical (sorted) form; `resolved`
+    is `resolved_config(cfg)`, when the caller has it already."""
+    resolved = resolved_config(cfg) if resolved is None else resolved
+    plain = {k: v for k, v in resolved.items() if k not in NOT_HASHED}
     flat = flatten(plain)
     if flat.get("data.name") == "csv" and flat.get("data.path") and Path(flat["data.path"]).is_file():
         # A user's table can change under the same path: the hash covers its contents.

@@ -171,11 +171,19 @@ def divergence_reason(cfg: DictConfig, result: TrainResult) -> str:
 
 
 def record_training(
-    cfg: DictConfig, ds: Dataset, spec: TrainSpec, trained: Trained, tracker, run_id, logged_through: int = -1
+    cfg: DictConfig,
+    ds: Dataset,
+    spec: TrainSpec,
+    trained: Trained,
+    tracker,
+    run_id,
+    logged_through: int = -1,
+    resolved: dict | None = None,
 ) -> dict:
     """Check and record a job's training (metrics and tags in one log_batch, then its files);
     returns the final metrics. Raises RunFailure (after recording what there is) if it diverged
-    or a gradient check failed. History points up to `logged_through` were logged live already."""
+    or a gradient check failed. History points up to `logged_through` were logged live already;
+    `resolved` is `provenance.resolved_config(cfg)`, when the caller has it."""
     check_at_init = report_or_fail(trained.check_at_init, cfg.gradcheck)
     result, timings = trained.result, trained.timings
     history = history_of(result, ds)
@@ -221,7 +229,7 @@ def record_training(
     ]
     if tracker:
         tracker.log_batch(run_id, metrics=metrics, tags=tags)
-        log_files(cfg, ds, spec, result, history, tracker, run_id)
+        log_files(cfg, ds, spec, result, history, tracker, run_id, resolved)
     final = {key: float(values[-1]) for key, values in history.items() if key != "step"}
     return {
         **final,
@@ -231,16 +239,18 @@ def record_training(
     }
 
 
-def rerunnable_config(cfg: DictConfig) -> str:
-    """The resolved config as a primary config file: this job alone, typed by the schema again."""
+def rerunnable_config(cfg: DictConfig, resolved: dict | None = None) -> str:
+    """The resolved config as a primary config file: this job alone, typed by the schema again.
+    `resolved` is `provenance.resolved_config(cfg)`, when the caller has it."""
+    resolved = provenance.resolved_config(cfg) if resolved is None else resolved
     return (
         "# The resolved config of one run. To run it again, alone:\n"
         "#   python -m pipeline --config-dir DIR_OF_THIS_FILE --config-name resolved_config\n"
-        + plain_yaml({"defaults": ["schema", "_self_"], **provenance.resolved_config(cfg)})
+        + plain_yaml({"defaults": ["schema", "_self_"], **resolved})
     )
 
 
-def log_files(cfg, ds, spec, result, history, tracker, run_id) -> None:
+def log_files(cfg, ds, spec, result, history, tracker, run_id, resolved: dict | None = None) -> None:
     """The resolved config, the overrides, the final parameters and the plots; then the run ends.
 
     The files are written here; the plots are drawn, all uploaded in one go, and the run
@@ -250,7 +260,7 @@ def log_files(cfg, ds, spec, result, history, tracker, run_id) -> None:
 
     files = tempfile.TemporaryDirectory(prefix="run-artifacts-")
     out = Path(files.name)
-    (out / "resolved_config.yaml").write_text(rerunnable_config(cfg))
+    (out / "resolved_config.yaml").write_text(rerunnable_config(cfg, resolved))
     if HydraConfig.initialized():
         (out / "overrides.yaml").write_text(plain_yaml(list(HydraConfig.get().overrides.task)))
     # numpy's stubs take any **kwargs of savez for its allow_pickle: bool; these are arrays.

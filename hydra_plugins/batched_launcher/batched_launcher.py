@@ -97,14 +97,15 @@ class BatchedLauncher(Launcher):
         # Resume is decided here for the whole sweep (one query per experiment); jobs that reuse
         # a FINISHED run of their config train nothing, the others are dispatched at once.
         finished = self._finished_hashes(configs, finished_hashes)
+        hashes = {id(config): config_hash(config) for config in configs}
         to_train = []
         for config in configs:
-            if config.resume and config_hash(config) in finished:
-                handoff.hand_over(config_hash(config), handoff.HandedOver(resume=True))
+            if config.resume and hashes[id(config)] in finished:
+                handoff.hand_over(hashes[id(config)], handoff.HandedOver(resume=True))
             else:
                 to_train.append(config)
         for config, trained in dispatch(to_train):
-            handoff.hand_over(config_hash(config), handoff.HandedOver(resume=False, trained=trained))
+            handoff.hand_over(hashes[id(config)], handoff.HandedOver(resume=False, trained=trained))
         log.debug(f"Launching {len(configs)} jobs")
         trackers = self._trackers(configs)
         returns = []
@@ -118,7 +119,9 @@ class BatchedLauncher(Launcher):
                     job_subdir_key="hydra.sweep.subdir",
                 )
             )
-            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        # Hydra's logging again, in place of the last job's (its log file): once, as nothing is
+        # logged between a launch's jobs (each run_job sets up its own job's logging first).
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         for tracker in trackers:  # the chunk's runs are in the store before the next chunk (or the summary)
             tracker.flush()
         for job_return in returns:  # a run created behind: its id in the store, for sweepers and the summary
