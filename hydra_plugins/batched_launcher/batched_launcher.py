@@ -37,10 +37,11 @@ class BatchedLauncherConf:
     # (pipeline/sweep.py sets hydra.sweeper.max_batch_size to it, unless that is set), so a large
     # grid trains and records a chunk while the rest wait uncomposed. null: the whole grid at once.
     chunk_size: Optional[int] = 100
-    # The runs' metrics, params, tags and endings written by a second process while this one
-    # goes on with the next jobs (pipeline/write_behind.py). A grid of short runs waits on this
-    # process's one Python thread (Hydra's run_job, the recording, MLflow's requests) while the
-    # other core idles: writing behind, a 400-job grid took 12% less time on 2 cores. Where
+    # The runs created, and their metrics, params, tags, files and endings written, by a second
+    # process while this one goes on with the next jobs (pipeline/write_behind.py). A grid of
+    # short runs waits on this process's one Python thread (Hydra's run_job, the recording,
+    # MLflow's requests) while the other core idles: writing behind, a 400-job grid took 12%
+    # less time on 2 cores (before runs were created behind too). Where
     # the runs' plots are drawn, the drawing processes have that core already, and a 48-job
     # sweep took 7% more. null (auto): behind for a launch of several jobs that draw no plots
     # (tracking.plots=false); true: always; false: never. Each launch (a chunk of a grid) ends
