@@ -420,9 +420,10 @@ class Tracker:
 
     def real_run_id(self, run_id: str) -> str:
         """The store's id of a run this Tracker started: a provisional id (a run created behind)
-        once the writer has made the run (this waits for it); any other id as it is."""
-        if run_id.startswith(PROVISIONAL_PREFIX) and run_id not in self._created:
-            self.flush()
+        once the writer has made the run (this waits for it, and leaves a refused write for the
+        next flush to report: the provisional id stays); any other id as it is."""
+        if run_id.startswith(PROVISIONAL_PREFIX) and run_id not in self._created and self._behind is not None:
+            self._behind.wait()
         return self._created.get(run_id, run_id)
 
     # -- experiments -------------------------------------------------------------------------
@@ -493,6 +494,7 @@ class Tracker:
         _open_runs[run_id] = self
         return run_id
 
+    @_writes
     def create_run(
         self,
         provisional_id: str,
@@ -586,10 +588,11 @@ class Tracker:
             return
         if remove and not os.path.isdir(local_dir):
             return  # a folder handed over is gone once uploaded: the writer made this upload before it died
-        run_id = self.real_run_id(run_id)
-        self._upload(run_id, str(local_dir), artifact_path)
-        if remove:
-            shutil.rmtree(local_dir, ignore_errors=True)
+        try:
+            self._upload(self.real_run_id(run_id), str(local_dir), artifact_path)
+        finally:
+            if remove:  # uploaded or not (the run then ends FAILED), the folder is not needed again
+                shutil.rmtree(local_dir, ignore_errors=True)
 
     def _upload(self, run_id: str, local_dir: str, artifact_path: str | None) -> None:
         location = self._artifact_uris.get(run_id)

@@ -86,9 +86,13 @@ class WriteBehind:
                 return
         self._take_over(method, run_id, kwargs)
 
+    def wait(self) -> None:
+        """Wait until every write handed over is made; a refusal is kept for the next flush."""
+        self._collect(wait=True)
+
     def flush(self) -> None:
         """Wait until every write handed over is made; StoreWriteFailed if the store refused any."""
-        self._collect(wait=True)
+        self.wait()
         if self._errors:
             errors, self._errors = self._errors, []
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""

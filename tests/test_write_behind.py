@@ -109,6 +109,7 @@ def test_a_run_the_store_refuses_to_create_is_reported_and_written_no_further(tr
     run_id = tracker.start_run("gone", "doomed", {})
     tracker.log_batch(run_id, metrics=[("loss", 0.5, 0)])
     tracker.end_run(run_id, "FINISHED")
+    assert tracker.real_run_id(run_id) == run_id  # no run: the id stays, and the refusal waits for a flush
     with pytest.raises(StoreWriteFailed, match="run 'doomed': create_run"):
         tracker.flush()
     tracker.flush()  # reported once; the run's later writes were dropped, not refused again
