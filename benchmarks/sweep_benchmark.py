@@ -39,10 +39,12 @@ folder (a fresh MLflow store), with `python -m pipeline` and the pipeline's code
       --torch-path; skipped without it).
   (c) one job's 10,000 steps: hand-written NumPy (the notes' equations) vs the jitted scan.
   --grid N: N jobs of short runs (lr × seed, hidden 4, --grid-steps steps, per-run plots off):
-      wall, jobs per second, peak memory (GNU time's maximum resident set), time from the
-      command to the first training program ready (JAX's log) and to the first child run
-      created (the store), and the bound: the bare writer's per-run cost, for runs of this
-      grid's own shape, times N.
+      wall, jobs per second, peak memory (GNU time's maximum resident set, and every process
+      together from /proc), the CPU seconds of the sweep's process and of its workers (the
+      writer: on 2 cores, whether the grid could go faster at all), time from the command to
+      the first training program ready (JAX's log) and to the first child run created (the
+      store), and the bound: the bare writer's per-run cost, for runs of this grid's own
+      shape, times N.
 
 It prints a Markdown report (also written to --out) with the machine named: paste its table
 into the README. Nothing here asserts a time; targets are shown met or not.
@@ -129,6 +131,9 @@ class Ran:
     started_epoch: float
     lines: list[tuple[float, str, str]] = field(default_factory=list)  # (seconds since start, stream, text)
     all_peak_mib: Optional[int] = None  # every process of the command together (a sweep's writer and drawing processes)
+    # CPU seconds (user + system) of the command's processes, as last sampled: the sweep's own
+    # ("sweep", `python -m pipeline`) and its worker processes' ("workers": the writer, the drawing ones).
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -162,10 +167,12 @@ def run(command: list[str], where: Path, env: dict[str, str], timeout: float) ->
     for reader in readers:
         reader.start()
     together = {"peak": 0.0}
+    cpu: dict[str, tuple[str, float]] = {}  # pid -> (sweep | workers, CPU seconds so far)
 
     def sample() -> None:
         while process.poll() is None:
             together["peak"] = max(together["peak"], session_rss_mib(process.pid))
+            cpu.update(session_cpu_seconds(process.pid))
             time.sleep(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -191,7 +198,11 @@ def run(command: list[str], where: Path, env: dict[str, str], timeout: float) ->
     sampler.join(timeout=5)
     (where / "output.txt").write_text("\n".join(f"{t:9.3f} {s} {x}" for t, s, x in sorted(lines)))
     all_peak = round(together["peak"]) if together["peak"] else None
-    return Ran(command, where, wall, peak, process.returncode, timed_out, started_epoch, sorted(lines), all_peak)
+    cpu_seconds: dict[str, float] = {}
+    for kind, seconds in cpu.values():
+        cpu_seconds[kind] = cpu_seconds.get(kind, 0.0) + seconds
+    return Ran(command, where, wall, peak, process.returncode, timed_out, started_epoch, sorted(lines), all_peak,
+               cpu_seconds)
 
 
 def session_rss_mib(session: int) -> float:
@@ -213,6 +224,33 @@ def session_rss_mib(session: int) -> float:
         except (OSError, ValueError, IndexError):  # gone meanwhile
             continue
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def session_cpu_seconds(session: int) -> dict[str, tuple[str, float]]:
+    """pid -> ("sweep" or "workers", CPU seconds so far) of the Python processes in `session`:
+    the sweep's own (`-m pipeline`) and its workers (multiprocessing's spawned writer and drawing
+    processes), from /proc; {} elsewhere."""
+    found: dict[str, tuple[str, float]] = {}
+    try:
+        entries = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
+    except OSError:
+        return found
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in entries:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, ... utime, stime
+            if int(fields[3]) != session:
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                arguments = cmdline.read().split(b"\0")
+        except (OSError, ValueError, IndexError):  # gone meanwhile
+            continue
+        if b"pipeline" in arguments and b"-m" in arguments:
+            found[pid] = ("sweep", (int(fields[11]) + int(fields[12])) / ticks)
+        elif any(b"spawn_main" in argument for argument in arguments):
+            found[pid] = ("workers", (int(fields[11]) + int(fields[12])) / ticks)
+    return found
 
 
 def run_json(command: list[str], where: Path, env: dict[str, str], timeout: float = 1800) -> tuple[dict, Ran]:
@@ -560,6 +598,16 @@ def timer_total(s: Sweep, *keys: str) -> Optional[float]:
     return sum(found) if found else None
 
 
+def cpu_split(ran: Ran, jobs: int) -> str:
+    """Where a sweep's CPU went: its own process, its workers, per job (on this many cores)."""
+    sweep, workers = ran.cpu_seconds.get("sweep"), ran.cpu_seconds.get("workers", 0.0)
+    if not sweep or not jobs:
+        return ""
+    return (f", CPU {sweep:.1f} s in the sweep's process (XLA's threads included) and {workers:.1f} s in its "
+            f"workers (the writer's): {(sweep + workers) / jobs * 1000:.0f} ms a job, start-ups included, "
+            f"on {os.cpu_count()} cores")
+
+
 def grid_row(g: dict, extra: str = "") -> str:
     """A --grid sweep's row: wall, jobs per second, first training program, peak memory, the bound."""
     s = g["sweep"]
@@ -575,7 +623,7 @@ def grid_row(g: dict, extra: str = "") -> str:
     return (f"| {g['n']:,} jobs ({g['label']}, {g['steps']:,} steps each, per-run plots off) | {s.wall:.1f} s{state}, "
             f"{done:,} runs finished, {rate:.1f} jobs/s{steady}, first training program ready at {fmt(first)}, first "
             f"run recorded at {fmt(s.store.get('first_child_created'))}, peak {s.ran.peak_mib} MiB "
-            f"(all its processes together: {s.ran.all_peak_mib} MiB); "
+            f"(all its processes together: {s.ran.all_peak_mib} MiB){cpu_split(s.ran, done)}; "
             f"bound {fmt(bound)} ({(g['writer']['per_run_seconds'] * 1000) if 'writer' in g else 0:.0f} ms/run × "
             f"{g['n']:,}) {extra}| first program ≤ {FIRST_PROGRAM_S:.0f} s "
             f"({met(first is not None and first <= FIRST_PROGRAM_S)}), < 4 GiB "
