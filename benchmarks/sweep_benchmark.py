@@ -171,8 +171,9 @@ def run(command: list[str], where: Path, env: dict[str, str], timeout: float) ->
 
     def sample() -> None:
         while process.poll() is None:
-            together["peak"] = max(together["peak"], session_rss_mib(process.pid))
-            cpu.update(session_cpu_seconds(process.pid))
+            memory, seconds = session_sample(process.pid)
+            together["peak"] = max(together["peak"], memory)
+            cpu.update(seconds)
             time.sleep(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -205,36 +206,16 @@ def run(command: list[str], where: Path, env: dict[str, str], timeout: float) ->
                cpu_seconds)
 
 
-def session_rss_mib(session: int) -> float:
-    """The resident memory of every process in `session` together (the command started in its own
-    session, and its children: a sweep's writer and drawing processes), from /proc; 0 elsewhere."""
-    pages = 0
+def session_sample(session: int) -> tuple[float, dict[str, tuple[str, float]]]:
+    """One look at /proc for the processes of `session` (the command started in its own session,
+    and its children: a sweep's writer and drawing processes): their resident memory together
+    (MiB), and pid -> ("sweep" or "workers", CPU seconds so far) of the sweep's own process
+    (`-m pipeline`) and its workers (multiprocessing's spawned ones); (0, {}) elsewhere."""
+    pages, cpu = 0, {}
     try:
         entries = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
     except OSError:
-        return 0.0
-    for pid in entries:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, ...
-            if int(fields[3]) != session:
-                continue
-            with open(f"/proc/{pid}/statm") as statm:
-                pages += int(statm.read().split()[1])  # resident
-        except (OSError, ValueError, IndexError):  # gone meanwhile
-            continue
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def session_cpu_seconds(session: int) -> dict[str, tuple[str, float]]:
-    """pid -> ("sweep" or "workers", CPU seconds so far) of the Python processes in `session`:
-    the sweep's own (`-m pipeline`) and its workers (multiprocessing's spawned writer and drawing
-    processes), from /proc; {} elsewhere."""
-    found: dict[str, tuple[str, float]] = {}
-    try:
-        entries = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
-    except OSError:
-        return found
+        return 0.0, cpu
     ticks = os.sysconf("SC_CLK_TCK")
     for pid in entries:
         try:
@@ -242,15 +223,18 @@ def session_cpu_seconds(session: int) -> dict[str, tuple[str, float]]:
                 fields = stat.read().rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, ... utime, stime
             if int(fields[3]) != session:
                 continue
+            with open(f"/proc/{pid}/statm") as statm:
+                pages += int(statm.read().split()[1])  # resident
             with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
                 arguments = cmdline.read().split(b"\0")
         except (OSError, ValueError, IndexError):  # gone meanwhile
             continue
+        seconds = (int(fields[11]) + int(fields[12])) / ticks
         if b"pipeline" in arguments and b"-m" in arguments:
-            found[pid] = ("sweep", (int(fields[11]) + int(fields[12])) / ticks)
+            cpu[pid] = ("sweep", seconds)
         elif any(b"spawn_main" in argument for argument in arguments):
-            found[pid] = ("workers", (int(fields[11]) + int(fields[12])) / ticks)
-    return found
+            cpu[pid] = ("workers", seconds)
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20, cpu
 
 
 def run_json(command: list[str], where: Path, env: dict[str, str], timeout: float = 1800) -> tuple[dict, Ran]:

@@ -60,9 +60,9 @@ def hydra_main(cfg: DictConfig):
     from pipeline.tracking import real_run_id
 
     result = run(cfg, parent_run_id=parent_run_id_for_job())
-    if result.status == "FAILED" and result.run_id:
-        result.run_id = real_run_id(result.run_id)  # a run created behind: its id in the store, to report
     if result.status == "FAILED":
+        if result.run_id:
+            result.run_id = real_run_id(result.run_id)  # a run created behind: its id in the store, to report
         record_failed_job(f"run {result.run_id}: {result.reason}")  # the command exits 1 (see main)
         print(f"run {result.run_id} FAILED: {result.reason}", file=sys.stderr)
     elif result.run_id and not HydraConfig.get().mode == RunMode.MULTIRUN:
