@@ -207,6 +207,22 @@ def test_a_grid_launched_in_chunks_gives_the_children_of_one_launch(tmp_path):
     assert _final_state(chunked, "relu_sweep") == _final_state(whole, "relu_sweep")  # the same bits
 
 
+def test_an_ad_hoc_sweep_is_batched_and_basic_gives_the_same_bits(tmp_path):
+    # No experiment and no launcher named: jobs of one shape share one compiled program.
+    grid = ("-m", "data=moons", "optim.lr=0.1,0.5", "train.steps=200", "train.log_every=50")
+    batched, basic = tmp_path / "batched", tmp_path / "basic"
+    for where, extra in ((batched, ()), (basic, ("hydra/launcher=basic",))):
+        where.mkdir()
+        result = run_cli(where, *grid, *extra)
+        assert result.returncode == 0, result.stderr
+    children, _ = children_and_parents(batched, "Default")
+    assert len(children) == 2 and set(children["tags.batch.size"]) == {"2"}
+    assert children["tags.batch.program"].nunique() == 1
+    alone, _ = children_and_parents(basic, "Default")
+    assert set(alone["tags.batch.size"]) == {"1"}  # each job its own program
+    assert _final_state(batched, "Default") == _final_state(basic, "Default")
+
+
 def test_a_value_only_some_jobs_read_is_allowed_when_they_train_in_another_chunk(tmp_path):
     # model.hidden=8 is read by the shallow job only; the logistic job's chunk (of one) has no shallow job.
     result = run_cli(
@@ -216,14 +232,13 @@ def test_a_value_only_some_jobs_read_is_allowed_when_they_train_in_another_chunk
         "model.hidden=8",
         "train.steps=200",
         "train.log_every=50",
-        "hydra/launcher=batched",
         "hydra.launcher.chunk_size=1",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("FINISHED") >= 2
     elsewhere = tmp_path / "refused"
     elsewhere.mkdir()
-    refused = run_cli(elsewhere, "-m", "optim.lr=0.1,0.2", "hydra/launcher=batched", "hydra.launcher.chunk_size=0")
+    refused = run_cli(elsewhere, "-m", "optim.lr=0.1,0.2", "hydra.launcher.chunk_size=0")
     assert_refused(refused, elsewhere, "hydra.launcher.chunk_size=0")
 
 
