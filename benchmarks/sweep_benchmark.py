@@ -517,7 +517,19 @@ class Bench:
             writer = self.floor_writer(sweep, runs=min(n, 20 if self.args.quick else 200))
             out["writer"] = writer
             out["bound"] = writer["per_run_seconds"] * n
+        job_overrides = next(where.glob("multirun/*/*/0/.hydra/overrides.yaml"), None)
+        if job_overrides is not None:
+            out["run_job"] = self.floor_run_job(job_overrides, code, jobs=min(n, 20 if self.args.quick else 200))
         return out
+
+    def floor_run_job(self, job_overrides: Path, code: Code, jobs: int) -> dict:
+        """Hydra's run_job alone (a task that returns at once) on the config of one of a sweep's
+        jobs, `jobs` times, in a fresh process: what every job costs the sweep's main thread
+        before its own work (floor_run_job.py)."""
+        report, _ = run_json([PY, str(HERE / "floor_run_job.py"), "--overrides", str(job_overrides), "--jobs",
+                              str(jobs), "--conf", str(code.root / "conf")],
+                             self.folder(f"floor-run-job-{job_overrides.parents[2].name}"), code.env())
+        return report
 
 
 def git(*args: str) -> str:
@@ -609,9 +621,22 @@ def grid_row(g: dict, extra: str = "") -> str:
             f"run recorded at {fmt(s.store.get('first_child_created'))}, peak {s.ran.peak_mib} MiB "
             f"(all its processes together: {s.ran.all_peak_mib} MiB){cpu_split(s.ran, done)}; "
             f"bound {fmt(bound)} ({(g['writer']['per_run_seconds'] * 1000) if 'writer' in g else 0:.0f} ms/run × "
-            f"{g['n']:,}) {extra}| first program ≤ {FIRST_PROGRAM_S:.0f} s "
+            f"{g['n']:,}){run_job_cell(g)} {extra}| first program ≤ {FIRST_PROGRAM_S:.0f} s "
             f"({met(first is not None and first <= FIRST_PROGRAM_S)}), < 4 GiB "
             f"({met(memory is not None and memory < MEMORY_MIB)}) |")
+
+
+def run_job_cell(g: dict) -> str:
+    """Hydra's run_job alone, per job and for the grid's jobs; and the least time the bare writer's
+    runs and Hydra's run_job of every job take together, spread perfectly over this machine's cores."""
+    if "run_job" not in g:
+        return ""
+    per_job, cores = g["run_job"]["per_job_seconds"], os.cpu_count() or 1
+    text = f"; Hydra's run_job alone (a task that does nothing): {per_job * 1000:.0f} ms a job, {per_job * g['n']:.1f} s"
+    if "writer" in g:
+        both = (per_job + g["writer"]["per_run_seconds"]) * g["n"] / cores
+        text += f"; the two together on {cores} cores: {both:.1f} s at the least"
+    return text
 
 
 def grids_report(results: dict) -> str:
