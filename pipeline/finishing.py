@@ -16,11 +16,16 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError
-from typing import Any, Callable, Optional, Union
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence, Union
 
 # A pipeline.plots function (by name: the process that runs a sweep never imports matplotlib),
 # its args and kwargs; picklable.
 PlotCall = tuple[Union[str, Callable], tuple, dict]
+# A file of the run made where its files are uploaded (by the writer process, when a sweep
+# writes behind: pipeline/write_behind.py): a function of this module, called with the run's
+# folder and these args; picklable, and needing neither JAX nor matplotlib.
+FileCall = tuple[Callable[..., None], tuple]
 
 # Two drawing processes: on a 2-core machine, one alone fell about 4 s behind the 48 jobs of
 # the benchmark sweep (benchmarks/sweep_benchmark.py); two kept up. More would only compete.
@@ -28,7 +33,7 @@ WORKERS = min(2, os.cpu_count() or 1)
 
 _in_background = False
 _pool: Optional[ProcessPoolExecutor] = None
-_pending: list[tuple[Any, str, tempfile.TemporaryDirectory, Future]] = []
+_pending: list[tuple[Any, str, tempfile.TemporaryDirectory, Future, Sequence[FileCall]]] = []
 
 
 def draw_in_background() -> None:
@@ -49,8 +54,11 @@ def _import_for_drawing() -> None:
     import pipeline.plots  # noqa: F401
 
 
-def finish_run(tracker, run_id: str, files: tempfile.TemporaryDirectory, plot_calls: list[PlotCall]) -> None:
-    """Draw `plot_calls` into `files`, upload the folder to the run, end it FINISHED (or FAILED)."""
+def finish_run(
+    tracker, run_id: str, files: tempfile.TemporaryDirectory, plot_calls: list[PlotCall], made: Sequence[FileCall] = ()
+) -> None:
+    """Draw `plot_calls` into `files`, make the `made` files there as it is uploaded to the run,
+    end the run FINISHED (or FAILED)."""
     if not _in_background:
         future: Future = Future()
         try:
@@ -58,10 +66,25 @@ def finish_run(tracker, run_id: str, files: tempfile.TemporaryDirectory, plot_ca
             future.set_result(None)
         except Exception as error:  # recorded on the run by _finish
             future.set_exception(error)
-        _finish(tracker, run_id, files, future)
+        _finish(tracker, run_id, files, future, made)
         return
-    _pending.append((tracker, run_id, files, _worker().submit(_draw, plot_calls)))
+    _pending.append((tracker, run_id, files, _worker().submit(_draw, plot_calls), made))
     finish_ready()
+
+
+def yaml_file(folder: str, name: str, data: Any, header: str = "") -> None:
+    """`data` (plain: dicts, lists, scalars) as the YAML OmegaConf writes, after `header`."""
+    from pipeline.hydra_internals import plain_yaml
+
+    Path(folder, name).write_text(header + plain_yaml(data))
+
+
+def npz_file(folder: str, name: str, arrays: dict) -> None:
+    """NumPy arrays by name, as one .npz file."""
+    import numpy as np
+
+    # numpy's stubs take any **kwargs of savez for its allow_pickle: bool; these are arrays.
+    np.savez(Path(folder, name), **arrays)  # type: ignore[arg-type]
 
 
 def finish_ready(wait: Optional[float] = 0.0) -> None:
@@ -74,7 +97,7 @@ def drain(status_if_late: str = "KILLED", timeout: Optional[float] = None, keep_
     """Finish every pending run; with `timeout`, runs still drawing after it end `status_if_late`.
     The drawing processes then stop, unless `keep_workers` (the sweep's summary draws next)."""
     while _pending:
-        tracker, run_id, files, future = _pending.pop(0)
+        tracker, run_id, files, future, made = _pending.pop(0)
         try:
             future.result(timeout=timeout)
         except TimeoutError:
@@ -84,7 +107,7 @@ def drain(status_if_late: str = "KILLED", timeout: Optional[float] = None, keep_
             continue
         except Exception:
             pass  # recorded by _finish
-        _finish(tracker, run_id, files, future)
+        _finish(tracker, run_id, files, future, made)
     if not keep_workers:
         stop_workers()
 
@@ -97,10 +120,13 @@ def stop_workers() -> None:
         _pool = None
 
 
-def _finish(tracker, run_id: str, files: tempfile.TemporaryDirectory, future: Future) -> None:
+def _finish(
+    tracker, run_id: str, files: tempfile.TemporaryDirectory, future: Future, made: Sequence[FileCall] = ()
+) -> None:
     try:
         future.result()
-        tracker.log_artifacts(run_id, files.name, remove=True)  # the tracker's to remove (or hand over) once uploaded
+        # The folder is the tracker's to remove (or hand over) once uploaded; it makes `made` there first.
+        tracker.log_artifacts(run_id, files.name, remove=True, make=made)
     except Exception as error:
         tracker.set_tags(run_id, {"failure_reason": f"artifacts could not be written: {type(error).__name__}: {error}"})
         tracker.end_run(run_id, "FAILED")

@@ -31,6 +31,11 @@ def hand_over(config_hash: str, handed: HandedOver) -> None:
     _handed[config_hash] = handed
 
 
+def expecting() -> bool:
+    """Whether anything is waiting here: a job looks itself up only then (by its config hash)."""
+    return bool(_handed)
+
+
 def take(config_hash: str) -> Optional[HandedOver]:
     """What the launcher left for this job, or None: then the job decides and trains itself."""
     return _handed.pop(config_hash, None)

@@ -17,7 +17,7 @@ from pipeline import handoff, provenance, segments
 from pipeline.admission import check_job
 from pipeline.batching import Live, train_alone
 from pipeline.config import hidden_layers
-from pipeline.data import Dataset
+from pipeline.data import Dataset, load_from_config
 from pipeline.device import select_device
 from pipeline.errors import RunFailure
 from pipeline.inputs import layer_sizes, train_spec
@@ -135,20 +135,25 @@ def run(cfg: DictConfig, parent_run_id: Optional[str] = None) -> JobResult:
     A run that cannot finish is recorded FAILED with its reason and returned, not raised,
     so a sweep goes on.
     """
-    ds = check_job(cfg)  # the checks pipeline/admission.py made up front: this job may be called directly
+    # Resolved once: the hash, the params and resolved_config.yaml. A job the batched launcher
+    # handed over was checked with its whole sweep before anything trained (pipeline/admission.py);
+    # a job called any other way is checked here, first.
+    resolved = provenance.resolved_config(cfg) if handoff.expecting() else None
+    handed = handoff.take(provenance.config_hash(cfg, resolved)) if resolved is not None else None
+    ds = load_from_config(cfg.data) if handed is not None else check_job(cfg)
     # float64 training needs JAX's 64-bit mode, scoped to this job (float32 is JAX's default).
     with jax.enable_x64(cfg.train.dtype == "float64"):
-        return _run(cfg, ds, parent_run_id)
+        return _run(cfg, ds, parent_run_id, resolved or provenance.resolved_config(cfg), handed)
 
 
-def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResult:
+def _run(
+    cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str], resolved: dict, handed: Optional[handoff.HandedOver]
+) -> JobResult:
     device = select_device(cfg.device)
     spec = train_spec(cfg, ds)
     tracker: Optional[Tracker | ParamsWithFirstWrite] = tracker_for(cfg.tracking.uri) if cfg.tracking.enabled else None
-    resolved = provenance.resolved_config(cfg)  # once: the hash, the params and resolved_config.yaml
     tags = run_tags(cfg, ds, device, resolved)
-    name = tags["objective"]
-    handed = handoff.take(tags["config_hash"])
+    name, label = tags["objective"], run_name(cfg)
     if handed is not None:
         resume = handed.resume
     else:  # run alone or by another launcher: decide here, as the batched launcher does
@@ -167,14 +172,14 @@ def _run(cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str]) -> JobResul
     if tracker:
         params = provenance.flatten(resolved)
         if run_id is None:
-            run_id = tracker.start_run(cfg.tracking.experiment, run_name(cfg), tags, parent_run_id)
+            run_id = tracker.start_run(cfg.tracking.experiment, label, tags, parent_run_id)
         elif tracker.get_run(run_id).params:
             params = {}  # a continued run keeps the params it has (keys outside the config hash may differ now)
         # Its params go with its first write (a continued run's only if it was killed before any).
         tracker = ParamsWithFirstWrite(tracker, run_id, params)
     live_metrics = LiveMetrics(ds, cfg.train.log_every, tracker, run_id, logged_through)
     live = Live(
-        label=run_name(cfg),
+        label=label,
         checkpoint=checkpoint if tracker else None,
         run_id=run_id or "",
         on_segment=live_metrics,

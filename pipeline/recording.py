@@ -20,9 +20,8 @@ from pipeline import provenance
 from pipeline.batching import Trained
 from pipeline.data import Dataset
 from pipeline.errors import RunFailure
-from pipeline.finishing import finish_run
+from pipeline.finishing import FileCall, finish_run, npz_file, yaml_file
 from pipeline.gradcheck import report_or_fail
-from pipeline.hydra_internals import plain_yaml
 from pipeline.inputs import hyper_of, metric_names
 from pipeline.predict import NetworkPredict
 from pipeline.train import DIVERGENCE_GROWTH, GREW, TrainResult, TrainSpec
@@ -239,37 +238,37 @@ def record_training(
     }
 
 
-def rerunnable_config(cfg: DictConfig, resolved: dict | None = None) -> str:
-    """The resolved config as a primary config file: this job alone, typed by the schema again.
-    `resolved` is `provenance.resolved_config(cfg)`, when the caller has it."""
-    resolved = provenance.resolved_config(cfg) if resolved is None else resolved
-    return (
-        "# The resolved config of one run. To run it again, alone:\n"
-        "#   python -m pipeline --config-dir DIR_OF_THIS_FILE --config-name resolved_config\n"
-        + plain_yaml({"defaults": ["schema", "_self_"], **resolved})
-    )
+# resolved_config.yaml's first lines; the config follows, a primary config typed by the schema again.
+RERUN_HEADER = (
+    "# The resolved config of one run. To run it again, alone:\n"
+    "#   python -m pipeline --config-dir DIR_OF_THIS_FILE --config-name resolved_config\n"
+)
 
 
 def log_files(cfg, ds, spec, result, history, tracker, run_id, resolved: dict | None = None) -> None:
     """The resolved config, the overrides, the final parameters and the plots; then the run ends.
 
-    The files are written here; the plots are drawn, all uploaded in one go, and the run
-    ended FINISHED by pipeline/finishing.py (in a worker process during a sweep).
+    The files are made, the plots drawn, all uploaded in one go, and the run ended FINISHED by
+    pipeline/finishing.py: the plots in a worker process during a sweep, the other files where
+    they are uploaded (the writer process, when the sweep writes behind). `resolved` is
+    `provenance.resolved_config(cfg)`, when the caller has it.
     """
     from hydra.core.hydra_config import HydraConfig
 
+    resolved = provenance.resolved_config(cfg) if resolved is None else resolved
     files = tempfile.TemporaryDirectory(prefix="run-artifacts-")
     out = Path(files.name)
-    (out / "resolved_config.yaml").write_text(rerunnable_config(cfg, resolved))
+    made: list[FileCall] = [
+        (yaml_file, ("resolved_config.yaml", {"defaults": ["schema", "_self_"], **resolved}, RERUN_HEADER)),
+        (npz_file, ("params.npz", {k: np.asarray(v) for k, v in result.params.items()})),
+    ]
     if HydraConfig.initialized():
-        (out / "overrides.yaml").write_text(plain_yaml(list(HydraConfig.get().overrides.task)))
-    # numpy's stubs take any **kwargs of savez for its allow_pickle: bool; these are arrays.
-    np.savez(out / "params.npz", **{k: np.asarray(v) for k, v in result.params.items()})  # type: ignore[arg-type]
+        made.append((yaml_file, ("overrides.yaml", list(HydraConfig.get().overrides.task))))
     calls = []
     if cfg.tracking.plots:
         slope = float(hyper_of(cfg).slope)
         calls = plot_calls(ds, spec, slope, result, history, out, loss_curve=cfg.tracking.loss_curve)
-    finish_run(tracker, run_id, files, calls)
+    finish_run(tracker, run_id, files, calls, made)
 
 
 def plot_calls(ds, spec, slope: float, result, history, out: Path, loss_curve: bool = False) -> list:

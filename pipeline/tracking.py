@@ -27,7 +27,7 @@ import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, NamedTuple, Optional, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Optional, Sequence
 
 from pipeline import interrupts
 from pipeline.write_behind import StoreWriteFailed, WriteBehind
@@ -571,11 +571,19 @@ class Tracker:
 
     @_writes
     def log_artifacts(
-        self, run_id: str, local_dir: Path | str, artifact_path: str | None = None, *, remove: bool = False
+        self,
+        run_id: str,
+        local_dir: Path | str,
+        artifact_path: str | None = None,
+        *,
+        remove: bool = False,
+        make: Sequence[tuple[Callable[..., None], tuple]] = (),
     ) -> None:
-        """Upload `local_dir`'s files; with `remove`, the folder is the Tracker's from now on, and
-        removed once uploaded. A run created behind has its files uploaded by the writer process
-        (the folder is moved aside for it): only there is its artifact location known.
+        """Upload `local_dir`'s files, once each `make` call, `(function, args)`, has made its file
+        there (`function(local_dir, *args)`); with `remove`, the folder is the Tracker's from now on,
+        and removed once uploaded. A run created behind has its files made and uploaded by the
+        writer process (the folder is moved aside for it): only there is its artifact location
+        known, and the sweep's own process goes on meanwhile.
 
         A run this Tracker started goes straight to its artifact repository: MlflowClient's
         log_artifacts would first read the whole run back from the store (get_run, its params,
@@ -584,11 +592,15 @@ class Tracker:
         if self._behind is not None and remove and str(run_id).startswith(PROVISIONAL_PREFIX):
             handed = f"{local_dir}-handed"  # the caller's own clean-up of local_dir finds nothing
             os.replace(local_dir, handed)
-            self._behind.submit("log_artifacts", run_id, local_dir=handed, artifact_path=artifact_path, remove=True)
+            self._behind.submit(
+                "log_artifacts", run_id, local_dir=handed, artifact_path=artifact_path, remove=True, make=make
+            )
             return
         if remove and not os.path.isdir(local_dir):
             return  # a folder handed over is gone once uploaded: the writer made this upload before it died
         try:
+            for function, args in make:
+                function(str(local_dir), *args)
             self._upload(self.real_run_id(run_id), str(local_dir), artifact_path)
         finally:
             if remove:  # uploaded or not (the run then ends FAILED), the folder is not needed again

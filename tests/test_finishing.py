@@ -20,9 +20,11 @@ class FakeTracker:
         self.statuses: list[str] = []
         self.tags: dict = {}
 
-    def log_artifacts(self, run_id, folder, artifact_path=None, *, remove=False):
+    def log_artifacts(self, run_id, folder, artifact_path=None, *, remove=False, make=()):
         if self.upload_fails:
             raise OSError("disk full")
+        for function, args in make:  # as pipeline/tracking.py's: the files made, then uploaded
+            function(folder, *args)
         self.uploaded = sorted(p.name for p in Path(folder).iterdir())
         self.removes = remove  # the folder is the tracker's to remove (pipeline/tracking.py)
 
@@ -107,3 +109,24 @@ def test_the_process_that_runs_a_sweep_does_not_import_matplotlib():
         subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
         == "False"
     )
+
+
+def test_the_runs_own_files_are_made_where_they_are_uploaded(tmp_path, mode):
+    tracker = FakeTracker()
+    files = tempfile.TemporaryDirectory(dir=tmp_path)
+    made = [
+        (finishing.yaml_file, ("resolved_config.yaml", {"defaults": ["schema"], "lr": 0.5}, "# header\n")),
+        (finishing.npz_file, ("params.npz", {"W1": np.eye(2)})),
+    ]
+    finishing.finish_run(tracker, "run", files, [_loss_plot(Path(files.name))], made)
+    finishing.drain()
+    assert tracker.uploaded == ["loss_curve.png", "params.npz", "resolved_config.yaml"]
+    assert tracker.statuses == ["FINISHED"]
+
+
+def test_a_file_that_cannot_be_made_fails_the_run(tmp_path, mode):
+    tracker = FakeTracker()
+    files = tempfile.TemporaryDirectory(dir=tmp_path)
+    finishing.finish_run(tracker, "run", files, [], [(finishing.yaml_file, ("no/such/folder/x.yaml", {"a": 1}))])
+    finishing.drain()
+    assert tracker.statuses == ["FAILED"] and "FileNotFoundError" in tracker.tags["failure_reason"]

@@ -92,6 +92,22 @@ def test_a_runs_files_are_handed_to_the_writer_and_removed_once_uploaded(tracker
     assert list((tmp_path / "files").iterdir()) == []  # the folder handed over was removed once uploaded
 
 
+def pid_file(folder: str, name: str) -> None:
+    """A file that says which process made it."""
+    (Path(folder) / name).write_text(str(os.getpid()))
+
+
+def test_a_runs_files_are_made_by_the_writer_then_uploaded(tracker, tmp_path):
+    run_id = tracker.start_run("behind", "r", {})
+    files = tempfile.TemporaryDirectory(dir=tmp_path)
+    tracker.log_artifacts(run_id, files.name, remove=True, make=[(pid_file, ("made_by.txt",))])
+    files.cleanup()
+    tracker.end_run(run_id, "FINISHED")
+    with tempfile.TemporaryDirectory() as back:
+        made_by = tracker.download_artifacts(run_id, "made_by.txt", Path(back)).read_text()
+    assert int(made_by) == writer_pid(tracker) != os.getpid()  # the sweep's process went on meanwhile
+
+
 def test_a_run_the_writer_created_unconfirmed_is_found_not_created_twice(store):
     tracker = Tracker(store.uri)
     experiment_id = tracker.experiment_id("behind")
