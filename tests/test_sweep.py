@@ -11,6 +11,8 @@ import pytest
 
 from _cli import assert_refused, client, run_cli, runs
 
+from pipeline.sweep import clock
+
 pytestmark = pytest.mark.slow
 
 SMALL = ("+experiment=relu_sweep", "train.steps=200", "train.log_every=50")
@@ -270,3 +272,11 @@ def test_the_batched_launchers_chunk_becomes_the_basic_sweepers_batch_size_unles
     ):
         chunk_the_grid(untouched)
         assert untouched.hydra.sweeper.max_batch_size == expected
+
+
+def test_the_eta_counts_from_the_second_job():
+    # The first job waits for its batch's compile and training: no ETA from it (it said 498 s
+    # for a 120-job sweep that took 18 s). From the second job on, the time since the first ended.
+    assert clock(4.2, 1, 120, since_first=0.0) == "elapsed 4s"
+    assert clock(4.4, 2, 120, since_first=0.1) == "elapsed 4s, eta 12s"  # 0.1 s a job, 118 to go
+    assert clock(18.0, 120, 120, since_first=13.8) == "elapsed 18s"
