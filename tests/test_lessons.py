@@ -392,6 +392,15 @@ def test_lesson_command_records_one_run_with_its_table(tmp_path, name, key, colu
 
 
 @pytest.mark.slow
+def test_a_sweep_of_lessons_trains_no_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAX_LOG_COMPILES", "1")  # JAX names each program it compiles
+    result = run_cli(tmp_path, "-m", "+lesson=derivatives,computation_graph")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(runs(tmp_path, "lessons")["tags.mlflow.runName"]) == ["computation_graph", "derivatives"]
+    assert "jit(train)" not in result.stdout + result.stderr  # the batched launcher dispatched no training
+
+
+@pytest.mark.slow
 def test_lesson_command_refuses_an_unknown_lesson_key(tmp_path):
     result = run_cli(tmp_path, "+lesson=derivatives", "lesson.nudg=0.1")
     assert_refused(result, tmp_path, "nudg")
