@@ -24,7 +24,8 @@ Who calls what:
     admit_sweep(config) -> jobs     the callback's on_multirun_start: every job of a grid
     admit_jobs(configs, overrides)  a launcher, for the jobs it was handed (search sweepers
                                     such as Optuna hand them over a batch at a time)
-    check_job(cfg) -> Dataset       the job itself (pipeline/job.py): its config and data,
+    check_job(cfg) -> Dataset       the job itself (pipeline/job.py), unless the batched launcher
+                                    handed it over (checked with its sweep): its config and data,
                                     raising ConfigError/DataError (ValueError) for callers
                                     outside the command line
 """

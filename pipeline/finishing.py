@@ -83,8 +83,7 @@ def npz_file(folder: str, name: str, arrays: dict) -> None:
     """NumPy arrays by name, as one .npz file."""
     import numpy as np
 
-    # numpy's stubs take any **kwargs of savez for its allow_pickle: bool; these are arrays.
-    np.savez(Path(folder, name), **arrays)  # type: ignore[arg-type]
+    np.savez(Path(folder, name), **arrays)
 
 
 def finish_ready(wait: Optional[float] = 0.0) -> None:

@@ -89,11 +89,14 @@ def hydra_job_info() -> dict[str, str]:
     }
 
 
-def run_tags(cfg: DictConfig, ds: Dataset, device, resolved: Optional[dict] = None) -> dict[str, str]:
-    """The run's tags; `resolved` is `provenance.resolved_config(cfg)`, when the caller has it."""
+def run_tags(
+    cfg: DictConfig, ds: Dataset, device, resolved: Optional[dict] = None, config_hash: Optional[str] = None
+) -> dict[str, str]:
+    """The run's tags; `resolved` is `provenance.resolved_config(cfg)` and `config_hash` its hash,
+    when the caller has them."""
     spec, sizes = train_spec(cfg, ds), layer_sizes(cfg, ds)
     return {
-        "config_hash": provenance.config_hash(cfg, resolved),
+        "config_hash": config_hash or provenance.config_hash(cfg, resolved),
         **provenance.git_state(),
         **{f"version.{k}": v for k, v in provenance.package_versions().items()},
         "jax.backend": device.platform,
@@ -139,20 +142,27 @@ def run(cfg: DictConfig, parent_run_id: Optional[str] = None) -> JobResult:
     # handed over was checked with its whole sweep before anything trained (pipeline/admission.py);
     # a job called any other way is checked here, first.
     resolved = provenance.resolved_config(cfg) if handoff.expecting() else None
-    handed = handoff.take(provenance.config_hash(cfg, resolved)) if resolved is not None else None
+    config_hash = provenance.config_hash(cfg, resolved) if resolved is not None else None
+    handed = handoff.take(config_hash) if config_hash is not None else None
     ds = load_from_config(cfg.data) if handed is not None else check_job(cfg)
+    resolved = resolved if resolved is not None else provenance.resolved_config(cfg)
     # float64 training needs JAX's 64-bit mode, scoped to this job (float32 is JAX's default).
     with jax.enable_x64(cfg.train.dtype == "float64"):
-        return _run(cfg, ds, parent_run_id, resolved or provenance.resolved_config(cfg), handed)
+        return _run(cfg, ds, parent_run_id, resolved, config_hash or provenance.config_hash(cfg, resolved), handed)
 
 
 def _run(
-    cfg: DictConfig, ds: Dataset, parent_run_id: Optional[str], resolved: dict, handed: Optional[handoff.HandedOver]
+    cfg: DictConfig,
+    ds: Dataset,
+    parent_run_id: Optional[str],
+    resolved: dict,
+    config_hash: str,
+    handed: Optional[handoff.HandedOver],
 ) -> JobResult:
     device = select_device(cfg.device)
     spec = train_spec(cfg, ds)
     tracker: Optional[Tracker | ParamsWithFirstWrite] = tracker_for(cfg.tracking.uri) if cfg.tracking.enabled else None
-    tags = run_tags(cfg, ds, device, resolved)
+    tags = run_tags(cfg, ds, device, resolved, config_hash)
     name, label = tags["objective"], run_name(cfg)
     if handed is not None:
         resume = handed.resume

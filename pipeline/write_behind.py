@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import time
 from collections import deque
@@ -135,10 +136,18 @@ class WriteBehind:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         if run_id in self._refused:
+            _drop(method, kwargs)
             return
         if method == "create_run":  # the writer may have created it before it died, unconfirmed
             kwargs = {**kwargs, "find_first": True}
         self._apply(method, run_id, kwargs)
+
+
+def _drop(method: str, kwargs: dict) -> None:
+    """A write to a run ended FAILED for a refused write is dropped; a folder of files handed over
+    with it (`log_artifacts(remove=True)`) is removed all the same, as an upload would have."""
+    if method == "log_artifacts" and kwargs.get("remove"):
+        shutil.rmtree(kwargs["local_dir"], ignore_errors=True)
 
 
 def _writer_pool(uri: str) -> ProcessPoolExecutor:
@@ -180,6 +189,7 @@ def _write(
     if method != "create_run":
         run_id = tracker.real_run_id(given)  # a run this process created: known by a provisional id until then
     if given in _refused or run_id in _refused:
+        _drop(method, kwargs)
         return 0.0, "", None
     started = time.perf_counter()
     try:

@@ -120,10 +120,13 @@ def test_a_run_the_writer_created_unconfirmed_is_found_not_created_twice(store):
         assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (3,)
 
 
-def test_a_run_the_store_refuses_to_create_is_reported_and_written_no_further(tracker):
+def test_a_run_the_store_refuses_to_create_is_reported_and_written_no_further(tracker, tmp_path):
     tracker._experiment_ids["gone"] = "987654"  # an experiment deleted under the sweep
     run_id = tracker.start_run("gone", "doomed", {})
     tracker.log_batch(run_id, metrics=[("loss", 0.5, 0)])
+    (tmp_path / "files").mkdir()
+    files = tempfile.TemporaryDirectory(dir=tmp_path / "files")
+    tracker.log_artifacts(run_id, files.name, remove=True, make=[(pid_file, ("made_by.txt",))])
     tracker.end_run(run_id, "FINISHED")
     assert tracker.real_run_id(run_id) == run_id  # no run: the id stays, and the refusal waits for a flush
     with pytest.raises(StoreWriteFailed, match="run 'doomed': create_run"):
@@ -131,6 +134,7 @@ def test_a_run_the_store_refuses_to_create_is_reported_and_written_no_further(tr
     tracker.flush()  # reported once; the run's later writes were dropped, not refused again
     with sqlite3.connect(tracking.sqlite_path(tracker.uri)) as db:
         assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
+    assert list((tmp_path / "files").iterdir()) == []  # its files, handed over, were removed all the same
 
 
 def test_the_writers_seconds_count_as_mlflow_write_seconds(tracker):
