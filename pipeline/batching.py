@@ -86,9 +86,12 @@ class Batch:
 
 
 def plan(configs: Sequence[DictConfig]) -> list[Batch]:
-    """The jobs grouped by the program they train with, in the order they were given."""
+    """The jobs grouped by the program they train with, in the order they were given. A lesson's
+    job (+lesson=NAME runs a section of the notes, pipeline/lessons.py) trains nothing: it is left out."""
     by_data: dict[tuple, list[DictConfig]] = {}
     for cfg in configs:  # one draw of initial states per dataset and dtype
+        if cfg.get("lesson") is not None:
+            continue
         by_data.setdefault((OmegaConf.to_yaml(cfg.data), cfg.train.dtype), []).append(cfg)
     batches: dict[tuple, Batch] = {}
     for members in by_data.values():
@@ -213,8 +216,9 @@ def compile_ahead(cfg: DictConfig) -> None:
 
     def compile_first() -> None:
         try:
-            if not _stop_compiling.is_set():
-                _compile(plan([cfg])[0])
+            batches = [] if _stop_compiling.is_set() else plan([cfg])
+            if batches:  # none for a lesson's job
+                _compile(batches[0])
         except Exception:  # the launcher compiles it again, in its job, and reports what fails there
             pass
 

@@ -199,8 +199,7 @@ def compile_first_job_ahead(config: DictConfig, jobs: list[list[str]]) -> None:
         first = composer_for(GlobalHydra.instance().config_loader(), config).compose(jobs[0])
     except Exception:  # noqa: BLE001 (a speed-up only: the launcher composes and reports this job itself)
         return
-    if first.get("lesson") is None:  # +lesson=NAME runs a section of the notes: no network to train
-        batching.compile_ahead(first)
+    batching.compile_ahead(first)
 
 
 def chunk_the_grid(config: DictConfig) -> None:

@@ -101,8 +101,6 @@ class BatchedLauncher(Launcher):
         hashes = {id(config): config_hash(config) for config in configs}
         to_train = []
         for config in configs:
-            if config.get("lesson") is not None:  # +lesson=NAME runs a section of the notes: nothing to train
-                continue
             if config.resume and hashes[id(config)] in finished:
                 handoff.hand_over(hashes[id(config)], handoff.HandedOver(resume=True))
             else:
