@@ -48,14 +48,28 @@ def compilation_cache_folder() -> Path:
     return Path(os.environ.get("JAX_COMPILATION_CACHE_DIR") or default)
 
 
+def take_gpu_memory_as_needed() -> None:
+    """Let JAX take GPU memory as its programs need it, not 75% of the GPU when it starts.
+
+    JAX's default (XLA_PYTHON_CLIENT_PREALLOCATE=true) suits one big model per GPU. These
+    networks need a few MB, and a sweep under the joblib or submitit launcher starts several
+    processes on one GPU: with the default, the first takes three quarters of the memory and the
+    next ones run out. A user's own XLA_PYTHON_CLIENT_PREALLOCATE or XLA_PYTHON_CLIENT_MEM_FRACTION
+    is left as it is. Read by JAX when it starts a GPU backend, so set before any is started.
+    """
+    if "XLA_PYTHON_CLIENT_MEM_FRACTION" not in os.environ:
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
 def select_device(name: str) -> jax.Device:
     """Make `name` JAX's backend and return the device used.
 
     "auto" leaves JAX's own choice (an accelerator when one is present, else the CPU).
     Asking for an accelerator that is not there is an error, never a silent CPU run.
-    Also switches on the persistent compilation cache.
+    Also switches on the persistent compilation cache, and has GPU memory taken as needed.
     """
     enable_compilation_cache()
+    take_gpu_memory_as_needed()
     if name == "auto":
         return jax.devices()[0]
     try:

@@ -7,6 +7,7 @@ a subprocess of its own and reports back; in this process only `auto`, which set
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ import textwrap
 import jax
 import pytest
 
-from pipeline.device import DeviceError, select_device
+from pipeline.device import DeviceError, select_device, take_gpu_memory_as_needed
 
 ON_CPU_ONLY = all(d.platform == "cpu" for d in jax.devices())
 
@@ -23,7 +24,7 @@ def _in_subprocess(name: str) -> dict:
     """select_device(name) in a fresh Python: {"platform": ...} or {"error": type, "message": ...}."""
     code = textwrap.dedent(f"""
         import json
-        from pipeline.device import DeviceError, select_device
+        from pipeline.device import DeviceError, select_device, take_gpu_memory_as_needed
         try:
             device = select_device({name!r})
             print(json.dumps({{"platform": device.platform}}))
@@ -62,7 +63,7 @@ def test_asking_for_another_device_once_jax_runs_is_refused():
     code = textwrap.dedent("""
         import json, jax
         jax.devices()  # JAX is up, on the CPU (JAX_PLATFORMS=cpu)
-        from pipeline.device import DeviceError, select_device
+        from pipeline.device import DeviceError, select_device, take_gpu_memory_as_needed
         try:
             print(json.dumps({"platform": select_device("gpu").platform}))
         except DeviceError as error:
@@ -99,3 +100,20 @@ def test_an_unwritable_cache_folder_is_one_line_not_a_traceback(monkeypatch):
     with pytest.raises(DeviceError) as info:
         enable_compilation_cache()
     assert "/proc/no/such/cache" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("user_set", "expected"),
+    [
+        ({}, "false"),  # nothing set: memory as needed
+        ({"XLA_PYTHON_CLIENT_PREALLOCATE": "true"}, "true"),  # the user's own choice stays
+        ({"XLA_PYTHON_CLIENT_MEM_FRACTION": ".5"}, None),  # a fraction means preallocating that much
+    ],
+)
+def test_gpu_memory_is_taken_as_needed_unless_the_user_says_otherwise(monkeypatch, user_set, expected):
+    for name in ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in user_set.items():
+        monkeypatch.setenv(name, value)
+    take_gpu_memory_as_needed()
+    assert os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE") == expected

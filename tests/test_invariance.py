@@ -2,10 +2,14 @@
 alone (`python -m pipeline <its overrides>`) as in a sweep under the batched, basic and joblib
 launchers, in float32 and in float64. Each invocation is its own process, so nothing is
 shared but the config: every program is compiled anew.
+
+On an accelerator machine, `PIPELINE_TEST_DEVICE=gpu pytest tests/test_invariance.py` checks the
+same there (`benchmarks/gpu_session.sh` does); every run must have run on that device.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,8 @@ from _cli import client, run_cli, runs
 # One worker builds the module's sweeps for both tests (pytest-xdist, --dist loadgroup).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("invariance")]
 
-QUICK = ["train.steps=300", "train.log_every=50", "tracking.plots=false"]
+DEVICE = os.environ.get("PIPELINE_TEST_DEVICE", "cpu")
+QUICK = ["train.steps=300", "train.log_every=50", "tracking.plots=false", f"device={DEVICE}"]
 GRID = ["model.activation=relu", "model.hidden=3,20", "optim.lr=0.5,1.2", "train.dtype=float32,float64"]
 ALONE = [
     ("model.hidden=3", "optim.lr=1.2", "train.dtype=float32"),
@@ -42,6 +47,7 @@ def recorded(where: Path, experiment: str) -> dict[str, dict]:
         if row.get("tags.sweep") == "parent":
             continue
         run_id = row["run_id"]
+        assert row["tags.jax.backend"] == DEVICE, (row["tags.jax.backend"], row["tags.jax.device"])
         histories = {name: [(m.step, m.value) for m in store.get_metric_history(run_id, name)] for name in RECORDED}
         params = np.load(store.download_artifacts(run_id, "params.npz", str(where)))
         out[row["tags.config_hash"]] = {"histories": histories, "params": {k: params[k] for k in params.files}}
