@@ -39,6 +39,8 @@ from floor_program import (  # noqa: E402
     LOG_EVERY, STEPS, flower, grid48, grid_quick, groups_of, job_inputs, padded, spec_for, train, unstack,
     vmapped_program,
 )
+# after floor_program, which puts the repository on sys.path
+from pipeline.device import float32_products_in_float32, take_gpu_memory_as_needed  # noqa: E402
 
 PLATFORM = {"gpu": "gpu", "tpu": "tpu", "cpu": "cpu"}
 
@@ -154,6 +156,8 @@ def main() -> None:
     args = parser.parse_args()
     steps = min(args.steps, 1000) if args.quick else args.steps
     jobs = grid_quick() if args.quick else grid48()
+    take_gpu_memory_as_needed()  # as every job of the pipeline does (pipeline.device.select_device)
+    float32_products_in_float32()
 
     gpu = find("gpu")
     print(f"JAX {jax.__version__}; backends' devices: {', '.join(str(d) for d in jax.devices())}")

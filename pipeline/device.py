@@ -52,13 +52,34 @@ def take_gpu_memory_as_needed() -> None:
     """Let JAX take GPU memory as its programs need it, not 75% of the GPU when it starts.
 
     JAX's default (XLA_PYTHON_CLIENT_PREALLOCATE=true) suits one big model per GPU. These
-    networks need a few MB, and a sweep under the joblib or submitit launcher starts several
-    processes on one GPU: with the default, the first takes three quarters of the memory and the
-    next ones run out. A user's own XLA_PYTHON_CLIENT_PREALLOCATE or XLA_PYTHON_CLIENT_MEM_FRACTION
-    is left as it is. Read by JAX when it starts a GPU backend, so set before any is started.
+    networks need a few MB, and a sweep under the joblib or submitit launcher, or pytest-xdist,
+    starts several processes on one GPU. On an H200 with the default, a joblib sweep with
+    n_jobs=4 printed 106 CUDA out-of-memory lines and one of its 8 jobs FAILED
+    (RESOURCE_EXHAUSTED); taking memory as needed, all 8 finished and none was printed.
+    A user's own XLA_PYTHON_CLIENT_PREALLOCATE or XLA_PYTHON_CLIENT_MEM_FRACTION is left as it
+    is. Read by JAX when it starts a GPU backend, so set before any is started.
     """
     if "XLA_PYTHON_CLIENT_MEM_FRACTION" not in os.environ:
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
+def float32_products_in_float32() -> None:
+    """Matrix products of float32 arrays are computed in float32 on every device.
+
+    JAX's default precision lets XLA compute them in TF32 (a 10-bit mantissa) on NVIDIA GPUs
+    since Ampere. On an H200 the network's forward pass was then up to 9e-3 apart from NumPy's
+    float32, so `train.dtype=float32` would not be float32 there. These networks are far too
+    small for TF32 to save time. On the CPU the bits are the same either way (checked on JAX
+    0.10 and 0.12). A user's own JAX_DEFAULT_MATMUL_PRECISION is left as it is. Set before any
+    program is traced: the precision is read when a program is lowered.
+    """
+    if "JAX_DEFAULT_MATMUL_PRECISION" not in os.environ:
+        jax.config.update("jax_default_matmul_precision", "highest")
+
+
+def matmul_precision() -> str:
+    """JAX's precision for matrix products now, as recorded on every run ("default": XLA's choice)."""
+    return str(getattr(jax.config, "jax_default_matmul_precision") or "default")  # typed stubs lack it
 
 
 def select_device(name: str) -> jax.Device:
@@ -66,10 +87,12 @@ def select_device(name: str) -> jax.Device:
 
     "auto" leaves JAX's own choice (an accelerator when one is present, else the CPU).
     Asking for an accelerator that is not there is an error, never a silent CPU run.
-    Also switches on the persistent compilation cache, and has GPU memory taken as needed.
+    Also switches on the persistent compilation cache, has GPU memory taken as needed and
+    float32 products computed in float32.
     """
     enable_compilation_cache()
     take_gpu_memory_as_needed()
+    float32_products_in_float32()
     if name == "auto":
         return jax.devices()[0]
     try:

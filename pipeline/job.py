@@ -18,7 +18,7 @@ from pipeline.admission import check_job
 from pipeline.batching import Live, train_alone
 from pipeline.config import hidden_layers
 from pipeline.data import Dataset, load_from_config
-from pipeline.device import select_device
+from pipeline.device import matmul_precision, select_device
 from pipeline.errors import RunFailure
 from pipeline.inputs import layer_sizes, train_spec
 from pipeline.recording import OBJECTIVE_POINTS, LiveMetrics, ParamsWithFirstWrite, objective_name, record_training
@@ -61,14 +61,20 @@ def run_name(cfg: DictConfig) -> str:
 
 def same_build() -> dict[str, str]:
     """The tags a reused run must share with this process: the same config trained by another
-    JAX or jaxlib need not give the same bits, so resume does not reuse it."""
+    JAX or jaxlib, on another kind of device (`device=auto` on a GPU machine and on a laptop) or
+    with another precision of matrix products need not give the same bits, so resume does not
+    reuse it. Called once the device is chosen (pipeline/device.py)."""
     versions = provenance.package_versions()
-    return {f"version.{name}": versions[name] for name in ("jax", "jaxlib")}
+    return {
+        **{f"version.{name}": versions[name] for name in ("jax", "jaxlib")},
+        "jax.backend": jax.default_backend(),
+        "jax.matmul_precision": matmul_precision(),
+    }
 
 
 def finished_hashes(configs: list[DictConfig]) -> set[str]:
     """The config hashes among `configs` that have a FINISHED run already, made with this JAX and
-    jaxlib, which resume reuses: one query per experiment, not one per job. The one place resume
+    jaxlib on this kind of device (`same_build`), which resume reuses: one query per experiment, not one per job. The one place resume
     is decided."""
     experiments = {(c.tracking.uri, c.tracking.experiment) for c in configs if c.tracking.enabled and c.resume}
     return set().union(*(tracker_for(uri).finished_config_hashes(name, same_build()) for uri, name in experiments))
@@ -101,6 +107,7 @@ def run_tags(
         **{f"version.{k}": v for k, v in provenance.package_versions().items()},
         "jax.backend": device.platform,
         "jax.device": str(device),
+        "jax.matmul_precision": matmul_precision(),
         "data.sha256": ds.sha256,
         "data.task": ds.task,
         "data.n_train": str(ds.m_train),

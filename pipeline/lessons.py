@@ -39,7 +39,7 @@ from models.network import forward, init_params
 from models.nudge import NOTES_FUNCTIONS, centred_slope, nudge, one_sided_slope
 from pipeline import provenance
 from pipeline.config import ConfigError
-from pipeline.device import select_device
+from pipeline.device import matmul_precision, select_device
 from pipeline.tracking import tracker_for
 
 
@@ -628,6 +628,7 @@ def lesson_tags(cfg: DictConfig, lesson: LessonConfig, device) -> dict[str, str]
         **{f"version.{k}": v for k, v in provenance.package_versions().items()},
         "jax.backend": device.platform,
         "jax.device": str(device),
+        "jax.matmul_precision": matmul_precision(),
         "command": provenance.command_line(),
     }
 

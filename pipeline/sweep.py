@@ -16,6 +16,7 @@ the command's own exit path (pipeline/__main__.py) and, last of all, from atexit
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from pipeline.grid import job_label, swept_keys
 from pipeline.tracking import Tracker, end_open_runs, tracker_for
 
 PARENT_ID_FILE = ".mlflow_parent_run_id"
+JOBS_DONE_FILE = ".jobs_done"  # one byte per ended job, appended by launchers' worker processes
 
 
 def parent_run_id_for_job() -> Optional[str]:
@@ -57,6 +59,8 @@ class PipelineCallback(Callback):
         self.total_jobs = 0
         self.done_jobs = 0
         self.started = 0.0
+        self.started_wall = 0.0  # time.time(): a worker process's clock (perf_counter's is its own)
+        self.sweep_pid = 0  # the process that started the sweep: it counts its own jobs
         self._first_done_at: Optional[float] = None  # the ETA's clock starts when the first job ends
 
     # -- Hydra's hooks -----------------------------------------------------------------------
@@ -84,6 +88,7 @@ class PipelineCallback(Callback):
         # A grid's size is known; a search sweeper (Optuna) says how many trials it will run.
         total = len(jobs) or int(config.hydra.sweeper.get("n_trials") or 0)
         self.config, self.total_jobs, self.started = config, total, time.perf_counter()
+        self.started_wall, self.sweep_pid = time.time(), os.getpid()
         if not config.tracking.enabled:
             return
         self.tracker = tracker_for(config.tracking.uri)
@@ -128,7 +133,7 @@ class PipelineCallback(Callback):
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             return
         memory.job_done()
-        self.done_jobs += 1
+        self.done_jobs = self._jobs_done_so_far()
         seconds = time.perf_counter() - getattr(self, "_job_started", self.started)
         if job_return.status == JobStatus.COMPLETED:
             outcome = str(job_return.return_value)
@@ -144,11 +149,31 @@ class PipelineCallback(Callback):
         )
         print(("\r\033[K" if sys.stdout.isatty() else "") + line, flush=True)
 
+    def _in_a_worker(self) -> bool:
+        """Whether this job runs in another process than the sweep's (joblib's, submitit's): there
+        this callback is a copy of the sweep's, made when the jobs were sent out."""
+        return bool(self.sweep_pid) and os.getpid() != self.sweep_pid
+
+    def _jobs_done_so_far(self) -> int:
+        """The jobs of the whole sweep ended so far, this one included. In a worker, a byte is
+        appended to a file in the sweep directory: the file's end after an O_APPEND write is
+        this job's place, whichever worker wrote before it."""
+        if not self._in_a_worker():
+            return self.done_jobs + 1
+        fd = os.open(Path(HydraConfig.get().sweep.dir) / JOBS_DONE_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(fd, b".")
+            return os.lseek(fd, 0, os.SEEK_CUR)
+        finally:
+            os.close(fd)
+
     def _swept_values(self, overrides: Sequence[str]) -> str:
         swept = set(swept_keys(self.config)) if self.config is not None else set()
         return job_label(list(overrides), swept)
 
     def _clock(self) -> str:
+        if self._in_a_worker():  # no ETA: this process has seen only its own jobs end
+            return clock(time.time() - self.started_wall, self.done_jobs, 0, 0.0)
         now = time.perf_counter()
         return clock(
             now - self.started,

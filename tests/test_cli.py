@@ -44,6 +44,7 @@ def test_default_run_is_one_tracked_run(tmp_path):
     for tag in ("config_hash", "git_commit", "version.jax", "version.mlflow", "jax.backend", "data.sha256"):
         assert run[f"tags.{tag}"], tag
     assert run["tags.jax.backend"] == "cpu"
+    assert run["tags.jax.matmul_precision"] == "highest"  # float32 means float32, on a GPU too
 
     mlflow_client = client(tmp_path)
     history = mlflow_client.get_metric_history(run["run_id"], "loss")

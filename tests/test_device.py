@@ -117,3 +117,15 @@ def test_gpu_memory_is_taken_as_needed_unless_the_user_says_otherwise(monkeypatc
         monkeypatch.setenv(name, value)
     take_gpu_memory_as_needed()
     assert os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE") == expected
+
+
+@pytest.mark.parametrize(("user_set", "expected"), [(None, "highest"), ("bfloat16", "bfloat16")])
+def test_float32_products_are_float32_unless_the_user_says_otherwise(user_set, expected):
+    env = {k: v for k, v in os.environ.items() if k != "JAX_DEFAULT_MATMUL_PRECISION"}
+    if user_set:
+        env["JAX_DEFAULT_MATMUL_PRECISION"] = user_set
+    code = "import jax; from pipeline.device import select_device; select_device('cpu'); "
+    code += "print(jax.config.jax_default_matmul_precision)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == expected

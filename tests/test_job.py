@@ -57,11 +57,19 @@ def test_the_launchers_hand_off_decides_and_trains(make_config):
     assert job.run(a, parent_run_id=parent_run(a)).status == "FINISHED"
 
 
-def test_resume_reuses_only_runs_of_the_same_jax_build(make_config):
+@pytest.mark.parametrize(
+    "made_elsewhere",
+    [
+        {"version.jax": "0.0.1"},  # by another JAX
+        {"jax.backend": "gpu"},  # on a GPU (device=auto there)
+        {"jax.matmul_precision": "default"},  # with TF32 products on a GPU, before float32 meant float32
+    ],
+)
+def test_resume_reuses_only_runs_of_the_same_jax_build(make_config, made_elsewhere):
     cfg = make_config("optim.lr=0.5")
     first = job.run(cfg, parent_run_id=parent_run(cfg))
     assert job.finished_hashes([cfg]) == {provenance.config_hash(cfg)}
-    tracker_for(cfg.tracking.uri).set_tags(first.run_id, {"version.jax": "0.0.1"})  # as if made by another JAX
+    tracker_for(cfg.tracking.uri).set_tags(first.run_id, made_elsewhere)
     assert job.finished_hashes([cfg]) == set()
     again = job.run(cfg, parent_run_id=parent_run(cfg))
     assert again.status == "FINISHED" and again.run_id != first.run_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -93,6 +94,9 @@ def test_joblib_workers_write_into_one_sqlite_store(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "database is locked" not in result.stderr
+    # each worker's progress line counts the sweep's jobs, not its own: [1/6] ... [6/6], once each
+    places = sorted(int(m[1]) for m in re.finditer(r"^\[(\d+)/6\] ", result.stdout, re.MULTILINE))
+    assert places == [1, 2, 3, 4, 5, 6], result.stdout
     table = runs(tmp_path, "relu_sweep")
     children = table[table["tags.mlflow.parentRunId"].notna()]
     assert len(children) == 6 and set(children["status"]) == {"FINISHED"}
