@@ -74,8 +74,8 @@ def same_build() -> dict[str, str]:
 
 def finished_hashes(configs: list[DictConfig]) -> set[str]:
     """The config hashes among `configs` that have a FINISHED run already, made with this JAX and
-    jaxlib on this kind of device (`same_build`), which resume reuses: one query per experiment, not one per job. The one place resume
-    is decided."""
+    jaxlib on this kind of device (`same_build`), which resume reuses: one query per experiment,
+    not one per job. The one place resume is decided."""
     experiments = {(c.tracking.uri, c.tracking.experiment) for c in configs if c.tracking.enabled and c.resume}
     return set().union(*(tracker_for(uri).finished_config_hashes(name, same_build()) for uri, name in experiments))
 

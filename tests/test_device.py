@@ -24,7 +24,7 @@ def _in_subprocess(name: str) -> dict:
     """select_device(name) in a fresh Python: {"platform": ...} or {"error": type, "message": ...}."""
     code = textwrap.dedent(f"""
         import json
-        from pipeline.device import DeviceError, select_device, take_gpu_memory_as_needed
+        from pipeline.device import DeviceError, select_device
         try:
             device = select_device({name!r})
             print(json.dumps({{"platform": device.platform}}))
@@ -63,7 +63,7 @@ def test_asking_for_another_device_once_jax_runs_is_refused():
     code = textwrap.dedent("""
         import json, jax
         jax.devices()  # JAX is up, on the CPU (JAX_PLATFORMS=cpu)
-        from pipeline.device import DeviceError, select_device, take_gpu_memory_as_needed
+        from pipeline.device import DeviceError, select_device
         try:
             print(json.dumps({"platform": select_device("gpu").platform}))
         except DeviceError as error:
