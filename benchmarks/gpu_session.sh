@@ -2,8 +2,9 @@
 # The GPU checks in one go, for a machine lent for minutes: the real command line with device=gpu
 # (the relu sweep into SQLite, then the same on that machine's CPU), the bits of every launcher's
 # jobs against the same jobs alone on the GPU (tests/test_invariance.py), benchmarks/gpu_check.py,
-# what JAX's default GPU memory preallocation would do to two processes on one GPU, and the
-# cpu_vs_gpu lesson, in that order (the most wanted first, should the machine be taken back).
+# two test files that compare bits (segments) and NumPy's forward pass, what JAX's default GPU
+# memory preallocation would do to two processes on one GPU, and the cpu_vs_gpu lesson, in that
+# order (the most wanted first, should the machine be taken back).
 # Each step has its own time limit, and one failing step does not stop the rest.
 #
 #   bash benchmarks/gpu_session.sh             # DEVICE=cpu to try the script itself on a CPU machine
@@ -85,6 +86,9 @@ step "every launcher's bits against jobs alone, device=$DEVICE" 150 "$REPO" \
     env PIPELINE_TEST_DEVICE="$DEVICE" "$PY" -m pytest -q -p no:cacheprovider -n 0 tests/test_invariance.py
 
 step "benchmarks/gpu_check.py $DEVICE" 120 "$REPO" "$PY" benchmarks/gpu_check.py "$DEVICE" --steps 2000
+
+step "tests/test_segments.py and test_predict.py, on JAX's default device" 90 "$REPO" \
+    "$PY" -m pytest -q -p no:cacheprovider -n 4 tests/test_segments.py tests/test_predict.py
 
 step "two processes on one device with JAX's default preallocation (joblib, n_jobs=2)" 60 "$WORK/prealloc" \
     env XLA_PYTHON_CLIENT_PREALLOCATE=true "$PY" -m pipeline -m hydra/launcher=joblib hydra.launcher.n_jobs=2 \
