@@ -89,6 +89,9 @@ class PipelineCallback(Callback):
         total = len(jobs) or int(config.hydra.sweeper.get("n_trials") or 0)
         self.config, self.total_jobs, self.started = config, total, time.perf_counter()
         self.started_wall, self.sweep_pid = time.time(), os.getpid()
+        if lessons_only(config, jobs):
+            print(f"sweep: {total} lessons, each recorded as its own run (no parent run: nothing trains)", flush=True)
+            return
         if not config.tracking.enabled:
             return
         self.tracker = tracker_for(config.tracking.uri)
@@ -208,6 +211,15 @@ class PipelineCallback(Callback):
             # A sweep is in _open_sweeps only once its tracker has opened its parent run.
             assert self.tracker is not None and self.parent_run_id is not None
             self.tracker.end_run(self.parent_run_id, status)
+
+
+def lessons_only(config: DictConfig, jobs: list[list[str]]) -> bool:
+    """Whether every job of the sweep runs a section of the notes (+lesson=NAME) instead of
+    training. Each lesson is its own run in its lesson's experiment, so such a sweep has no parent
+    run and no table of training results to sum up (pipeline/lessons.py)."""
+    if config.get("lesson") is not None:  # +lesson=NAME given once, for every job
+        return True
+    return bool(jobs) and all(any(o.lstrip("+~").partition("=")[0] == "lesson" for o in job) for job in jobs)
 
 
 def compile_first_job_ahead(config: DictConfig, jobs: list[list[str]]) -> None:

@@ -398,6 +398,9 @@ def test_a_sweep_of_lessons_trains_no_network(tmp_path, monkeypatch):
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(runs(tmp_path, "lessons")["tags.mlflow.runName"]) == ["computation_graph", "derivatives"]
     assert "jit(train)" not in result.stdout + result.stderr  # the batched launcher dispatched no training
+    # no parent run, and no empty table of training results: each lesson is its own run
+    assert all(runs(tmp_path, e.name).get("tags.sweep") is None for e in client(tmp_path).search_experiments())
+    assert "sweep: 2 lessons" in result.stdout and "train_accuracy" not in result.stdout
 
 
 @pytest.mark.slow
