@@ -70,10 +70,11 @@ def float32_products_in_float32() -> None:
     since Ampere. On an H200 the network's forward pass was then up to 9e-3 apart from NumPy's
     float32, so `train.dtype=float32` would not be float32 there. These networks are far too
     small for TF32 to save time. On the CPU the bits are the same either way (checked on JAX
-    0.10 and 0.12). A user's own JAX_DEFAULT_MATMUL_PRECISION is left as it is. Set before any
-    program is traced: the precision is read when a program is lowered.
+    0.10 and 0.12). A precision the user chose (JAX_DEFAULT_MATMUL_PRECISION, or
+    `jax.config.update` in their own code) is left as it is. Set before any program is traced:
+    the precision is read when a program is lowered.
     """
-    if "JAX_DEFAULT_MATMUL_PRECISION" not in os.environ:
+    if getattr(jax.config, "jax_default_matmul_precision") is None:  # typed stubs lack it
         jax.config.update("jax_default_matmul_precision", "highest")
 
 

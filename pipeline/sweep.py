@@ -61,6 +61,7 @@ class PipelineCallback(Callback):
         self.started = 0.0
         self.started_wall = 0.0  # time.time(): a worker process's clock (perf_counter's is its own)
         self.sweep_pid = 0  # the process that started the sweep: it counts its own jobs
+        self.jobs_done_path: Optional[Path] = None  # where worker processes count the jobs ended
         self._first_done_at: Optional[float] = None  # the ETA's clock starts when the first job ends
 
     # -- Hydra's hooks -----------------------------------------------------------------------
@@ -89,6 +90,11 @@ class PipelineCallback(Callback):
         total = len(jobs) or int(config.hydra.sweeper.get("n_trials") or 0)
         self.config, self.total_jobs, self.started = config, total, time.perf_counter()
         self.started_wall, self.sweep_pid = time.time(), os.getpid()
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        # Absolute, and the sweep's own folder: a worker's job may run in its own folder
+        # (hydra.job.chdir) or under another experiment's; a sweep run again into it counts afresh.
+        self.jobs_done_path = (sweep_dir / JOBS_DONE_FILE).resolve()
+        self.jobs_done_path.unlink(missing_ok=True)
         if lessons_only(config, jobs):
             print(f"sweep: {total} lessons, each recorded as its own run (no parent run: nothing trains)", flush=True)
             return
@@ -108,7 +114,6 @@ class PipelineCallback(Callback):
             },
         )
         self.tracker.log_params(self.parent_run_id, {f"sweep.{k}": v for k, v in grid.items()})
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / PARENT_ID_FILE).write_text(self.parent_run_id)
         _open_sweeps.append(self)
         _quiet_search_logs()
@@ -161,9 +166,9 @@ class PipelineCallback(Callback):
         """The jobs of the whole sweep ended so far, this one included. In a worker, a byte is
         appended to a file in the sweep directory: the file's end after an O_APPEND write is
         this job's place, whichever worker wrote before it."""
-        if not self._in_a_worker():
+        if not self._in_a_worker() or self.jobs_done_path is None:
             return self.done_jobs + 1
-        fd = os.open(Path(HydraConfig.get().sweep.dir) / JOBS_DONE_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        fd = os.open(self.jobs_done_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(fd, b".")
             return os.lseek(fd, 0, os.SEEK_CUR)
@@ -219,7 +224,15 @@ def lessons_only(config: DictConfig, jobs: list[list[str]]) -> bool:
     run and no table of training results to sum up (pipeline/lessons.py)."""
     if config.get("lesson") is not None:  # +lesson=NAME given once, for every job
         return True
-    return bool(jobs) and all(any(o.lstrip("+~").partition("=")[0] == "lesson" for o in job) for job in jobs)
+    # A plain look first, so that a grid of training jobs stops at its first job, unparsed.
+    if not jobs or not all(any("lesson" in override for override in job) for job in jobs):
+        return False
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    return all(
+        any(o.key_or_group == "lesson" and not o.is_delete() for o in parser.parse_overrides(job)) for job in jobs
+    )
 
 
 def compile_first_job_ahead(config: DictConfig, jobs: list[list[str]]) -> None:

@@ -61,7 +61,7 @@ def test_the_launchers_hand_off_decides_and_trains(make_config):
     "made_elsewhere",
     [
         {"version.jax": "0.0.1"},  # by another JAX
-        {"jax.backend": "gpu"},  # on a GPU (device=auto there)
+        {"jax.backend": "elsewhere"},  # on another kind of device (device=auto on a GPU machine and a laptop)
         {"jax.matmul_precision": "default"},  # with TF32 products on a GPU, before float32 meant float32
     ],
 )

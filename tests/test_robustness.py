@@ -91,12 +91,19 @@ def test_joblib_workers_write_into_one_sqlite_store(tmp_path):
         *TINY,
         "model.hidden=1,2",
         "optim.lr=0.1,0.5,1.2",
+        "hydra.sweep.dir=one_folder",
     )
     assert result.returncode == 0, result.stderr
     assert "database is locked" not in result.stderr
     # each worker's progress line counts the sweep's jobs, not its own: [1/6] ... [6/6], once each
     places = sorted(int(m[1]) for m in re.finditer(r"^\[(\d+)/6\] ", result.stdout, re.MULTILINE))
     assert places == [1, 2, 3, 4, 5, 6], result.stdout
+    again = run_cli(
+        tmp_path, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY, "model.hidden=1,2",
+        "hydra.sweep.dir=one_folder", "tracking.experiment=again",
+    )
+    assert again.returncode == 0, again.stderr
+    assert sorted(re.findall(r"^\[(\d+)/2\] ", again.stdout, re.MULTILINE)) == ["1", "2"], again.stdout  # afresh
     table = runs(tmp_path, "relu_sweep")
     children = table[table["tags.mlflow.parentRunId"].notna()]
     assert len(children) == 6 and set(children["status"]) == {"FINISHED"}
