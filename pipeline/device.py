@@ -68,9 +68,9 @@ def float32_products_in_float32() -> None:
 
     JAX's default precision lets XLA compute them in TF32 (a 10-bit mantissa) on NVIDIA GPUs
     since Ampere. On an H200 the network's forward pass was then up to 9e-3 apart from NumPy's
-    float32, so `train.dtype=float32` would not be float32 there. These networks are far too
-    small for TF32 to save time. On the CPU the bits are the same either way (checked on JAX
-    0.10 and 0.12). A precision the user chose (JAX_DEFAULT_MATMUL_PRECISION, or
+    float32, so `train.dtype=float32` would not be float32 there. (What float32 costs against
+    TF32 on these small products is not measured yet.) On the CPU the bits are the same either
+    way (checked on JAX 0.10 and 0.12). A precision the user chose (JAX_DEFAULT_MATMUL_PRECISION, or
     `jax.config.update` in their own code) is left as it is. Set before any program is traced:
     the precision is read when a program is lowered.
     """
