@@ -3,7 +3,7 @@
 # (the relu sweep into SQLite, then the same on that machine's CPU), the bits of every launcher's
 # jobs against the same jobs alone on the GPU (tests/test_invariance.py), benchmarks/gpu_check.py,
 # two test files that compare bits (segments) and NumPy's forward pass, what JAX's default GPU
-# memory preallocation would do to two processes on one GPU, and the cpu_vs_gpu lesson, in that
+# memory preallocation would do to four processes on one GPU, and the cpu_vs_gpu lesson, in that
 # order (the most wanted first, should the machine be taken back).
 # Each step has its own time limit, and one failing step does not stop the rest.
 #
@@ -90,12 +90,12 @@ step "benchmarks/gpu_check.py $DEVICE" 120 "$REPO" "$PY" benchmarks/gpu_check.py
 step "tests/test_segments.py and test_predict.py, on JAX's default device" 90 "$REPO" \
     "$PY" -m pytest -q -p no:cacheprovider -n 4 tests/test_segments.py tests/test_predict.py
 
-step "two processes on one device with JAX's default preallocation (joblib, n_jobs=2)" 60 "$WORK/prealloc" \
-    env XLA_PYTHON_CLIENT_PREALLOCATE=true "$PY" -m pipeline -m hydra/launcher=joblib hydra.launcher.n_jobs=2 \
-    device="$DEVICE" train.steps=200 tracking.plots=false model.hidden=1,2,3,4
+step "four processes on one device with JAX's default preallocation (joblib, n_jobs=4)" 60 "$WORK/prealloc" \
+    env XLA_PYTHON_CLIENT_PREALLOCATE=true "$PY" -m pipeline -m hydra/launcher=joblib hydra.launcher.n_jobs=4 \
+    device="$DEVICE" train.steps=200 tracking.plots=false model.hidden=1,2,3,4,5,6,7,8
 step "the same, memory taken as needed (the pipeline's default)" 60 "$WORK/asneeded" \
-    "$PY" -m pipeline -m hydra/launcher=joblib hydra.launcher.n_jobs=2 \
-    device="$DEVICE" train.steps=200 tracking.plots=false model.hidden=1,2,3,4
+    "$PY" -m pipeline -m hydra/launcher=joblib hydra.launcher.n_jobs=4 \
+    device="$DEVICE" train.steps=200 tracking.plots=false model.hidden=1,2,3,4,5,6,7,8
 
 step "the cpu_vs_gpu lesson" 60 "$WORK/lesson" "$PY" -m pipeline +lesson=cpu_vs_gpu
 find "$WORK/lesson" -name time_against_size.png -exec cp {} "$OUT/" \; -quit
