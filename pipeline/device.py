@@ -70,17 +70,22 @@ def float32_products_in_float32() -> None:
     since Ampere. On an H200 the network's forward pass was then up to 9e-3 apart from NumPy's
     float32, so `train.dtype=float32` would not be float32 there. (What float32 costs against
     TF32 on these small products is not measured yet.) On the CPU the bits are the same either
-    way (checked on JAX 0.10 and 0.12). A precision the user chose (JAX_DEFAULT_MATMUL_PRECISION, or
-    `jax.config.update` in their own code) is left as it is. Set before any program is traced:
-    the precision is read when a program is lowered.
+    way (checked on JAX 0.10 and 0.12). A precision the user chose (JAX_DEFAULT_MATMUL_PRECISION,
+    or `jax.config.update` in their own code) is left as it is. Set before any program is
+    traced: the precision is read when a program is lowered.
     """
-    if getattr(jax.config, "jax_default_matmul_precision") is None:  # typed stubs lack it
+    if _precision_set() is None:
         jax.config.update("jax_default_matmul_precision", "highest")
 
 
 def matmul_precision() -> str:
     """JAX's precision for matrix products now, as recorded on every run ("default": XLA's choice)."""
-    return str(getattr(jax.config, "jax_default_matmul_precision") or "default")  # typed stubs lack it
+    return str(_precision_set() or "default")
+
+
+def _precision_set() -> str | None:
+    """jax_default_matmul_precision as set (None: never set, XLA chooses)."""
+    return getattr(jax.config, "jax_default_matmul_precision")  # JAX's typed stubs lack the attribute
 
 
 def select_device(name: str) -> jax.Device:
