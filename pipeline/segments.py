@@ -12,8 +12,9 @@ segments the host:
 - and lets Ctrl-C / SIGTERM through: an interrupt ends the run within a segment's time.
 
 The bits do not depend on where the run is cut: every segment runs the same step function
-on the carried state, and tests/test_segments.py checks segmented against unbroken runs, and
-a run continued from a checkpoint against one never interrupted.
+on the carried state, in a loop of at least two chunks (`segment_lengths`), and
+tests/test_segments.py checks segmented against unbroken runs, and a run continued from a
+checkpoint against one never interrupted.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ SEGMENT_ABOVE_SECONDS = 3.0  # runs estimated to train longer than this are segm
 SEGMENT_SECONDS = 1.0  # the aim for one segment's training time
 CHECKPOINT_DIR = Path(".checkpoints")
 LINE_EVERY_SECONDS = 60.0  # off a terminal, a progress line at least this often
+# No segment of a single chunk is cut out of a run of several: XLA removes a loop that runs once
+# and fuses its body with what surrounds it. The CPU's roundings do not change with that, a GPU's
+# can (README, "On a GPU": one-chunk segments were 5e-7 apart there, longer ones bitwise equal).
+MIN_SEGMENT_CHUNKS = 2
 
 _start = jax.jit(start, static_argnums=0)
 _chunks = jax.jit(run_chunks, static_argnums=(0, 6))
@@ -59,6 +64,20 @@ def chunks_per_segment(spec: TrainSpec, sizes: tuple[int, ...], m: int) -> Optio
         return None
     chunks = max(1, int(SEGMENT_SECONDS / (step * spec.log_every)))
     return 2 ** int(math.log2(chunks))
+
+
+def segment_lengths(full_chunks: int, next_chunk: int, chunks_per: int) -> list[int]:
+    """The chunks in each segment from chunk `next_chunk` on: `chunks_per` each (at least
+    MIN_SEGMENT_CHUNKS), and a tail shorter than that joins the segment before it. A run continued
+    from a segment's end is cut where the unbroken sequence would have been."""
+    per, left, lengths = max(chunks_per, MIN_SEGMENT_CHUNKS), full_chunks - next_chunk, []
+    while left > 0:
+        count = min(per, left)
+        if left - count < MIN_SEGMENT_CHUNKS:
+            count = left
+        lengths.append(count)
+        left -= count
+    return lengths
 
 
 @dataclass
@@ -175,7 +194,8 @@ def train_in_segments(
     run_id: str = "",
     on_segment: Optional[OnSegment] = None,
 ) -> TrainResult:
-    """`train(spec, params, data, hyper, key)`, the same bits, in segments of `chunks_per` logged chunks.
+    """`train(spec, params, data, hyper, key)`, the same bits, in segments of about `chunks_per`
+    logged chunks (`segment_lengths`).
 
     With `checkpoint`, continues from it if it exists and saves it after every segment. The
     checkpoint is saved before a segment's points are handed to `on_segment`, so a kill between
@@ -192,8 +212,7 @@ def train_in_segments(
         on_segment(points, next_chunk * spec.log_every)
     progress = Progress(label, spec.steps, done=next_chunk * spec.log_every)
     try:
-        while next_chunk < full_chunks:
-            count = min(chunks_per, full_chunks - next_chunk)
+        for count in segment_lengths(full_chunks, next_chunk, chunks_per):
             carry, chunk_points = _chunks(spec, carry, data, hyper, key, jnp.asarray(next_chunk, jnp.int32), count)
             chunk_points = jax.device_get(chunk_points)  # waits for the segment: an interrupt lands here
             points.append(chunk_points)

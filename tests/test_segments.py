@@ -41,6 +41,21 @@ def test_segmented_runs_have_the_bits_of_one_unbroken_program(chunks_per, spec):
     )
     assert_same_bits(cut, whole)
     assert seen[0] == 0 and seen[-1] == spec.steps and seen == sorted(seen)
+    # chunks_per=1 too: no segment of one chunk (a loop XLA would remove; see segment_lengths)
+    assert min(np.diff(seen)) >= segments.MIN_SEGMENT_CHUNKS * spec.log_every
+
+
+def test_a_run_is_cut_into_segments_of_at_least_two_chunks_the_same_way_when_continued():
+    least = segments.MIN_SEGMENT_CHUNKS
+    for chunks_per in (1, 2, 3, 4, 8, 64):
+        for full_chunks in range(40):
+            lengths = segments.segment_lengths(full_chunks, 0, chunks_per)
+            assert sum(lengths) == full_chunks, (chunks_per, full_chunks)
+            assert full_chunks < least or min(lengths) >= least, (chunks_per, full_chunks, lengths)
+            assert all(n <= max(chunks_per, least) + least - 1 for n in lengths), (chunks_per, full_chunks, lengths)
+            # A run continued from the end of any of its segments (its checkpoint) is cut as if never stopped.
+            for i, end in enumerate(np.cumsum(lengths)):
+                assert segments.segment_lengths(full_chunks, int(end), chunks_per) == lengths[i + 1 :]
 
 
 def test_a_run_continued_from_its_checkpoint_has_the_bits_of_one_never_stopped(tmp_path):
