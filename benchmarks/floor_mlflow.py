@@ -45,11 +45,16 @@ SET_BY_CREATE = {"mlflow.runName", PARENT_TAG}
 
 def read_run(client, run, files_root: Path | None = None) -> dict:
     """Params, tags, metric histories and artifact sizes of one run."""
-    metrics = {key: [(m.value, m.step) for m in client.get_metric_history(run.info.run_id, key)]
-               for key in run.data.metrics}
-    return {"run_name": run.info.run_name, "params": dict(run.data.params),
-            "tags": {k: v for k, v in run.data.tags.items() if k not in SET_BY_CREATE},
-            "metrics": metrics, "artifacts": artifact_sizes(client, run.info.run_id)}
+    metrics = {
+        key: [(m.value, m.step) for m in client.get_metric_history(run.info.run_id, key)] for key in run.data.metrics
+    }
+    return {
+        "run_name": run.info.run_name,
+        "params": dict(run.data.params),
+        "tags": {k: v for k, v in run.data.tags.items() if k not in SET_BY_CREATE},
+        "metrics": metrics,
+        "artifacts": artifact_sizes(client, run.info.run_id),
+    }
 
 
 def artifact_sizes(client, run_id: str, path: str | None = None) -> list[tuple[str, int]]:
@@ -82,17 +87,26 @@ def read_shape(store: str, experiment: str | None = None) -> dict:
         sample = finished[:: max(1, len(finished) // 16)]
         child = sorted(sample, key=lambda r: (points(r), r.info.start_time))[len(sample) // 2]
         child_shape = read_run(client, child)
-        return {"experiment": exp.name, "experiment_tags": {k: v for k, v in exp.tags.items()
-                                                              if not k.startswith("mlflow.note")},
-                "n_children_seen": len(mine), "child": child_shape, "parent": read_run(client, parent),
-                "summary": summarize(child_shape)}
+        return {
+            "experiment": exp.name,
+            "experiment_tags": {k: v for k, v in exp.tags.items() if not k.startswith("mlflow.note")},
+            "n_children_seen": len(mine),
+            "child": child_shape,
+            "parent": read_run(client, parent),
+            "summary": summarize(child_shape),
+        }
     sys.exit(f"no sweep (a parent run with children) in {store}")
 
 
 def summarize(run: dict) -> dict:
-    return {"params": len(run["params"]), "tags": len(run["tags"]),
-            "metric_keys": len(run["metrics"]), "metric_points": sum(len(v) for v in run["metrics"].values()),
-            "artifacts": len(run["artifacts"]), "artifact_bytes": sum(size for _, size in run["artifacts"])}
+    return {
+        "params": len(run["params"]),
+        "tags": len(run["tags"]),
+        "metric_keys": len(run["metrics"]),
+        "metric_points": sum(len(v) for v in run["metrics"].values()),
+        "artifacts": len(run["artifacts"]),
+        "artifact_bytes": sum(size for _, size in run["artifacts"]),
+    }
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -156,8 +170,9 @@ def write(shape: dict, runs: int, where: Path) -> dict:
     t_parent_started = time.perf_counter()
 
     for _ in range(runs):
-        run_id = client.create_run(experiment_id, run_name=child_shape["run_name"],
-                                   tags={**child_shape["tags"], PARENT_TAG: parent}).info.run_id
+        run_id = client.create_run(
+            experiment_id, run_name=child_shape["run_name"], tags={**child_shape["tags"], PARENT_TAG: parent}
+        ).info.run_id
         metrics, params, _ = entities(child_shape)
         for request in requests(metrics, params, []):
             client.log_batch(run_id, **request)
@@ -173,12 +188,18 @@ def write(shape: dict, runs: int, where: Path) -> dict:
         client.log_artifacts(parent, str(files["parent"]))
     client.set_terminated(parent, "FINISHED")
     done = time.perf_counter()
-    return {"runs": runs, "import_seconds": t_import - started, "store_seconds": t_store - t_import,
-            "files_seconds": t_files - t_store, "runs_seconds": t_runs - t_parent_started,
-            "per_run_seconds": (t_runs - t_parent_started) / max(runs, 1),
-            "parent_seconds": (t_parent_started - t_files) + (done - t_runs),
-            "inside_seconds": done - started, "shape": shape.get("summary", summarize(child_shape)),
-            "mlflow": __import__("mlflow").__version__}
+    return {
+        "runs": runs,
+        "import_seconds": t_import - started,
+        "store_seconds": t_store - t_import,
+        "files_seconds": t_files - t_store,
+        "runs_seconds": t_runs - t_parent_started,
+        "per_run_seconds": (t_runs - t_parent_started) / max(runs, 1),
+        "parent_seconds": (t_parent_started - t_files) + (done - t_runs),
+        "inside_seconds": done - started,
+        "shape": shape.get("summary", summarize(child_shape)),
+        "mlflow": __import__("mlflow").__version__,
+    }
 
 
 def main() -> None:
@@ -189,8 +210,12 @@ def main() -> None:
     s.add_argument("--experiment", default=None)
     w = sub.add_parser("write", help="write a parent and N child runs of that shape into a fresh store")
     w.add_argument("--shape", required=True, type=Path)
-    w.add_argument("--runs", type=int, default=None,
-                   help="children to write (default: as many as the shape's sweep had, up to 200 read)")
+    w.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="children to write (default: as many as the shape's sweep had, up to 200 read)",
+    )
     w.add_argument("--dir", required=True, type=Path, help="an empty or new folder for the store")
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -89,7 +89,7 @@ def flower() -> tuple[np.ndarray, ...]:
         for j in range(2):
             t = np.linspace(j * 3.12, (j + 1) * 3.12, 200) + rng.randn(200) * 0.2
             r = 4 * np.sin(4 * t) + rng.randn(200) * 0.2
-            X[200 * j:200 * (j + 1)], Y[200 * j:200 * (j + 1)] = np.c_[r * np.sin(t), r * np.cos(t)], j
+            X[200 * j : 200 * (j + 1)], Y[200 * j : 200 * (j + 1)] = np.c_[r * np.sin(t), r * np.cos(t)], j
         order = np.random.default_rng(0).permutation(400)
         train_, val = order[:320], order[320:]
         arrays = (X[train_].T, Y[train_].T, X[val].T, Y[val].T)
@@ -99,12 +99,22 @@ def flower() -> tuple[np.ndarray, ...]:
 def spec_for(activation: str, steps: int, log_every: int) -> TrainSpec:
     """The pipeline's TrainSpec for a shallow sigmoid-output binary classifier trained by plain
     gradient descent with jax.grad, whatever fields this version of TrainSpec has."""
-    known = dict(hidden_activation=activation, output_activation="sigmoid", task="binary", optimizer="gd",
-                 grad="autodiff", steps=steps, log_every=log_every, batch_size=None)
+    known = dict(
+        hidden_activation=activation,
+        output_activation="sigmoid",
+        task="binary",
+        optimizer="gd",
+        grad="autodiff",
+        steps=steps,
+        log_every=log_every,
+        batch_size=None,
+    )
     unknown = [f for f in TrainSpec._fields if f not in known and f not in TrainSpec._field_defaults]
     if unknown:
-        sys.exit(f"pipeline.train.TrainSpec has fields this benchmark does not know: {unknown}; "
-                 "give them values in benchmarks/floor_program.py:spec_for")
+        sys.exit(
+            f"pipeline.train.TrainSpec has fields this benchmark does not know: {unknown}; "
+            "give them values in benchmarks/floor_program.py:spec_for"
+        )
     return TrainSpec(**{k: v for k, v in known.items() if k in TrainSpec._fields})
 
 
@@ -151,8 +161,10 @@ def vmapped_program(jobs: list[Job], steps: int, log_every: int):
     stacked = [stack([inputs[i] for i in members]) for members in groups.values()]
 
     def all_jobs(stacked_inputs, data):
-        return [jax.vmap(partial(train, spec), in_axes=(0, None, 0, 0))(params, data, hyper, keys)
-                for spec, (params, hyper, keys) in zip(specs, stacked_inputs)]
+        return [
+            jax.vmap(partial(train, spec), in_axes=(0, None, 0, 0))(params, data, hyper, keys)
+            for spec, (params, hyper, keys) in zip(specs, stacked_inputs)
+        ]
 
     return jax.jit(all_jobs), (stacked, flower()), groups
 
@@ -182,8 +194,12 @@ def switched_program(jobs: list[Job], steps: int, log_every: int):
     for job in jobs:
         params, hyper, key = job_inputs(job)
         grow = width - params["W1"].shape[0]
-        params = {"W1": np.pad(params["W1"], ((0, grow), (0, 0))), "b1": np.pad(params["b1"], ((0, grow), (0, 0))),
-                  "W2": np.pad(params["W2"], ((0, 0), (0, grow))), "b2": params["b2"]}
+        params = {
+            "W1": np.pad(params["W1"], ((0, grow), (0, 0))),
+            "b1": np.pad(params["b1"], ((0, grow), (0, 0))),
+            "W2": np.pad(params["W2"], ((0, 0), (0, grow))),
+            "b2": params["b2"],
+        }
         if "unit_mask" in hyper._fields:
             hyper = hyper._replace(unit_mask=(np.arange(width) < job.hidden).astype(np.float32)[:, None])
         inputs.append((params, hyper, key, np.int32(names.index(job.activation))))
@@ -191,8 +207,10 @@ def switched_program(jobs: list[Job], steps: int, log_every: int):
     primes = [ACTIVATIONS[n].g_prime for n in names]
 
     def one_job(params, data, hyper, key, index):
-        chosen = Activation(lambda z, slope: jax.lax.switch(index, gs, z, slope),
-                            lambda z, slope: jax.lax.switch(index, primes, z, slope))
+        chosen = Activation(
+            lambda z, slope: jax.lax.switch(index, gs, z, slope),
+            lambda z, slope: jax.lax.switch(index, primes, z, slope),
+        )
         return train(spec_for(chosen, steps, log_every), params, data, hyper, key)
 
     def all_jobs(stacked, data):
@@ -223,10 +241,16 @@ def time_program(jobs: list[Job], steps: int, log_every: int, variants=("switch"
         except Exception as error:  # this version's train cannot take the chosen activation: skip it
             out[f"{name}_error"] = f"{type(error).__name__}: {str(error)[:300]}"
             continue
-        per_job = unstack(result, groups, len(jobs)) if groups else [
-            jax.tree_util.tree_map(lambda x: x[i], result) for i in range(len(jobs))]
-        out[name] = {"compile_seconds": t1 - t0, "train_seconds": t2 - t1,
-                     "best_val_accuracy": max(float(r.history.val_metric[-1]) for r in per_job)}
+        per_job = (
+            unstack(result, groups, len(jobs))
+            if groups
+            else [jax.tree_util.tree_map(lambda x: x[i], result) for i in range(len(jobs))]
+        )
+        out[name] = {
+            "compile_seconds": t1 - t0,
+            "train_seconds": t2 - t1,
+            "best_val_accuracy": max(float(r.history.val_metric[-1]) for r in per_job),
+        }
     built = [k for k in variants if k in out]
     if not built:
         return out  # only the errors: the caller reports them
@@ -246,7 +270,7 @@ def time_one_job(steps: int, repeats: int = 3) -> dict:
     job = Job("relu", 4, 1.2)
     spec = spec_for("relu", steps, steps)  # one history point at the end: the steps alone
     params, hyper, key = job_inputs(job)
-    params = {k: v[: 4] if k in ("W1", "b1") else (v[:, :4] if k == "W2" else v) for k, v in params.items()}
+    params = {k: v[:4] if k in ("W1", "b1") else (v[:, :4] if k == "W2" else v) for k, v in params.items()}
     if "unit_mask" in hyper._fields:
         hyper = hyper._replace(unit_mask=None)
     data = flower()
@@ -274,8 +298,12 @@ def main() -> None:
     parser.add_argument("--only", choices=("vmaps", "switch"), help="build and time this program only")
     args = parser.parse_args()
     if args.what == "program":
-        report = time_program(grid_quick() if args.quick else grid48(), args.steps, args.log_every,
-                              [args.only] if args.only else ("switch", "vmaps"))
+        report = time_program(
+            grid_quick() if args.quick else grid48(),
+            args.steps,
+            args.log_every,
+            [args.only] if args.only else ("switch", "vmaps"),
+        )
     else:
         report = time_one_job(args.steps)
     report.update(import_seconds=imported - started, jax=jax.__version__, backend=jax.default_backend())

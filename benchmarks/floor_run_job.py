@@ -94,8 +94,17 @@ def main() -> None:
     with initialize_config_dir(config_dir=str(args.conf.resolve()), version_base="1.3", job_name="pipeline"):
         config = job_config(list(yaml.safe_load(args.overrides.read_text())))
         seconds = measure(config, args.jobs)
-    print(json.dumps({"jobs": args.jobs, "run_job_seconds": seconds, "per_job_seconds": seconds / args.jobs,
-                      "config_nodes": nodes(config), "hydra_nodes": nodes(config.hydra)}))
+    print(
+        json.dumps(
+            {
+                "jobs": args.jobs,
+                "run_job_seconds": seconds,
+                "per_job_seconds": seconds / args.jobs,
+                "config_nodes": nodes(config),
+                "hydra_nodes": nodes(config.hydra),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -36,9 +36,20 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from floor_program import (  # noqa: E402
-    LOG_EVERY, STEPS, flower, grid48, grid_quick, groups_of, job_inputs, padded, spec_for, train, unstack,
+    LOG_EVERY,
+    STEPS,
+    flower,
+    grid48,
+    grid_quick,
+    groups_of,
+    job_inputs,
+    padded,
+    spec_for,
+    train,
+    unstack,
     vmapped_program,
 )
+
 # after floor_program, which puts the repository on sys.path
 from pipeline.device import float32_products_in_float32, take_gpu_memory_as_needed  # noqa: E402
 
@@ -66,8 +77,11 @@ def run_alone(jobs, steps, log_every, device):
         args = put(job_inputs(job), device)
         if key not in programs:
             t0 = time.perf_counter()
-            programs[key] = jax.jit(lambda p, d, h, k, s=spec_for(job.activation, steps, log_every): train(s, p, d, h, k)
-                                    ).lower(args[0], data, args[1], args[2]).compile()
+            programs[key] = (
+                jax.jit(lambda p, d, h, k, s=spec_for(job.activation, steps, log_every): train(s, p, d, h, k))
+                .lower(args[0], data, args[1], args[2])
+                .compile()
+            )
             compile_s = compile_s if compile_s is not None else time.perf_counter() - t0
         t0 = time.perf_counter()
         results.append(jax.device_get(jax.block_until_ready(programs[key](args[0], data, args[1], args[2]))))
@@ -83,9 +97,11 @@ def run_per_job(jobs, steps, log_every, device):
     for (activation, width), members in groups_of(jobs).items():
         params, hyper, key = inputs[members[0]]
         t0 = time.perf_counter()
-        programs[(activation, width)] = jax.jit(
-            lambda p, d, h, k, s=spec_for(activation, steps, log_every): train(s, p, d, h, k)
-        ).lower(params, data, hyper, key).compile()
+        programs[(activation, width)] = (
+            jax.jit(lambda p, d, h, k, s=spec_for(activation, steps, log_every): train(s, p, d, h, k))
+            .lower(params, data, hyper, key)
+            .compile()
+        )
         compile_s += time.perf_counter() - t0
     t0 = time.perf_counter()
     pending = [programs[(job.activation, padded(job.hidden))](p, data, h, k) for job, (p, h, k) in zip(jobs, inputs)]
@@ -110,8 +126,10 @@ def compare(results, reference, jobs) -> dict:
     same, diffs = 0, []
     for job, got, want in zip(jobs, results, reference):
         pairs = list(zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)))
-        if all(np.asarray(a).shape == np.asarray(b).shape and np.asarray(a).tobytes() == np.asarray(b).tobytes()
-               for a, b in pairs):
+        if all(
+            np.asarray(a).shape == np.asarray(b).shape and np.asarray(a).tobytes() == np.asarray(b).tobytes()
+            for a, b in pairs
+        ):
             same += 1
             continue
         worst = 0.0
@@ -132,20 +150,33 @@ def compare(results, reference, jobs) -> dict:
 def check(label: str, device, jobs, steps: int, log_every: int) -> None:
     compile_alone, one_s, alone = run_alone(jobs, steps, log_every, device)
     first = jobs[0]
-    rows = [(f"1 job alone ({first.activation}, hidden {first.hidden} -> {padded(first.hidden)})",
-             compile_alone, one_s, 1, None)]
-    for name, fn in ((f"{len(jobs)} jobs, a program per shape, per job", run_per_job),
-                     (f"{len(jobs)} jobs, vmapped in one program", run_vmapped)):
+    rows = [
+        (
+            f"1 job alone ({first.activation}, hidden {first.hidden} -> {padded(first.hidden)})",
+            compile_alone,
+            one_s,
+            1,
+            None,
+        )
+    ]
+    for name, fn in (
+        (f"{len(jobs)} jobs, a program per shape, per job", run_per_job),
+        (f"{len(jobs)} jobs, vmapped in one program", run_vmapped),
+    ):
         compile_s, train_s, results = fn(jobs, steps, log_every, device)
         rows.append((name, compile_s, train_s, len(jobs), compare(results, alone, jobs)))
     for name, compile_s, train_s, n, bits in rows:
         verdict = "(the reference)" if bits is None else f"{bits['same']}/{len(jobs)} bitwise equal"
         if bits and "worst" in bits:
             w = bits["worst_job"]
-            verdict += (f"; the others differ by {bits['median']:.0e} (median), {bits['worst']:.0e} at worst "
-                        f"({w.activation}, hidden {w.hidden}, lr {w.lr:g})")
-        print(f"{name:<44} {label:<5} {compile_s:>10.2f} {train_s:>9.3f} {n * steps / train_s:>12,.0f}  {verdict}",
-              flush=True)
+            verdict += (
+                f"; the others differ by {bits['median']:.0e} (median), {bits['worst']:.0e} at worst "
+                f"({w.activation}, hidden {w.hidden}, lr {w.lr:g})"
+            )
+        print(
+            f"{name:<44} {label:<5} {compile_s:>10.2f} {train_s:>9.3f} {n * steps / train_s:>12,.0f}  {verdict}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -162,16 +193,24 @@ def main() -> None:
     gpu = find("gpu")
     print(f"JAX {jax.__version__}; backends' devices: {', '.join(str(d) for d in jax.devices())}")
     if gpu is None:
-        print("no GPU found: JAX sees no CUDA device here" + ("" if args.kind == "cpu" else
-              f"; asked for {args.kind}: nothing to check (run `python benchmarks/gpu_check.py cpu` for the CPU)"))
+        print(
+            "no GPU found: JAX sees no CUDA device here"
+            + (
+                ""
+                if args.kind == "cpu"
+                else f"; asked for {args.kind}: nothing to check (run `python benchmarks/gpu_check.py cpu` for the CPU)"
+            )
+        )
     else:
         print(f"GPU found: {gpu} ({getattr(gpu, 'device_kind', '?')})")
     device = find(args.kind)
     if device is None:
         sys.exit(1)
     devices = [(args.kind, device)] + ([("cpu", find("cpu"))] if args.kind != "cpu" else [])
-    print(f"\n{len(jobs)} jobs, {steps:,} steps each, a history point every {LOG_EVERY}; hidden layers padded to "
-          f"a multiple of 8 masked units\n")
+    print(
+        f"\n{len(jobs)} jobs, {steps:,} steps each, a history point every {LOG_EVERY}; hidden layers padded to "
+        f"a multiple of 8 masked units\n"
+    )
     print(f"{'workload':<44} {'on':<5} {'compile s':>10} {'train s':>9} {'steps/s':>12}  same bits as alone?")
     for label, dev in devices:
         check(label, dev, jobs, steps, LOG_EVERY)

@@ -155,15 +155,25 @@ def run(command: list[str], where: Path, env: dict[str, str], timeout: float) ->
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
     lines: list[tuple[float, str, str]] = []
     started_epoch, started = time.time(), time.perf_counter()
-    process = subprocess.Popen([*timer, *command], cwd=where, env=full_env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+    process = subprocess.Popen(
+        [*timer, *command],
+        cwd=where,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
 
     def read(stream, name):
         for text in stream:
             lines.append((time.perf_counter() - started, name, text.rstrip("\n")))
 
-    readers = [threading.Thread(target=read, args=(s, n), daemon=True)
-               for s, n in ((process.stdout, "out"), (process.stderr, "err"))]
+    readers = [
+        threading.Thread(target=read, args=(s, n), daemon=True)
+        for s, n in ((process.stdout, "out"), (process.stderr, "err"))
+    ]
     for reader in readers:
         reader.start()
     together = {"peak": 0.0}
@@ -202,8 +212,9 @@ def run(command: list[str], where: Path, env: dict[str, str], timeout: float) ->
     cpu_seconds: dict[str, float] = {}
     for kind, seconds in cpu.values():
         cpu_seconds[kind] = cpu_seconds.get(kind, 0.0) + seconds
-    return Ran(command, where, wall, peak, process.returncode, timed_out, started_epoch, sorted(lines), all_peak,
-               cpu_seconds)
+    return Ran(
+        command, where, wall, peak, process.returncode, timed_out, started_epoch, sorted(lines), all_peak, cpu_seconds
+    )
 
 
 def session_sample(session: int) -> tuple[float, dict[str, tuple[str, float]]]:
@@ -277,11 +288,14 @@ def compile_stats(ran: Ran) -> dict:
     for _, _, name, _ in programs:
         names[name] = names.get(name, 0) + 1
     return {
-        "programs": len(programs), "cache_hits": hits, "compiled": len(programs) - hits,
+        "programs": len(programs),
+        "cache_hits": hits,
+        "compiled": len(programs) - hits,
         "seconds": sum(p[3] for p in programs),
         "seconds_main": sum(p[3] for p in programs if p[1] == "out"),
         "seconds_other": sum(p[3] for p in programs if p[1] != "out"),
-        "training_programs": len(training), "training_seconds": sum(p[3] for p in training),
+        "training_programs": len(training),
+        "training_seconds": sum(p[3] for p in training),
         "first_training_ready": training[0][0] if training else None,
         "by_name": dict(sorted(names.items(), key=lambda kv: -kv[1])),
         "first_job_line": next((t for t, s, x in ran.lines if JOB_LINE.search(x)), None),
@@ -295,12 +309,15 @@ def store_stats(where: Path, started_epoch: float) -> dict:
         return {}
     connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)
     try:
-        runs = {r[0]: {"status": r[1], "start": r[2], "end": r[3]}
-                for r in connection.execute("SELECT run_uuid, status, start_time, end_time FROM runs")}
+        runs = {
+            r[0]: {"status": r[1], "start": r[2], "end": r[3]}
+            for r in connection.execute("SELECT run_uuid, status, start_time, end_time FROM runs")
+        }
         parent_of = dict(connection.execute("SELECT run_uuid, value FROM tags WHERE key = 'mlflow.parentRunId'"))
         metrics: dict[str, dict[str, float]] = {}
         for run_id, key, value in connection.execute(
-                "SELECT run_uuid, key, value FROM latest_metrics WHERE key LIKE '%seconds%'"):
+            "SELECT run_uuid, key, value FROM latest_metrics WHERE key LIKE '%seconds%'"
+        ):
             metrics.setdefault(run_id, {})[key] = value
     finally:
         connection.close()
@@ -323,13 +340,24 @@ def store_stats(where: Path, started_epoch: float) -> dict:
         distinct = sorted(set(values))
         # A batch's figure recorded on each of its jobs repeats; a job's own figure does not.
         shared = len(distinct) <= len(values) / 2
-        child_timers[key] = {"sum": sum(values), "distinct_sum": sum(distinct), "max": max(values),
-                             "runs": len(values), "shared": shared,
-                             "total": sum(distinct) if shared else sum(values)}
+        child_timers[key] = {
+            "sum": sum(values),
+            "distinct_sum": sum(distinct),
+            "max": max(values),
+            "runs": len(values),
+            "shared": shared,
+            "total": sum(distinct) if shared else sum(values),
+        }
     first = (min(starts) / 1000 - started_epoch) if starts else None
     span = (max(ends) - min(starts)) / 1000 if starts and ends else None
-    return {"children": len(children), "statuses": statuses, "parent_metrics": parent_metrics,
-            "child_timers": child_timers, "first_child_created": first, "children_span": span}
+    return {
+        "children": len(children),
+        "statuses": statuses,
+        "parent_metrics": parent_metrics,
+        "child_timers": child_timers,
+        "first_child_created": first,
+        "children_span": span,
+    }
 
 
 def pipeline_sweep(name: str, code: Code, overrides: list[str], where: Path, cache: Path, timeout: float) -> Sweep:
@@ -337,10 +365,13 @@ def pipeline_sweep(name: str, code: Code, overrides: list[str], where: Path, cac
     ran = run([PY, "-m", "pipeline", *overrides], where, env, timeout)
     sweep = Sweep(name, code, ran, compile_stats(ran), store_stats(where, ran.started_epoch))
     status = "timed out" if ran.timed_out else ("ok" if ran.ok else f"FAILED (exit {ran.returncode})")
-    print(f"  {name} [{code.label}]: {ran.wall:.1f} s, {sweep.compiles['programs']} XLA programs "
-          f"({sweep.compiles['training_programs']} training, {sweep.compiles['cache_hits']} from the cache), "
-          f"{sweep.store.get('children', 0)} child runs {sweep.store.get('statuses', {})}, "
-          f"peak {ran.peak_mib} MiB: {status}", flush=True)
+    print(
+        f"  {name} [{code.label}]: {ran.wall:.1f} s, {sweep.compiles['programs']} XLA programs "
+        f"({sweep.compiles['training_programs']} training, {sweep.compiles['cache_hits']} from the cache), "
+        f"{sweep.store.get('children', 0)} child runs {sweep.store.get('statuses', {})}, "
+        f"peak {ran.peak_mib} MiB: {status}",
+        flush=True,
+    )
     if not ran.ok and not ran.timed_out:
         print("    its last lines:\n    " + ran.tail(15).replace("\n", "\n    "), flush=True)
     return sweep
@@ -356,8 +387,13 @@ class Bench:
         self.worktrees: list[Path] = []
         q = args.quick
         self.steps = 200 if q else 10_000
-        self.common = ["-m", "model.init=small", f"train.steps={self.steps}", "train.log_every=100",
-                       "tracking.experiment=bench"]
+        self.common = [
+            "-m",
+            "model.init=small",
+            f"train.steps={self.steps}",
+            "train.log_every=100",
+            "tracking.experiment=bench",
+        ]
         self.made = 0
         self.grid48 = GRID_QUICK if q else GRID48
         self.relu = RELU_QUICK + ["train.steps=200"] if q else RELU
@@ -379,19 +415,24 @@ class Bench:
 
     def this_checkout(self) -> Code:
         sha = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "pipeline", "models",
-                         "hydra_plugins", "conf"))
+        dirty = bool(
+            git("status", "--porcelain", "--untracked-files=no", "--", "pipeline", "models", "hydra_plugins", "conf")
+        )
         return self.verified(Code(f"this checkout ({sha[:7]}{' + uncommitted changes' if dirty else ''})", ROOT, sha))
 
     def verified(self, code: Code) -> Code:
         """Check that `python -m pipeline` with this PYTHONPATH really runs this code (not the
         editable install's), launcher included."""
-        probe = ("import pipeline, hydra_plugins.batched_launcher as b; print(pipeline.__file__); print(b.__file__)")
-        out = subprocess.run([PY, "-c", probe], cwd=self.scratch, env={**os.environ, **code.env()},
-                             capture_output=True, text=True)
+        probe = "import pipeline, hydra_plugins.batched_launcher as b; print(pipeline.__file__); print(b.__file__)"
+        out = subprocess.run(
+            [PY, "-c", probe], cwd=self.scratch, env={**os.environ, **code.env()}, capture_output=True, text=True
+        )
         files = out.stdout.split()
-        if out.returncode != 0 or not files or not all(Path(f).resolve().is_relative_to(code.root.resolve())
-                                                        for f in files):
+        if (
+            out.returncode != 0
+            or not files
+            or not all(Path(f).resolve().is_relative_to(code.root.resolve()) for f in files)
+        ):
             sys.exit(f"the pipeline's code for {code.label} is not what runs ({files or out.stderr[-2000:]})")
         # Once, untimed: Python's bytecode (a fresh worktree has none) and the OS's file cache,
         # so that neither the first sweep measured nor a baseline pays them alone.
@@ -423,12 +464,21 @@ class Bench:
         rounds = [(first.wall, first_floor)]
         for number in range(2, self.args.repeat + 1):
             slug = f"round-{number}"
-            sweep = pipeline_sweep(f"{4 if self.args.quick else 48}-job, cold, round {number}", code, overrides, self.folder(slug),
-                                   self.folder(f"jax-cache-{slug}"), self.args.timeout)
+            sweep = pipeline_sweep(
+                f"{4 if self.args.quick else 48}-job, cold, round {number}",
+                code,
+                overrides,
+                self.folder(slug),
+                self.folder(f"jax-cache-{slug}"),
+                self.args.timeout,
+            )
             if not sweep.ran.ok:
                 continue
             floor = floor_seconds(self.floor_writer(sweep, sweep.store["children"]), self.floor_program(code))
-            print(f"    round {number}: sweep {sweep.wall:.1f} s, floor {floor:.1f} s: {sweep.wall / floor:.2f}×", flush=True)
+            print(
+                f"    round {number}: sweep {sweep.wall:.1f} s, floor {floor:.1f} s: {sweep.wall / floor:.2f}×",
+                flush=True,
+            )
             rounds.append((sweep.wall, floor))
         return rounds
 
@@ -442,14 +492,30 @@ class Bench:
 
     def floor_writer(self, sweep: Sweep, runs: int) -> dict:
         """The bare MLflow writer for runs of `sweep`'s shape; whole-process wall time added."""
-        shape, _ = run_json([PY, str(HERE / "floor_mlflow.py"), "shape", "--store", f"sqlite:///{sweep.ran.where}/mlflow.db"],
-                            self.folder(f"shape-{sweep.ran.where.name}"), {})
+        shape, _ = run_json(
+            [PY, str(HERE / "floor_mlflow.py"), "shape", "--store", f"sqlite:///{sweep.ran.where}/mlflow.db"],
+            self.folder(f"shape-{sweep.ran.where.name}"),
+            {},
+        )
         shape_file = self.scratch / f"shape-{sweep.ran.where.name}.json"
         shape_file.write_text(json.dumps(shape))
         n = runs
         where = self.folder(f"floor-writer-{sweep.ran.where.name}")
-        report, ran = run_json([PY, str(HERE / "floor_mlflow.py"), "write", "--shape", str(shape_file), "--runs",
-                                str(n), "--dir", str(where / "store")], where, {})
+        report, ran = run_json(
+            [
+                PY,
+                str(HERE / "floor_mlflow.py"),
+                "write",
+                "--shape",
+                str(shape_file),
+                "--runs",
+                str(n),
+                "--dir",
+                str(where / "store"),
+            ],
+            where,
+            {},
+        )
         report["wall"] = ran.wall
         report["start_seconds"] = ran.wall - report["inside_seconds"]  # the interpreter, before the script's first line
         return report
@@ -467,12 +533,19 @@ class Bench:
             if variant in report:
                 reports[variant] = {**report, "wall": ran.wall}
             else:
-                print(f"  (the bare '{variant}' program cannot be built with this code: {report.get(variant + '_error')})")
+                print(
+                    f"  (the bare '{variant}' program cannot be built with this code: {report.get(variant + '_error')})"
+                )
         if not reports:
             raise RuntimeError("no bare training program could be built with this code (see above)")
         best = min(reports.values(), key=lambda r: r["compile_seconds"] + r["train_seconds"])
-        return {**best, "variants": {k: {"compile_seconds": r["compile_seconds"], "train_seconds": r["train_seconds"]}
-                                      for k, r in reports.items()}}
+        return {
+            **best,
+            "variants": {
+                k: {"compile_seconds": r["compile_seconds"], "train_seconds": r["train_seconds"]}
+                for k, r in reports.items()
+            },
+        }
 
     def one_job(self, code: Code) -> dict:
         command = [PY, str(HERE / "floor_program.py"), "one-job", "--steps", str(1000 if self.args.quick else 10_000)]
@@ -485,8 +558,11 @@ class Bench:
             env["PYTHONPATH"] += os.pathsep + str(self.args.torch_path.resolve())
         if subprocess.run([PY, "-c", "import torch"], env={**os.environ, **env}, capture_output=True).returncode:
             return None
-        grid = (["activation=relu,tanh", "hidden=1,8", "lr=0.5", "steps=200"] if self.args.quick else
-                ["activation=relu,tanh,leaky_relu", "hidden=1,2,4,8", "lr=0.01,0.1,0.5,1.2"])
+        grid = (
+            ["activation=relu,tanh", "hidden=1,8", "lr=0.5", "steps=200"]
+            if self.args.quick
+            else ["activation=relu,tanh,leaky_relu", "hidden=1,2,4,8", "lr=0.01,0.1,0.5,1.2"]
+        )
         ran = run([PY, str(HERE / "torch_app/app.py"), "-m", *grid], self.folder("torch"), env, self.args.timeout)
         print(f"  (b) Hydra + eager PyTorch + MLflow: {ran.wall:.1f} s{'' if ran.ok else ' FAILED'}", flush=True)
         if not ran.ok:
@@ -495,7 +571,9 @@ class Bench:
 
     def grid(self, n: int, code: Code) -> dict:
         steps = 100 if self.args.quick else self.args.grid_steps
-        if self.args.grid_shape == "hidden" and n % 400 == 0:  # issue 16's: hidden sizes × 20 train seeds × 20 data seeds
+        if (
+            self.args.grid_shape == "hidden" and n % 400 == 0
+        ):  # issue 16's: hidden sizes × 20 train seeds × 20 data seeds
             values = [f"model.hidden=range(1,{n // 400 + 1})", "train.seed=range(0,20)", "data.seed=range(0,20)"]
             label = f"{n // 400} hidden sizes × 20 train seeds × 20 data seeds"
         elif n % 10 == 0:
@@ -504,14 +582,26 @@ class Bench:
         else:
             values = ["model.hidden=4", "optim.lr=0.5", f"train.seed=range(0,{n})"]
             label = f"{n} seeds, hidden 4"
-        overrides = ["-m", "model.init=small", f"train.steps={steps}", "train.log_every=100", "tracking.plots=false",
-                     "tracking.experiment=bench", "hydra/launcher=batched", f"sweep.max_jobs={max(n, 1)}", *values]
+        overrides = [
+            "-m",
+            "model.init=small",
+            f"train.steps={steps}",
+            "train.log_every=100",
+            "tracking.plots=false",
+            "tracking.experiment=bench",
+            "hydra/launcher=batched",
+            f"sweep.max_jobs={max(n, 1)}",
+            *values,
+        ]
         where = self.folder(f"grid-{n}")
         sweep = pipeline_sweep(f"{n:,}-job grid", code, overrides, where, where / "jax-cache", self.args.timeout)
         first = sweep.compiles["first_training_ready"]
         done = sweep.store.get("statuses", {}).get("FINISHED", 0)
-        print(f"    {done / sweep.wall if sweep.wall else 0:.1f} jobs/s, first training program ready at {fmt(first)}, "
-              f"peak {sweep.ran.peak_mib} MiB ({sweep.ran.all_peak_mib} MiB all processes together; load average {os.getloadavg()[0]:.2f})", flush=True)
+        print(
+            f"    {done / sweep.wall if sweep.wall else 0:.1f} jobs/s, first training program ready at {fmt(first)}, "
+            f"peak {sweep.ran.peak_mib} MiB ({sweep.ran.all_peak_mib} MiB all processes together; load average {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
         out = {"n": n, "steps": steps, "label": label, "sweep": sweep}
         if sweep.store.get("children"):
             writer = self.floor_writer(sweep, runs=min(n, 20 if self.args.quick else 200))
@@ -526,9 +616,20 @@ class Bench:
         """Hydra's run_job alone (a task that returns at once) on the config of one of a sweep's
         jobs, `jobs` times, in a fresh process: what every job costs the sweep's main thread
         before its own work (floor_run_job.py)."""
-        report, _ = run_json([PY, str(HERE / "floor_run_job.py"), "--overrides", str(job_overrides), "--jobs",
-                              str(jobs), "--conf", str(code.root / "conf")],
-                             self.folder(f"floor-run-job-{job_overrides.parents[2].name}"), code.env())
+        report, _ = run_json(
+            [
+                PY,
+                str(HERE / "floor_run_job.py"),
+                "--overrides",
+                str(job_overrides),
+                "--jobs",
+                str(jobs),
+                "--conf",
+                str(code.root / "conf"),
+            ],
+            self.folder(f"floor-run-job-{job_overrides.parents[2].name}"),
+            code.env(),
+        )
         return report
 
 
@@ -556,8 +657,10 @@ def machine() -> str:
         except metadata.PackageNotFoundError:
             return "not installed"
 
-    return (f"{cores} cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}, "
-            f"JAX {version('jax')}, MLflow {version('mlflow')}, Hydra {version('hydra-core')}")
+    return (
+        f"{cores} cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}, "
+        f"JAX {version('jax')}, MLflow {version('mlflow')}, Hydra {version('hydra-core')}"
+    )
 
 
 def fmt(seconds: Optional[float], digits: int = 1) -> str:
@@ -599,9 +702,11 @@ def cpu_split(ran: Ran, jobs: int) -> str:
     sweep, workers = ran.cpu_seconds.get("sweep"), ran.cpu_seconds.get("workers", 0.0)
     if not sweep or not jobs:
         return ""
-    return (f", CPU {sweep:.1f} s in the sweep's process (XLA's threads included) and {workers:.1f} s in its "
-            f"workers (the writer's): {(sweep + workers) / jobs * 1000:.0f} ms a job, start-ups included, "
-            f"on {os.cpu_count()} cores")
+    return (
+        f", CPU {sweep:.1f} s in the sweep's process (XLA's threads included) and {workers:.1f} s in its "
+        f"workers (the writer's): {(sweep + workers) / jobs * 1000:.0f} ms a job, start-ups included, "
+        f"on {os.cpu_count()} cores"
+    )
 
 
 def grid_row(g: dict, extra: str = "") -> str:
@@ -616,14 +721,16 @@ def grid_row(g: dict, extra: str = "") -> str:
     bound = g.get("bound")
     memory = s.ran.all_peak_mib or s.ran.peak_mib  # every process of the sweep counts
     state = "" if s.ran.ok else (" (stopped at the time limit)" if s.ran.timed_out else " (**failed**)")
-    return (f"| {g['n']:,} jobs ({g['label']}, {g['steps']:,} steps each, per-run plots off) | {s.wall:.1f} s{state}, "
-            f"{done:,} runs finished, {rate:.1f} jobs/s{steady}, first training program ready at {fmt(first)}, first "
-            f"run recorded at {fmt(s.store.get('first_child_created'))}, peak {s.ran.peak_mib} MiB "
-            f"(all its processes together: {s.ran.all_peak_mib} MiB){cpu_split(s.ran, done)}; "
-            f"bound {fmt(bound)} ({(g['writer']['per_run_seconds'] * 1000) if 'writer' in g else 0:.0f} ms/run × "
-            f"{g['n']:,}){run_job_cell(g)} {extra}| first program ≤ {FIRST_PROGRAM_S:.0f} s "
-            f"({met(first is not None and first <= FIRST_PROGRAM_S)}), < 4 GiB "
-            f"({met(memory is not None and memory < MEMORY_MIB)}) |")
+    return (
+        f"| {g['n']:,} jobs ({g['label']}, {g['steps']:,} steps each, per-run plots off) | {s.wall:.1f} s{state}, "
+        f"{done:,} runs finished, {rate:.1f} jobs/s{steady}, first training program ready at {fmt(first)}, first "
+        f"run recorded at {fmt(s.store.get('first_child_created'))}, peak {s.ran.peak_mib} MiB "
+        f"(all its processes together: {s.ran.all_peak_mib} MiB){cpu_split(s.ran, done)}; "
+        f"bound {fmt(bound)} ({(g['writer']['per_run_seconds'] * 1000) if 'writer' in g else 0:.0f} ms/run × "
+        f"{g['n']:,}){run_job_cell(g)} {extra}| first program ≤ {FIRST_PROGRAM_S:.0f} s "
+        f"({met(first is not None and first <= FIRST_PROGRAM_S)}), < 4 GiB "
+        f"({met(memory is not None and memory < MEMORY_MIB)}) |"
+    )
 
 
 def run_job_cell(g: dict) -> str:
@@ -632,7 +739,9 @@ def run_job_cell(g: dict) -> str:
     if "run_job" not in g:
         return ""
     per_job, cores = g["run_job"]["per_job_seconds"], os.cpu_count() or 1
-    text = f"; Hydra's run_job alone (a task that does nothing): {per_job * 1000:.0f} ms a job, {per_job * g['n']:.1f} s"
+    text = (
+        f"; Hydra's run_job alone (a task that does nothing): {per_job * 1000:.0f} ms a job, {per_job * g['n']:.1f} s"
+    )
     if "writer" in g:
         both = (per_job + g["writer"]["per_run_seconds"]) * g["n"] / cores
         text += f"; the two together on {cores} cores: {both:.1f} s at the least"
@@ -642,11 +751,15 @@ def run_job_cell(g: dict) -> str:
 def grids_report(results: dict) -> str:
     """--grids-only: the machine, then the grids' rows."""
     load = results["load"]
-    lines = [f"Machine: {machine()}.",
-             f"Run {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; load average {load[0]:.2f} at the start, "
-             f"{os.getloadavg()[0]:.2f} at the end. Code: {results['code'].label}. Command: "
-             "`python benchmarks/sweep_benchmark.py " + " ".join(sys.argv[1:]) + "`", "",
-             "| grid | this code | target |", "|---|---|---|"]
+    lines = [
+        f"Machine: {machine()}.",
+        f"Run {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; load average {load[0]:.2f} at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end. Code: {results['code'].label}. Command: "
+        "`python benchmarks/sweep_benchmark.py " + " ".join(sys.argv[1:]) + "`",
+        "",
+        "| grid | this code | target |",
+        "|---|---|---|",
+    ]
     lines += [grid_row(g) for g in results["grids"]]
     return "\n".join(lines)
 
@@ -662,11 +775,19 @@ def report(bench: Bench, results: dict) -> str:
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     load = results["load"]
     add(f"Machine: {machine()}.")
-    add(f"Run {now}; load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+    add(
+        f"Run {now}; load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
         + (" (**the machine was busy: figures are not comparable**)" if max(load[0], os.getloadavg()[0]) > 0.7 else "")
-        + ("; **--quick: 4 jobs, 200 steps, a smoke test, not a measurement**" if args.quick else "") + ".")
-    add(f"Code: {results['code'].label}" + (f"; baseline: {results['baseline'].label}" if results.get("baseline") else "")
-        + ". Command: `python benchmarks/sweep_benchmark.py " + " ".join(sys.argv[1:]) + "`")
+        + ("; **--quick: 4 jobs, 200 steps, a smoke test, not a measurement**" if args.quick else "")
+        + "."
+    )
+    add(
+        f"Code: {results['code'].label}"
+        + (f"; baseline: {results['baseline'].label}" if results.get("baseline") else "")
+        + ". Command: `python benchmarks/sweep_benchmark.py "
+        + " ".join(sys.argv[1:])
+        + "`"
+    )
     add("")
     main48, warm48 = results["48"]
     relu, relu_warm = results["relu"]
@@ -674,18 +795,26 @@ def report(bench: Bench, results: dict) -> str:
     has_base = results.get("baseline") is not None
     n48 = "48" if not args.quick else "4"
 
-    add("| | this code | " + ("before: " + results["baseline"].label + " | this ÷ before | " if has_base else "")
-        + "target |")
+    add(
+        "| | this code | "
+        + ("before: " + results["baseline"].label + " | this ÷ before | " if has_base else "")
+        + "target |"
+    )
     add("|---|---|" + ("---|---|" if has_base else "") + "---|")
 
     def row(name, now_sweep, before_sweep, target=""):
         cells = [name, sweep_cell(now_sweep)]
         if has_base:
-            ratio = (now_sweep.wall / before_sweep.wall) if (now_sweep and before_sweep and before_sweep.ran.ok
-                                                             and now_sweep.ran.ok) else None
+            ratio = (
+                (now_sweep.wall / before_sweep.wall)
+                if (now_sweep and before_sweep and before_sweep.ran.ok and now_sweep.ran.ok)
+                else None
+            )
             cells += [sweep_cell(before_sweep), "–" if ratio is None else f"{ratio:.2f}×"]
             if target == "budget":
-                target = f"≤ {BUDGET:.2f}× ({met(ratio is not None and ratio <= BUDGET)})" if ratio else f"≤ {BUDGET:.2f}×"
+                target = (
+                    f"≤ {BUDGET:.2f}× ({met(ratio is not None and ratio <= BUDGET)})" if ratio else f"≤ {BUDGET:.2f}×"
+                )
         elif target == "budget":
             target = f"≤ {BUDGET:.2f}× before (run with --baseline-ref)"
         cells.append(target)
@@ -694,45 +823,63 @@ def report(bench: Bench, results: dict) -> str:
     row(f"{n48}-job sweep, `hydra/launcher=batched`, cold caches", main48, base[0] and base[0][0], "budget")
     row(f"{n48}-job sweep, compile cache warm", warm48, base[0] and base[0][1])
     if relu is not None:
-        row("`+experiment=relu_sweep`" + (" (narrowed)" if args.quick else " (28 jobs)") + ", cold caches", relu,
-            base[1] and base[1][0], "budget")
+        row(
+            "`+experiment=relu_sweep`" + (" (narrowed)" if args.quick else " (28 jobs)") + ", cold caches",
+            relu,
+            base[1] and base[1][0],
+            "budget",
+        )
         row("`+experiment=relu_sweep`, compile cache warm", relu_warm, base[1] and base[1][1])
 
     floor = results["floor"]
     extra = "| | " if has_base else ""
     writer, program = floor["writer"], floor["program"]
     floor_total = floor_seconds(writer, program)
-    add(f"| the floor: bare MLflow writer ({writer['runs']} runs, whole process) + one program (compile + train) | "
+    add(
+        f"| the floor: bare MLflow writer ({writer['runs']} runs, whole process) + one program (compile + train) | "
         f"{floor_total:.1f} s = {writer['wall']:.1f} + {program['compile_seconds']:.1f} + {program['train_seconds']:.1f} "
-        f"{extra}| |")
+        f"{extra}| |"
+    )
     rounds = results.get("rounds") or [(main48.wall, floor_total)]
     multiple = statistics.median(s for s, _ in rounds) / statistics.median(f for _, f in rounds)
     each = ", ".join(f"{s:.1f}/{f:.1f} s" for s, f in rounds)
-    how = (f" (median sweep ÷ median floor of {len(rounds)} rounds, sweep/floor: {each})" if len(rounds) > 1 else "")
-    add(f"| {n48}-job sweep ÷ the floor | {multiple:.2f}×{how} {extra}| ≤ {FLOOR_TARGET}× ({met(multiple <= FLOOR_TARGET)}) |")
+    how = f" (median sweep ÷ median floor of {len(rounds)} rounds, sweep/floor: {each})" if len(rounds) > 1 else ""
+    add(
+        f"| {n48}-job sweep ÷ the floor | {multiple:.2f}×{how} {extra}| ≤ {FLOOR_TARGET}× ({met(multiple <= FLOOR_TARGET)}) |"
+    )
     if results.get("basic"):
         b = results["basic"]
-        add(f"| (a) the {n48}-job sweep, `hydra/launcher=basic` | {sweep_cell(b)}: batched is "
-            f"{faster(b.wall / main48.wall)} {extra}| |")
+        add(
+            f"| (a) the {n48}-job sweep, `hydra/launcher=basic` | {sweep_cell(b)}: batched is "
+            f"{faster(b.wall / main48.wall)} {extra}| |"
+        )
     t = results.get("torch")
     if t is not None and not t.ok:
         add(f"| (b) Hydra + eager PyTorch + MLflow | failed after {t.wall:.1f} s {extra}| ≥ {TORCH_TARGET}× |")
     elif t is not None:
         ratio = t.wall / main48.wall
-        add(f"| (b) Hydra + eager PyTorch + MLflow | {t.wall:.1f} s: batched is {faster(ratio)} {extra}| "
-            f"≥ {TORCH_TARGET}× ({met(ratio >= TORCH_TARGET)}) |")
+        add(
+            f"| (b) Hydra + eager PyTorch + MLflow | {t.wall:.1f} s: batched is {faster(ratio)} {extra}| "
+            f"≥ {TORCH_TARGET}× ({met(ratio >= TORCH_TARGET)}) |"
+        )
     else:
-        add(f"| (b) Hydra + eager PyTorch + MLflow | skipped (no torch in this Python, or --skip-torch) {extra}| "
-            f"≥ {TORCH_TARGET}× |")
+        add(
+            f"| (b) Hydra + eager PyTorch + MLflow | skipped (no torch in this Python, or --skip-torch) {extra}| "
+            f"≥ {TORCH_TARGET}× |"
+        )
     c = results["one_job"]
     ratio = c["numpy_seconds"] / c["jax_seconds"]
-    add(f"| (c) one job's {c['steps']:,} steps, NumPy vs the jitted scan | {c['numpy_seconds']:.3f} s vs "
-        f"{c['jax_seconds']:.3f} s: {ratio:.1f}× faster {extra}| ≥ {NUMPY_TARGET}× ({met(ratio >= NUMPY_TARGET)}) |")
+    add(
+        f"| (c) one job's {c['steps']:,} steps, NumPy vs the jitted scan | {c['numpy_seconds']:.3f} s vs "
+        f"{c['jax_seconds']:.3f} s: {ratio:.1f}× faster {extra}| ≥ {NUMPY_TARGET}× ({met(ratio >= NUMPY_TARGET)}) |"
+    )
     mlflow_s = main48.store.get("parent_metrics", {}).get("mlflow_write_seconds")
     if mlflow_s is not None:
         share = mlflow_s / main48.wall
-        add(f"| MLflow writes in the {n48}-job sweep (`mlflow_write_seconds`) | {mlflow_s:.1f} s, {share:.0%} of the "
-            f"wall time {extra}| < 1/3 ({met(share < MLFLOW_SHARE)}) |")
+        add(
+            f"| MLflow writes in the {n48}-job sweep (`mlflow_write_seconds`) | {mlflow_s:.1f} s, {share:.0%} of the "
+            f"wall time {extra}| < 1/3 ({met(share < MLFLOW_SHARE)}) |"
+        )
     for g in results.get("grids", []):
         add(grid_row(g, extra))
     add("")
@@ -749,35 +896,56 @@ def report(bench: Bench, results: dict) -> str:
     add("")
     add("| part | sweep | floor | above the floor |")
     add("|---|---|---|---|")
-    add(f"| Python start-up + imports (pipeline/ but the lessons, the launcher; JAX's backend) | {startup:.1f} s | {writer_start:.1f} s (Python + MLflow) | "
-        f"{startup - writer_start:+.1f} s |")
-    add(f"| XLA compiling in the sweep's process (JAX's log; {comp['programs']} programs in all) | "
+    add(
+        f"| Python start-up + imports (pipeline/ but the lessons, the launcher; JAX's backend) | {startup:.1f} s | {writer_start:.1f} s (Python + MLflow) | "
+        f"{startup - writer_start:+.1f} s |"
+    )
+    add(
+        f"| XLA compiling in the sweep's process (JAX's log; {comp['programs']} programs in all) | "
         f"{comp['seconds_main']:.1f} s (training programs {comp['training_seconds']:.1f} s) | "
-        f"{program['compile_seconds']:.1f} s | {comp['seconds_main'] - program['compile_seconds']:+.1f} s |")
-    add(f"| MLflow writes (`mlflow_write_seconds`; floor: the runs) | {fmt(mlflow_s)} | {writes_floor:.1f} s | "
-        + (f"{mlflow_s - writes_floor:+.1f} s |" if mlflow_s is not None else "– |"))
+        f"{program['compile_seconds']:.1f} s | {comp['seconds_main'] - program['compile_seconds']:+.1f} s |"
+    )
+    add(
+        f"| MLflow writes (`mlflow_write_seconds`; floor: the runs) | {fmt(mlflow_s)} | {writes_floor:.1f} s | "
+        + (f"{mlflow_s - writes_floor:+.1f} s |" if mlflow_s is not None else "– |")
+    )
     add(f"| creating the store (schema, experiment) | in the rest | {writer['store_seconds']:.1f} s | |")
-    add(f"| training (the pipeline's timer, overlapping the recording) | {fmt(train_s)} | "
-        f"{program['train_seconds']:.1f} s | |")
-    add(f"| the rest (wall − the rows above but training) | {main48.wall - accounted:.1f} s | "
+    add(
+        f"| training (the pipeline's timer, overlapping the recording) | {fmt(train_s)} | "
+        f"{program['train_seconds']:.1f} s | |"
+    )
+    add(
+        f"| the rest (wall − the rows above but training) | {main48.wall - accounted:.1f} s | "
         f"{floor_total - writer_start - program['compile_seconds'] - writes_floor - program['train_seconds']:.1f} s "
-        f"(store, files) | |")
-    add(f"| whole | {main48.wall:.1f} s | {floor_total:.1f} s | {main48.wall - floor_total:+.1f} s "
-        f"({main48.wall / floor_total:.2f}× the floor in this round) |")
+        f"(store, files) | |"
+    )
+    add(
+        f"| whole | {main48.wall:.1f} s | {floor_total:.1f} s | {main48.wall - floor_total:+.1f} s "
+        f"({main48.wall / floor_total:.2f}× the floor in this round) |"
+    )
     add("")
-    details = [f"the floor's program: '{program['program']}' (" + ", ".join(
-        f"{k}: compile {v['compile_seconds']:.1f} s + train {v['train_seconds']:.1f} s"
-        for k, v in program["variants"].items()) + "; benchmarks/floor_program.py)"]
+    details = [
+        f"the floor's program: '{program['program']}' ("
+        + ", ".join(
+            f"{k}: compile {v['compile_seconds']:.1f} s + train {v['train_seconds']:.1f} s"
+            for k, v in program["variants"].items()
+        )
+        + "; benchmarks/floor_program.py)"
+    ]
     details.append(f"XLA compile time logged by other processes (plot workers): {comp['seconds_other']:.1f} s")
     if own_compile is not None:
         details.append(f"the pipeline's compile timer: {own_compile:.1f} s")
-    details.append(f"first training program ready {fmt(comp['first_training_ready'])}, first child run created "
-                   f"{fmt(main48.store.get('first_child_created'))}, first job line {fmt(comp['first_job_line'])} "
-                   "after the command started")
-    details.append(f"the bare writer: {writer['per_run_seconds'] * 1000:.0f} ms per child run of "
-                   f"{writer['shape']['params']} params, {writer['shape']['tags']} tags, "
-                   f"{writer['shape']['metric_points']} metric points, {writer['shape']['artifacts']} files "
-                   f"({writer['shape']['artifact_bytes'] / 1024:.0f} KiB)")
+    details.append(
+        f"first training program ready {fmt(comp['first_training_ready'])}, first child run created "
+        f"{fmt(main48.store.get('first_child_created'))}, first job line {fmt(comp['first_job_line'])} "
+        "after the command started"
+    )
+    details.append(
+        f"the bare writer: {writer['per_run_seconds'] * 1000:.0f} ms per child run of "
+        f"{writer['shape']['params']} params, {writer['shape']['tags']} tags, "
+        f"{writer['shape']['metric_points']} metric points, {writer['shape']['artifacts']} files "
+        f"({writer['shape']['artifact_bytes'] / 1024:.0f} KiB)"
+    )
     add("Also: " + "; ".join(details) + ".")
     add("")
     add("The pipeline's own timers (`*seconds*` metrics), " + f"{n48}-job sweep, cold:")
@@ -798,25 +966,46 @@ def report(bench: Bench, results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke test: 4 jobs, 200 steps, small grids")
-    parser.add_argument("--baseline-ref", metavar="REF", help="also run the sweeps from git ref REF (a temporary worktree)")
+    parser.add_argument(
+        "--baseline-ref", metavar="REF", help="also run the sweeps from git ref REF (a temporary worktree)"
+    )
     parser.add_argument("--code-ref", metavar="REF", help="run 'this code' from git ref REF instead of this checkout")
-    parser.add_argument("--grid", type=int, action="append", default=[], metavar="N", help="a grid of N short jobs (repeatable)")
-    parser.add_argument("--grid-steps", type=int, default=1000, help="steps per job of the --grid sweeps (default 1000)")
-    parser.add_argument("--grid-shape", choices=("lr", "hidden"), default="lr",
-                        help="lr: 10 learning rates × N/10 seeds, hidden 4 (default); hidden: N/400 hidden sizes × "
-                             "20 train seeds × 20 data seeds (issue 16's grid; N a multiple of 400)")
+    parser.add_argument(
+        "--grid", type=int, action="append", default=[], metavar="N", help="a grid of N short jobs (repeatable)"
+    )
+    parser.add_argument(
+        "--grid-steps", type=int, default=1000, help="steps per job of the --grid sweeps (default 1000)"
+    )
+    parser.add_argument(
+        "--grid-shape",
+        choices=("lr", "hidden"),
+        default="lr",
+        help="lr: 10 learning rates × N/10 seeds, hidden 4 (default); hidden: N/400 hidden sizes × "
+        "20 train seeds × 20 data seeds (issue 16's grid; N a multiple of 400)",
+    )
     parser.add_argument("--grids-only", action="store_true", help="run only the --grid sweeps (and their bound)")
     parser.add_argument("--thousand", action="store_true", help="the same as --grid 1000")
     parser.add_argument("--skip-basic", action="store_true", help="skip (a)")
     parser.add_argument("--skip-torch", action="store_true", help="skip (b), which takes minutes")
-    parser.add_argument("--torch-path", type=Path, metavar="DIR",
-                        help="a folder holding torch (pip install --target DIR torch==2.13.0), put on PYTHONPATH for (b) "
-                             "only; without it (b) needs torch in this Python")
-    parser.add_argument("--repeat", type=int, default=3, metavar="N",
-                        help="rounds of (cold 48-job sweep, floor) for the sweep ÷ floor ratio, their medians (default 3)")
+    parser.add_argument(
+        "--torch-path",
+        type=Path,
+        metavar="DIR",
+        help="a folder holding torch (pip install --target DIR torch==2.13.0), put on PYTHONPATH for (b) "
+        "only; without it (b) needs torch in this Python",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        metavar="N",
+        help="rounds of (cold 48-job sweep, floor) for the sweep ÷ floor ratio, their medians (default 3)",
+    )
     parser.add_argument("--skip-relu", action="store_true", help="skip +experiment=relu_sweep")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds any one command may run (default 1800)")
-    parser.add_argument("--out", type=Path, help="also write the report here (default: $TMPDIR/sweep-benchmark-DATE-TIME.md)")
+    parser.add_argument(
+        "--out", type=Path, help="also write the report here (default: $TMPDIR/sweep-benchmark-DATE-TIME.md)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (stores, outputs, logs)")
     args = parser.parse_args()
     if args.thousand and 1000 not in args.grid:
@@ -856,20 +1045,33 @@ def main() -> None:
         program = bench.floor_program(code)
         results["floor"] = {"writer": writer, "program": program}
         results["rounds"] = bench.rounds(code, grid48, main48, floor_seconds(writer, program))
-        print(f"  bare MLflow writer, {writer['runs']} runs: {writer['wall']:.1f} s whole process "
-              f"({writer['per_run_seconds'] * 1000:.0f} ms per run); one program: "
-              + "; ".join(f"{k}: compile {v['compile_seconds']:.1f} s, train {v['train_seconds']:.1f} s"
-                          for k, v in program["variants"].items()), flush=True)
+        print(
+            f"  bare MLflow writer, {writer['runs']} runs: {writer['wall']:.1f} s whole process "
+            f"({writer['per_run_seconds'] * 1000:.0f} ms per run); one program: "
+            + "; ".join(
+                f"{k}: compile {v['compile_seconds']:.1f} s, train {v['train_seconds']:.1f} s"
+                for k, v in program["variants"].items()
+            ),
+            flush=True,
+        )
         results["startup"] = bench.startup(code)
         print(f"  Python start-up + the sweep's imports: {results['startup']:.1f} s", flush=True)
         if not args.skip_basic:
-            results["basic"] = pipeline_sweep("(a) basic launcher, cold", code,
-                                              [*bench.common, *bench.grid48, "hydra/launcher=basic"],
-                                              bench.folder("basic"), bench.folder("jax-cache-basic"), args.timeout)
+            results["basic"] = pipeline_sweep(
+                "(a) basic launcher, cold",
+                code,
+                [*bench.common, *bench.grid48, "hydra/launcher=basic"],
+                bench.folder("basic"),
+                bench.folder("jax-cache-basic"),
+                args.timeout,
+            )
         results["torch"] = None if args.skip_torch else bench.torch(code)
         results["one_job"] = bench.one_job(code)
-        print(f"  (c) NumPy {results['one_job']['numpy_seconds']:.3f} s, jitted scan "
-              f"{results['one_job']['jax_seconds']:.3f} s", flush=True)
+        print(
+            f"  (c) NumPy {results['one_job']['numpy_seconds']:.3f} s, jitted scan "
+            f"{results['one_job']['jax_seconds']:.3f} s",
+            flush=True,
+        )
         results["grids"] = [bench.grid(n, code) for n in args.grid]
         text = report(bench, results)
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -99,8 +99,14 @@ def test_joblib_workers_write_into_one_sqlite_store(tmp_path):
     places = sorted(int(m[1]) for m in re.finditer(r"^\[(\d+)/6\] ", result.stdout, re.MULTILINE))
     assert places == [1, 2, 3, 4, 5, 6], result.stdout
     again = run_cli(
-        tmp_path, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY, "model.hidden=1,2",
-        "hydra.sweep.dir=one_folder", "tracking.experiment=again",
+        tmp_path,
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        *TINY,
+        "model.hidden=1,2",
+        "hydra.sweep.dir=one_folder",
+        "tracking.experiment=again",
     )
     assert again.returncode == 0, again.stderr
     assert sorted(re.findall(r"^\[(\d+)/2\] ", again.stdout, re.MULTILINE)) == ["1", "2"], again.stdout  # afresh

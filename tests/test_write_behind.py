@@ -217,8 +217,17 @@ def test_the_launcher_writes_behind_when_asked_or_when_a_core_is_free(monkeypatc
 
 # -- through the command line -------------------------------------------------------------
 
-GRID = ["-m", "model.hidden=2", "optim.lr=0.1,0.5", "train.seed=range(0,6)", "train.steps=200",
-        "train.log_every=50", "tracking.plots=false", "hydra/launcher=batched", "hydra.launcher.chunk_size=5"]
+GRID = [
+    "-m",
+    "model.hidden=2",
+    "optim.lr=0.1,0.5",
+    "train.seed=range(0,6)",
+    "train.steps=200",
+    "train.log_every=50",
+    "tracking.plots=false",
+    "hydra/launcher=batched",
+    "hydra.launcher.chunk_size=5",
+]
 
 
 def store_contents(folder):
@@ -227,8 +236,11 @@ def store_contents(folder):
     experiment = mlflow.get_experiment_by_name("Default")
     contents = {}
     for run in mlflow.search_runs([experiment.experiment_id]):
-        histories = {key: [(m.step, m.value) for m in mlflow.get_metric_history(run.info.run_id, key)]
-                     for key in run.data.metrics if not key.endswith("_seconds")}
+        histories = {
+            key: [(m.step, m.value) for m in mlflow.get_metric_history(run.info.run_id, key)]
+            for key in run.data.metrics
+            if not key.endswith("_seconds")
+        }
         contents[run.info.run_name] = (run.info.status, dict(run.data.params), histories)
     return contents
 
@@ -299,8 +311,14 @@ runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
 def test_a_refused_write_stops_the_sweep_with_one_line_and_exit_1(tmp_path):
     script = tmp_path / "refusing.py"
     script.write_text(REFUSING)
-    result = subprocess.run([sys.executable, str(script), *GRID], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    result = subprocess.run(
+        [sys.executable, str(script), *GRID],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
     assert result.returncode == 1, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert errors == ["error: the tracking store refused a write: run r1: log_batch: disk I/O error"], result.stderr

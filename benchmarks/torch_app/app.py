@@ -12,8 +12,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline.data import load_dataset
 
-ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "leaky_relu": lambda z: torch.nn.functional.leaky_relu(z, 0.01),
-               "sigmoid": torch.sigmoid}
+ACTIVATIONS = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "leaky_relu": lambda z: torch.nn.functional.leaky_relu(z, 0.01),
+    "sigmoid": torch.sigmoid,
+}
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -23,7 +27,9 @@ def main(cfg: DictConfig) -> float:
     # Examples as rows, the PyTorch way.
     X, Y = torch.tensor(ds.X_train.T, dtype=torch.float32), torch.tensor(ds.Y_train.T, dtype=torch.float32)
     Xv, Yv = torch.tensor(ds.X_val.T, dtype=torch.float32), torch.tensor(ds.Y_val.T, dtype=torch.float32)
-    model = torch.nn.Sequential(torch.nn.Linear(2, cfg.hidden), _Activation(cfg.activation), torch.nn.Linear(cfg.hidden, 1))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(2, cfg.hidden), _Activation(cfg.activation), torch.nn.Linear(cfg.hidden, 1)
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     mlflow.set_tracking_uri(cfg.tracking_uri)
