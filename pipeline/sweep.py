@@ -45,7 +45,9 @@ def parent_run_id_for_job() -> Optional[str]:
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN:
         return None
-    path = Path(hc.sweep.dir) / PARENT_ID_FILE
+    if _open_sweeps:  # the sweep runs in this process: its parent, without resolving the sweep's folder per job
+        return _open_sweeps[-1].parent_run_id
+    path = Path(hc.sweep.dir) / PARENT_ID_FILE  # a worker's job (joblib, submitit)
     return path.read_text().strip() if path.exists() else None
 
 

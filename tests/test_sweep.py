@@ -280,3 +280,32 @@ def test_the_eta_counts_from_the_second_job():
     assert clock(4.2, 1, 120, since_first=0.0) == "elapsed 4s"
     assert clock(4.4, 2, 120, since_first=0.1) == "elapsed 4s, eta 12s"  # 0.1 s a job, 118 to go
     assert clock(18.0, 120, 120, since_first=13.8) == "elapsed 18s"
+
+
+def test_a_job_finds_its_parent_run_in_its_sweeps_process_and_from_the_folder_elsewhere(tmp_path, compose):
+    from types import SimpleNamespace
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    from pipeline import sweep
+
+    config = compose(["tracking.experiment=parents"], hydra_config=True)
+    with open_dict(config):
+        config.hydra.mode = RunMode.MULTIRUN
+        config.hydra.sweep.dir = str(tmp_path)
+    (tmp_path / sweep.PARENT_ID_FILE).write_text("written-for-workers")
+    before, open_sweep = HydraConfig.instance().cfg, None
+    HydraConfig.instance().set_config(config)
+    try:
+        # A worker process (joblib's, submitit's) has no open sweep: it reads the sweep's folder.
+        assert sweep.parent_run_id_for_job() == "written-for-workers"
+        # The sweep's own process: the open sweep's parent, without resolving the folder per job.
+        open_sweep = SimpleNamespace(parent_run_id="the-open-sweeps")
+        sweep._open_sweeps.append(open_sweep)
+        assert sweep.parent_run_id_for_job() == "the-open-sweeps"
+    finally:
+        if open_sweep in sweep._open_sweeps:
+            sweep._open_sweeps.remove(open_sweep)
+        HydraConfig.instance().cfg = before
