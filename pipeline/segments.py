@@ -11,10 +11,11 @@ segments the host:
 - hands the segment's metric points to the caller, which logs them to the MLflow run,
 - and lets Ctrl-C / SIGTERM through: an interrupt ends the run within a segment's time.
 
-The bits do not depend on where the run is cut: every segment runs the same step function
-on the carried state, in a loop of at least two chunks (`segment_lengths`), and
-tests/test_segments.py checks segmented against unbroken runs, and a run continued from a
-checkpoint against one never interrupted.
+On the CPU the bits do not depend on where the run is cut: every segment runs the same step
+function on the carried state, and tests/test_segments.py checks segmented against unbroken
+runs, and a run continued from a checkpoint against one never interrupted. On a GPU a loop of
+one chunk was not (README, "On a GPU"), so no segment has one (`segment_lengths`), except in a
+run with a single chunk left, where the unbroken program's loop has one too.
 """
 
 from __future__ import annotations
@@ -67,17 +68,21 @@ def chunks_per_segment(spec: TrainSpec, sizes: tuple[int, ...], m: int) -> Optio
 
 
 def segment_lengths(full_chunks: int, next_chunk: int, chunks_per: int) -> list[int]:
-    """The chunks in each segment from chunk `next_chunk` on: `chunks_per` each (at least
-    MIN_SEGMENT_CHUNKS), and a tail shorter than that joins the segment before it. A run continued
-    from a segment's end is cut where the unbroken sequence would have been."""
-    per, left, lengths = max(chunks_per, MIN_SEGMENT_CHUNKS), full_chunks - next_chunk, []
-    while left > 0:
-        count = min(per, left)
-        if left - count < MIN_SEGMENT_CHUNKS:
-            count = left
-        lengths.append(count)
-        left -= count
-    return lengths
+    """The chunks in each segment from chunk `next_chunk` on.
+
+    A run trained from its start is cut every `chunks_per` chunks (at least MIN_SEGMENT_CHUNKS)
+    while at least MIN_SEGMENT_CHUNKS remain, so its last segment takes the tail. A run continued
+    from its checkpoint is cut at the same places; one continued from elsewhere (a checkpoint
+    saved under another rule) goes to the next of those places, or the one after if the next is
+    nearer than MIN_SEGMENT_CHUNKS. Only a run with a single chunk left has a one-chunk segment."""
+    per = max(chunks_per, MIN_SEGMENT_CHUNKS)
+    if next_chunk >= full_chunks:
+        return []
+    # k * per for every k with next_chunk < k * per <= full_chunks - MIN_SEGMENT_CHUNKS, then the end.
+    cuts = [*range((next_chunk // per + 1) * per, full_chunks - MIN_SEGMENT_CHUNKS + 1, per), full_chunks]
+    if len(cuts) > 1 and cuts[0] - next_chunk < MIN_SEGMENT_CHUNKS:
+        del cuts[0]
+    return [end - begin for begin, end in zip([next_chunk, *cuts], cuts)]
 
 
 @dataclass

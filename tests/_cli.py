@@ -15,14 +15,18 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def run_cli(cwd: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """`python -m pipeline OVERRIDES` in `cwd`, as a user would type it; output captured."""
+def run_cli(
+    cwd: Path, *overrides: str, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m pipeline OVERRIDES` in `cwd`, as a user would type it; output captured. `env`:
+    variables to set for it, beside this process's."""
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *overrides],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **env} if env else None,
     )
 
 

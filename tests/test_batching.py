@@ -47,13 +47,23 @@ def assert_bitwise_equal(a: batching.Trained, b: batching.Trained) -> None:
 
 
 def alone(cfg, compile_anew: bool = True) -> batching.Trained:
-    """The job trained by itself, its programs compiled anew (nothing reused from the batch)
-    unless `compile_anew` is False: then a program compiled for an earlier job alone may serve."""
-    if compile_anew:
-        pipeline.train._compiled.clear()
-        jax.clear_caches()
-    with jax.enable_x64(cfg.train.dtype == "float64"):
-        return batching.train_alone(cfg)
+    """The job trained by itself, its programs compiled anew (nothing reused from the batch, not
+    even from JAX's persistent cache on disk) unless `compile_anew` is False: then a program
+    compiled for an earlier job alone may serve."""
+    if not compile_anew:
+        with jax.enable_x64(cfg.train.dtype == "float64"):
+            return batching.train_alone(cfg)
+    pipeline.train._compiled.clear()
+    jax.clear_caches()
+    cache_on = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    try:
+        with jax.enable_x64(cfg.train.dtype == "float64"):
+            trained = batching.train_alone(cfg)
+            trained.check_at_end()  # compiled now, while the cache is off (it is computed on demand)
+            return trained
+    finally:
+        jax.config.update("jax_enable_compilation_cache", cache_on)
 
 
 def in_batch(configs) -> list[batching.Trained]:

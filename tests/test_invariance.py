@@ -1,7 +1,7 @@
 """A job's numbers depend on its config alone, through the real command line: the same bits
 alone (`python -m pipeline <its overrides>`) as in a sweep under the batched, basic and joblib
-launchers, in float32 and in float64. Each invocation is its own process, so nothing is
-shared but the config: every program is compiled anew.
+launchers, in float32 and in float64. Each invocation is its own process with its own empty JAX
+compilation cache, so nothing is shared but the config: every program is compiled anew.
 
 On an accelerator machine, `PIPELINE_TEST_DEVICE=gpu pytest tests/test_invariance.py` checks the
 same there (`benchmarks/gpu_session.sh` does); every run must have run on that device.
@@ -62,6 +62,11 @@ def assert_same_bits(a: dict, b: dict) -> None:
         assert value.dtype == b["params"][name].dtype and value.tobytes() == b["params"][name].tobytes(), name
 
 
+def own_compilation_cache(where: Path) -> dict[str, str]:
+    """An empty JAX compilation cache for one invocation: no program comes from another's."""
+    return {"JAX_COMPILATION_CACHE_DIR": str(where / "jax-cache")}
+
+
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory) -> dict[str, dict]:
     """The same 8-job grid under each launcher, and two of its jobs run alone."""
@@ -70,7 +75,14 @@ def sweeps(tmp_path_factory) -> dict[str, dict]:
         where = tmp_path_factory.mktemp(launcher)
         extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
         done = run_cli(
-            where, "-m", *QUICK, *GRID, f"hydra/launcher={launcher}", *extra, "tracking.experiment=invariance"
+            where,
+            "-m",
+            *QUICK,
+            *GRID,
+            f"hydra/launcher={launcher}",
+            *extra,
+            "tracking.experiment=invariance",
+            env=own_compilation_cache(where),
         )
         assert done.returncode == 0, done.stderr[-3000:]
         results[launcher] = recorded(where, "invariance")
@@ -78,7 +90,14 @@ def sweeps(tmp_path_factory) -> dict[str, dict]:
     alone = {}
     for overrides in ALONE:
         where = tmp_path_factory.mktemp("alone")
-        done = run_cli(where, *QUICK, "model.activation=relu", *overrides, "tracking.experiment=invariance")
+        done = run_cli(
+            where,
+            *QUICK,
+            "model.activation=relu",
+            *overrides,
+            "tracking.experiment=invariance",
+            env=own_compilation_cache(where),
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         alone.update(recorded(where, "invariance"))
     results["alone"] = alone

@@ -53,9 +53,17 @@ def test_a_run_is_cut_into_segments_of_at_least_two_chunks_the_same_way_when_con
             assert sum(lengths) == full_chunks, (chunks_per, full_chunks)
             assert full_chunks < least or min(lengths) >= least, (chunks_per, full_chunks, lengths)
             assert all(n <= max(chunks_per, least) + least - 1 for n in lengths), (chunks_per, full_chunks, lengths)
-            # A run continued from the end of any of its segments (its checkpoint) is cut as if never stopped.
+            cuts = set(np.cumsum(lengths).tolist())
+            # Continued from its own checkpoint (a segment's end): the same segments as never stopped.
             for i, end in enumerate(np.cumsum(lengths)):
                 assert segments.segment_lengths(full_chunks, int(end), chunks_per) == lengths[i + 1 :]
+            for next_chunk in range(full_chunks):
+                continued = segments.segment_lengths(full_chunks, next_chunk, chunks_per)
+                ends = np.cumsum(continued) + next_chunk
+                # Continued from any chunk (a checkpoint saved under another rule): cut where the run
+                # from its start is cut, and no segment of one chunk unless one chunk is left.
+                assert ends[-1] == full_chunks and set(ends.tolist()) <= cuts, (chunks_per, full_chunks, next_chunk)
+                assert continued == [1] or min(continued) >= least, (chunks_per, full_chunks, next_chunk, continued)
 
 
 def test_a_run_continued_from_its_checkpoint_has_the_bits_of_one_never_stopped(tmp_path):
