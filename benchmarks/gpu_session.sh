@@ -3,8 +3,9 @@
 # (the relu sweep into SQLite, then the same on that machine's CPU), the bits of every launcher's
 # jobs against the same jobs alone on the GPU (tests/test_invariance.py), benchmarks/gpu_check.py,
 # two test files that compare bits (segments) and NumPy's forward pass, what JAX's default GPU
-# memory preallocation would do to four processes on one GPU, and the cpu_vs_gpu lesson, in that
-# order (the most wanted first, should the machine be taken back).
+# memory preallocation would do to four processes on one GPU, the cpu_vs_gpu lesson, and last
+# gpu_check and the lesson again with TF32 products, in that order (the most wanted first, should
+# the machine be taken back).
 # Each step has its own time limit, and one failing step does not stop the rest.
 #
 #   bash benchmarks/gpu_session.sh             # DEVICE=cpu to try the script itself on a CPU machine
@@ -99,5 +100,11 @@ step "the same, memory taken as needed (the pipeline's default)" 60 "$WORK/asnee
 
 step "the cpu_vs_gpu lesson" 60 "$WORK/lesson" "$PY" -m pipeline +lesson=cpu_vs_gpu
 find "$WORK/lesson" -name time_against_size.png -exec cp {} "$OUT/" \; -quit
+# What float32 products in float32 (the pipeline's default, JAX's "highest") cost against TF32
+# (JAX's own default on a GPU, bits and all): the user's precision is kept, so the variable asks for it.
+step "benchmarks/gpu_check.py $DEVICE with TF32 products (JAX_DEFAULT_MATMUL_PRECISION=tensorfloat32)" 90 "$REPO" \
+    env JAX_DEFAULT_MATMUL_PRECISION=tensorfloat32 "$PY" benchmarks/gpu_check.py "$DEVICE" --steps 2000
+step "the cpu_vs_gpu lesson with TF32 products" 60 "$WORK/lesson_tf32" \
+    env JAX_DEFAULT_MATMUL_PRECISION=tensorfloat32 "$PY" -m pipeline +lesson=cpu_vs_gpu
 echo "=== done ($(date -u +%T) UTC)"
 sleep 1  # tee writes the last lines
