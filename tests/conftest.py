@@ -17,15 +17,24 @@ from types import SimpleNamespace
 import jax
 import pytest
 
-from pipeline.device import enable_compilation_cache, float32_products_in_float32, take_gpu_memory_as_needed
+from pipeline.device import (
+    DeviceError,
+    enable_compilation_cache,
+    float32_products_in_float32,
+    take_gpu_memory_as_needed,
+)
 
 # As the pipeline does for every job (pipeline.device.select_device), so that the tests that train
 # directly, in pytest-xdist's processes on a GPU machine, compute as a job does there.
 take_gpu_memory_as_needed()
 float32_products_in_float32()
 # And JAX's persistent compilation cache, as every job has it: a run of the tests after the first
-# takes the programs it compiled from the disk.
-enable_compilation_cache()
+# takes the programs it compiled from the disk. Where its folder cannot be made, the tests run
+# without it (the command line's own tests then fail with its one-line reason).
+try:
+    enable_compilation_cache()
+except DeviceError:
+    pass
 
 CONF_DIR = (Path(__file__).resolve().parent.parent / "conf").resolve()
 # experiment/ and lesson/ are appended (+experiment=..., +lesson=...), not chosen in the defaults list
