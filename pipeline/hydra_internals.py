@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 
 import yaml
 from hydra.core.override_parser.types import Override
+from hydra.core.utils import JobStatus
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
@@ -50,16 +51,12 @@ class Unavailable(Exception):
     """A private Hydra function is missing or behaves differently: take the public path."""
 
 
-def _missing(name: str, error: BaseException) -> Unavailable:
+def _missing(
+    name: str, error: BaseException, instead: str = "composing with Hydra's public API instead (slower, same configs)"
+) -> Unavailable:
     if name not in _warned:
         _warned.add(name)
-        log.warning(
-            "Hydra's internal %s is not available (%s: %s); composing with Hydra's public API "
-            "instead (slower, same configs)",
-            name,
-            type(error).__name__,
-            error,
-        )
+        log.warning("Hydra's internal %s is not available (%s: %s); %s", name, type(error).__name__, error, instead)
     return Unavailable(name)
 
 
@@ -135,10 +132,23 @@ def plain_yaml(data: Any) -> str:
 
 
 def job_error(job_return: Any) -> Optional[BaseException]:
-    """The exception a failed Hydra job raised, read through the public `return_value` (which
-    re-raises it), not the private `_return_value`; None for a job that completed."""
+    """The exception a failed Hydra job raised; None for a job that completed.
+
+    Hydra's public `return_value` re-raises it, but first writes "Error executing job with
+    overrides: [...]" to stderr: a sweep that goes on past a failed job (the pipeline's line
+    per job, an Optuna trial that failed) would print that beside its own line for the same
+    job. So the private field `_return_value` is read; the public property is the fallback."""
+    if job_return.status == JobStatus.COMPLETED:
+        return None
     try:
-        job_return.return_value
-    except Exception as error:  # noqa: BLE001 (whatever the job raised is what we report)
-        return error
-    return None
+        value = job_return._return_value
+    except AttributeError as error:
+        _missing(
+            "hydra.core.utils:JobReturn._return_value", error, "reading failed jobs' errors through the public API"
+        )
+        try:
+            job_return.return_value
+        except Exception as raised:  # noqa: BLE001 (whatever the job raised is what we report)
+            return raised
+        return None
+    return value if isinstance(value, BaseException) else RuntimeError(f"the job failed, returning {value!r}")

@@ -40,7 +40,7 @@ from models.nudge import NOTES_FUNCTIONS, centred_slope, nudge, one_sided_slope
 from pipeline import provenance
 from pipeline.config import ConfigError
 from pipeline.device import matmul_precision, select_device
-from pipeline.tracking import tracker_for
+from pipeline.tracking import tracker_for, ui_hint
 
 
 @dataclass
@@ -579,10 +579,10 @@ def run_lesson(cfg: DictConfig, output_dir: Path | None = None) -> str | None:
     if not cfg.tracking.enabled:
         return None
     run_id = record(cfg, lesson, found, files, device)
-    print(
-        f"\nrun {run_id} in MLflow experiment '{cfg.tracking.experiment}' ({folder}); "
-        f"see it with: mlflow ui --backend-store-uri {cfg.tracking.uri}"
-    )
+    print(f"\nrun {run_id} in MLflow experiment '{cfg.tracking.experiment}' ({folder})")
+    # The same line as a training run's: a command runnable as printed, and the link to the experiment's runs.
+    path = tracker_for(cfg.tracking.uri).experiment_url_path(cfg.tracking.experiment)
+    print(f"see it: {ui_hint(cfg.tracking.uri, path)}")
     return run_id
 
 

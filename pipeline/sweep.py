@@ -32,6 +32,7 @@ from pipeline import finishing, memory, provenance
 from pipeline.admission import admit_run, admit_sweep
 from pipeline.errors import InputRefused, one_line, record_failed_job
 from pipeline.grid import job_label, swept_keys
+from pipeline.hydra_internals import job_error
 from pipeline.tracking import Tracker, end_open_runs, tracker_for
 
 PARENT_ID_FILE = ".mlflow_parent_run_id"
@@ -148,8 +149,8 @@ class PipelineCallback(Callback):
         if job_return.status == JobStatus.COMPLETED:
             outcome = str(job_return.return_value)
         else:
-            error = getattr(job_return, "_return_value", None)
-            outcome = f"error: {one_line(error) if isinstance(error, BaseException) else error}"
+            error = job_error(job_return)
+            outcome = f"error: {one_line(error) if error is not None else 'the job failed'}"
         if self.done_jobs == 1:
             self._first_done_at = time.perf_counter()
         assert job_return.overrides is not None  # Hydra's run_job gives every job's return its overrides

@@ -78,12 +78,23 @@ def test_the_grid_expands_in_hydras_order_with_or_without_the_sweeper_internal(m
     assert hydra_internals.split_sweep_arguments(overrides) == with_hydra
 
 
-def test_a_failed_jobs_error_is_read_through_the_public_api():
+def test_a_failed_jobs_error_is_read_without_hydras_stderr_line_and_through_the_public_api_if_need_be(capfd):
     from hydra.core.utils import JobReturn, JobStatus
 
     error = RuntimeError("boom")
-    assert hydra_internals.job_error(JobReturn(status=JobStatus.FAILED, _return_value=error)) is error
+    failed = JobReturn(status=JobStatus.FAILED, _return_value=error, overrides=["optim.lr=9"])
+    assert hydra_internals.job_error(failed) is error
     assert hydra_internals.job_error(JobReturn(status=JobStatus.COMPLETED, _return_value=1.0)) is None
+    assert capfd.readouterr().err == ""  # the public return_value writes "Error executing job ..." first
+
+    class RenamedField:  # a Hydra release without the private field: its public property re-raises
+        status = JobStatus.FAILED
+
+        @property
+        def return_value(self):
+            raise error
+
+    assert hydra_internals.job_error(RenamedField()) is error
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 from pathlib import Path
 
 import jax
@@ -319,6 +320,9 @@ def test_run_lesson_records_one_finished_run(tmp_path, capsys):
     run_id = run_lesson(cfg, output_dir=tmp_path / "out")
     printed = capsys.readouterr().out
     assert "33.009000" in printed and run_id in printed
+    mlflow_command = Path(sys.executable).with_name("mlflow")  # runnable as printed, without the venv on PATH
+    assert f"see it: {mlflow_command} ui --backend-store-uri sqlite:///{tmp_path}/mlflow.db, then open" in printed
+    assert "workflowType=machine_learning" in printed.splitlines()[-1]  # opens the runs table, not GenAI's
     store = client(tmp_path)
     experiment = store.get_experiment_by_name("lessons")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"

@@ -86,27 +86,3 @@ def test_a_sigkilled_run_continues_from_its_checkpoint_with_the_bits_of_an_unbro
     assert params == unbroken_params
     assert config == unbroken_config and config["params.model.hidden"]  # its params, whenever it was killed
     assert not list((killed / ".checkpoints").glob("*.npz"))  # removed once the run finished
-
-
-def test_an_interrupt_is_held_only_for_the_main_threads_writes():
-    import threading
-
-    from pipeline import interrupts
-
-    inside, done = threading.Event(), threading.Event()
-
-    def writer():  # another thread's write (a run's files uploaded in the background)
-        with interrupts.deferred():
-            inside.set()
-            done.wait(5)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    inside.wait(5)
-    with pytest.raises(KeyboardInterrupt):
-        interrupts._handler(signal.SIGTERM, None)  # not held: the main thread is not writing
-    done.set()
-    thread.join()
-    with pytest.raises(KeyboardInterrupt):
-        with interrupts.deferred():
-            interrupts._handler(signal.SIGTERM, None)  # held until the main thread's write ends

@@ -324,7 +324,10 @@ class OptunaSweeper(Sweeper):
 def job_outcome(job: JobReturn) -> Tuple[Optional[float], str, Optional[str]]:
     """(objective or None if the trial failed, why it failed, the job's MLflow run id)."""
     if job.status != JobStatus.COMPLETED:
-        return None, f"the job raised {type(job._return_value).__name__}: {job._return_value}", None
+        from pipeline.hydra_internals import job_error
+
+        error = job_error(job)
+        return None, f"the job raised {type(error).__name__}: {error}", None
     result = job.return_value
     run_id = getattr(result, "run_id", None)
     if getattr(result, "status", None) == "FAILED":
