@@ -136,6 +136,12 @@ def leave() -> None:
             tracking.close_stores()
         except Exception:  # noqa: BLE001 (what was written stays in the store's log; the exit status stands)
             pass
+        except KeyboardInterrupt:  # Ctrl-C as the command ends: said in one line, not a traceback
+            print("interrupted while closing the tracking store: what was written stays in it", file=sys.stderr)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            memory.before_exit()
+            raise SystemExit(130) from None
     sys.stdout.flush()
     sys.stderr.flush()
     memory.before_exit()

@@ -6,7 +6,8 @@ Every check of the user's input lives here, and every refusal leaves here the sa
 
 What is checked, for each job of a command (a run alone is a command of one job):
 
-- its config (pipeline/config.validate: every value in range, every choice allowed);
+- its config (pipeline/config.validate: every value in range, every choice allowed; no key
+  the schema lacks, as `+model.hiden=3` would add; a lesson's own keys, pipeline/lessons.py);
 - the values it ignores (`model.depth=3` on the shallow model), unless another job of the
   same command reads them (a sweep over model=logistic,shallow sets model.hidden for both);
 - the memory it needs, estimated from its sizes, against what the machine has available;
@@ -14,9 +15,10 @@ What is checked, for each job of a command (a run alone is a command of one job)
   no example, a training split of one class) and what the model makes of it (a sigmoid
   output for regression targets, the perceptron on a regression table);
 
-and once per command: the size of a grid (before it is expanded: `sweep.max_jobs`), the
-tracking store (reachable within seconds, whatever its scheme), the output folder, the
-caches that live under HOME, and the device.
+and once per command: the size of a grid (before it is expanded: `sweep.max_jobs`; a swept
+value that gives no job, or that a grid cannot list), the keys typed beside a lesson, the
+launcher's settings, the tracking store (reachable within seconds, whatever its scheme), the
+output folder, the caches that live under HOME, and the device.
 
 Who calls what:
 
@@ -44,9 +46,9 @@ from typing import Any, Callable, Optional, Sequence
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.config import ConfigError, hidden_layers, ignored_settings, uses, validate
+from pipeline.config import ConfigError, hidden_layers, ignored_settings, unknown_keys, uses, validate
 from pipeline.data import Dataset, DataError, load_from_config
-from pipeline.errors import InputRefused, one_line
+from pipeline.errors import InputRefused, key_suggestion, one_line
 
 # The checks' own errors, turned into InputRefused. (A DeviceError is a RuntimeError.)
 _REFUSABLE = (ValueError, RuntimeError, OSError, OmegaConfBaseException)
@@ -60,6 +62,7 @@ CONNECT_TIMEOUT_S = 3.0
 
 def admit_run(config: DictConfig) -> None:
     """A run alone (`python -m pipeline ...`): the job, its output folder, the store, the device."""
+    _refusing(check_lesson_overrides, config)
     _refusing(_check_jobs, [config], None)
     _refusing(check_places, config, config.hydra.run.dir)
     _refusing(check_device, config.device)
@@ -76,6 +79,7 @@ def admit_sweep(config: DictConfig) -> list[list[str]]:
     from pipeline.grid import expand_grid
 
     _refusing(check_grid_size, config)
+    _refusing(check_lesson_overrides, config)
     _refusing(check_sweeper, config)
     _refusing(check_launcher, config)
     jobs = _refusing(expand_grid, config)
@@ -94,6 +98,27 @@ def admit_sweep(config: DictConfig) -> list[list[str]]:
     return jobs
 
 
+# What a lesson (+lesson=NAME) reads of the config; it trains no network.
+LESSON_READS = ("lesson", "tracking", "device", "sweep", "hydra", "experiment")
+
+
+def check_lesson_overrides(config: DictConfig) -> None:
+    """A key typed or swept beside +lesson=NAME that the lesson does not read (`train.seed=0,1`)
+    is refused, as a value a model ignores is: a sweep over it would record the same lesson again
+    and again. (An experiment's swept keys count as typed.)"""
+    params = config.hydra.sweeper.get("params") or {}
+    overrides = [*config.hydra.overrides.task, *(f"{key}={value}" for key, value in params.items())]
+    keys = [override.partition("=")[0].lstrip("+~") for override in overrides]
+    if config.get("lesson") is None and "lesson" not in keys:
+        return
+    for override, key in zip(overrides, keys):
+        if key.split(".")[0].split("/")[0] not in LESSON_READS:
+            raise ConfigError(
+                f"{override} would be ignored: a lesson trains no network, and reads only lesson.*, "
+                "tracking.*, device and sweep.*; remove it"
+            )
+
+
 def check_sweeper(config: DictConfig) -> None:
     """A search sweeper's own checks (its search space, sampler, storage), before the parent run
     exists: Hydra creates the sweeper only after the callback's on_multirun_start. A sweeper class
@@ -107,10 +132,18 @@ def check_sweeper(config: DictConfig) -> None:
 
 
 def check_launcher(config: DictConfig) -> None:
-    """The batched launcher's own setting: hydra.launcher.chunk_size, jobs per launch of a grid
-    (an integer >= 1, or null for the whole grid in one launch; pipeline/sweep.py applies it)."""
+    """The launcher's settings that would fail only once the sweep had started: the batched
+    launcher's hydra.launcher.chunk_size, jobs per launch of a grid (an integer >= 1, or null
+    for the whole grid in one launch; pipeline/sweep.py applies it), and joblib's n_jobs
+    (processes at once: >= 1, or -1 for one per core, -2 for all but one, ...; never 0)."""
     launcher = config.hydra.launcher
-    if "batched_launcher" not in str(launcher.get("_target_", "")):
+    target = str(launcher.get("_target_", ""))
+    if "joblib" in target.lower() and launcher.get("n_jobs") == 0:
+        raise ValueError(
+            "hydra.launcher.n_jobs=0 is not allowed; it must be an integer >= 1 (processes at once), "
+            "or -1 for one per core"
+        )
+    if "batched_launcher" not in target:
         return
     chunk = launcher.get("chunk_size")
     if chunk is not None and chunk < 1:
@@ -129,6 +162,10 @@ def admit_jobs(configs: Sequence[DictConfig], overrides: Optional[Sequence[Seque
 def check_job(cfg: Any) -> Dataset:
     """One job's config, memory and data; returns its data. Raises ConfigError or DataError
     (ValueErrors, one line) rather than InputRefused: for callers that are not the command line."""
+    if isinstance(cfg, DictConfig) and cfg.get("lesson") is not None:  # +lesson=NAME: its keys, before Hydra's run_job
+        from pipeline.lessons import lesson_config
+
+        lesson_config(cfg.lesson)
     validate(cfg)
     data = cfg.data
     if data.name != "csv":  # the size is known before generating anything
@@ -174,9 +211,14 @@ def _data_name(cfg: Any) -> str:
 def _check_jobs(configs, overrides: Optional[Sequence[Sequence[str]]]) -> list[Dataset]:
     """check_job for each job, then the values no job of the command reads."""
     datasets, ignored_by, used = [], [], set()
+    key_sets: set[tuple[str, ...]] = set()  # the jobs' keys typed: jobs that type the same keys have the same keys
     for number, cfg in enumerate(configs):
         where = f" (in the sweep's job {' '.join(overrides[number])})" if overrides else ""
+        typed = tuple(override.partition("=")[0] for override in overrides[number]) if overrides else None
         try:
+            if typed is None or typed not in key_sets:
+                check_known_keys(cfg)
+                key_sets.add(typed or ())
             datasets.append(check_job(cfg))
             ignored = ignored_settings(cfg)
         except (ValueError, OmegaConfBaseException) as error:
@@ -192,6 +234,12 @@ def _check_jobs(configs, overrides: Optional[Sequence[Sequence[str]]]) -> list[D
             if key not in used:  # no job of this command reads it
                 raise ConfigError(f"{key}={values[key]!r} would be ignored: {why}; remove it{where}")
     return datasets
+
+
+def check_known_keys(cfg: Any) -> None:
+    """No key the schema lacks: Hydra adds `+model.hiden=3` and `+foo=1` to the structured config."""
+    for key in unknown_keys(cfg):
+        raise ConfigError(f"unknown key '{key}' (added with a +: nothing reads it){key_suggestion(key)}")
 
 
 def _value(cfg: Any, key: str) -> Any:
@@ -319,7 +367,7 @@ def grid_size(config: DictConfig) -> tuple[int, dict[str, int]]:
     swept key has: counted from the overrides, without expanding them. (0, {}) for other sweepers."""
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import RangeSweep
+    from hydra.core.override_parser.types import IntervalSweep, RangeSweep
 
     if "BasicSweeper" not in str(config.hydra.sweeper.get("_target_", "")):
         return 0, {}
@@ -333,12 +381,25 @@ def grid_size(config: DictConfig) -> tuple[int, dict[str, int]]:
             counts[key] = 1
             continue
         value = override.value()
+        written = f"{override.input_line or key}"
+        if isinstance(value, IntervalSweep):
+            raise ConfigError(
+                f"{written}: an interval is a search space, which a grid cannot list; search it with "
+                f"hydra/sweeper=optuna (as +experiment=lr_search does), or list the values: {key}=A,B,C"
+            )
         if isinstance(value, RangeSweep):
             start, stop, step = value.start, value.stop, value.step
             assert start is not None and stop is not None  # the parser fills both in for range(...)
-            counts[key] = max(0, math.ceil((stop - start) / step)) if step else 0
+            if not step:
+                raise ConfigError(f"{written}: a range's step must not be 0; e.g. {key}=range(1,10,2)")
+            counts[key] = max(0, math.ceil((stop - start) / step))
         else:
             counts[key] = sum(1 for _ in override.sweep_string_iterator())
+        if not counts[key]:  # the sweep would launch no job, and its parent run would say nothing
+            raise ConfigError(
+                f"{written} gives no value, so the sweep would have no jobs; a range(start, stop, step) "
+                f"stops before its stop, counting by its step (1 unless given): e.g. {key}=range(1,5)"
+            )
     swept = {key: n for key, n in counts.items() if n != 1}
     return math.prod(counts.values()), swept
 
@@ -399,6 +460,8 @@ def check_caches() -> None:
 
 
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+# A database driver's module, as the ImportError names it, and the package that installs it.
+_PIP_NAMES = {"MySQLdb": "mysqlclient", "pymysql": "PyMySQL", "psycopg2": "psycopg2-binary", "psycopg": "psycopg"}
 
 
 def check_tracking(uri: str) -> None:
@@ -427,7 +490,8 @@ def _check_database(uri: str, base: str) -> None:
     except ImportError as error:
         raise ValueError(
             f"tracking.uri={uri}: its database driver ({error.name or error}) is not installed; "
-            f"install it (pip install {error.name or 'the driver'}) or name another in the URI"
+            f"install it (pip install {_PIP_NAMES.get(error.name or '', error.name or 'the driver')}) "
+            "or name another in the URI"
         ) from None
     except sqlalchemy.exc.ArgumentError as error:  # an unknown driver name
         raise ValueError(f"tracking.uri={uri}: {one_line(error)}") from None

@@ -309,7 +309,19 @@ class ConfigView:
 
 
 def _same(a: DictConfig, b: DictConfig) -> bool:
-    return OmegaConf.to_container(a, resolve=False) == OmegaConf.to_container(b, resolve=False)
+    return _equal(OmegaConf.to_container(a, resolve=False), OmegaConf.to_container(b, resolve=False))
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Plain containers equal, NaN equal to NaN: a job with optim.lr=nan is derived as Hydra composes
+    it (then refused by the checks, as a NaN rate must be), not reported as a failed derivation."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[key], b[key]) for key in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    return bool(a == b)
 
 
 # One composer for the sweep running now: the up-front check (pipeline/sweep.py), the sweeper

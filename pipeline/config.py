@@ -8,11 +8,13 @@ loaded or any MLflow run is created.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
 
 from models.activations import ACTIVATIONS, GRADIENT_ACTIVATIONS
 from models.network import INIT_SCHEMES
@@ -114,6 +116,30 @@ class Config:
     lesson: Optional[Any] = None
 
 
+def unknown_keys(cfg: Any) -> list[str]:
+    """The dotted keys of a composed config that the schema does not have. Hydra refuses
+    `model.hiden=3` (not in the structured config) but adds `+model.hiden=3` and `+foo=1`, and
+    the job would train as if they had not been typed. `lesson` is free-form here (its keys are
+    checked by pipeline/lessons.py), `hydra` is Hydra's."""
+    if not isinstance(cfg, DictConfig):
+        return []
+    found: list[str] = []
+
+    def walk(node: DictConfig, schema: Any, prefix: str) -> None:
+        fields = {f.name: f for f in dataclasses.fields(schema)}
+        for key in map(str, node):
+            if not prefix and key == "hydra":
+                continue
+            known = fields.get(key)
+            if known is None:
+                found.append(f"{prefix}{key}")
+            elif dataclasses.is_dataclass(known.default_factory) and isinstance(node.get(key), DictConfig):
+                walk(node[key], known.default_factory, f"{prefix}{key}.")
+
+    walk(cfg, Config, "")
+    return found
+
+
 def register_configs() -> None:
     """Put the schema in Hydra's ConfigStore; conf/config.yaml lists it first in its defaults."""
     ConfigStore.instance().store(name="schema", node=Config)
@@ -143,13 +169,16 @@ def _positive_finite(key: str, value: float) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed; it must be a finite number > 0")
 
 
-def _in_range(key: str, value: float, low: float, high: float, *, high_open: bool = False) -> None:
-    """low <= value <= high (or < high), and finite: NaN is refused, not compared."""
-    inside = math.isfinite(value) and low <= value and (value < high if high_open else value <= high)
+def _in_range(
+    key: str, value: float, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> None:
+    """low <= value <= high (< where open), and finite: NaN is refused, not compared."""
+    above = low < value if low_open else low <= value
+    inside = math.isfinite(value) and above and (value < high if high_open else value <= high)
     if not inside:
         raise ConfigError(
             f"{key}={value!r} is out of range; it must be a finite number in "
-            f"[{low:g}, {high:g}{')' if high_open else ']'}"
+            f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         )
 
 
@@ -201,12 +230,27 @@ def _validate_tracking(cfg: Any) -> None:
             "(an MLflow server) or postgresql://USER@HOST/DB, mysql://USER@HOST/DB (a database server)"
             + ("; MLflow's file: store is not supported (use sqlite:///mlflow.db)" if scheme in ("file", "") else "")
         )
+    if scheme == "sqlite" and not _sqlite_file(uri):
+        raise ConfigError(
+            f"tracking.uri={uri!r} names no file: SQLite would keep the runs in memory, lost when the "
+            "command ends; use sqlite:///PATH, e.g. sqlite:///mlflow.db"
+        )
     if not str(cfg.tracking.experiment or "").strip():
         raise ConfigError(
             f"tracking.experiment={cfg.tracking.experiment!r} is empty; name the MLflow experiment "
             "(e.g. tracking.experiment=Default)"
         )
     _at_least("sweep.max_jobs", cfg.sweep.max_jobs, 1)
+
+
+def _sqlite_file(uri: str) -> str:
+    """The database file of an SQLite URI, "" for an in-memory database: `sqlite://`, `sqlite:///`,
+    `sqlite:///:memory:`, `sqlite://HOST/...` (SQLAlchemy reads a host as no file), `mode=memory`."""
+    rest = uri.partition("://")[2]
+    if not rest.startswith("/") or "mode=memory" in rest:
+        return ""
+    path = rest[1:].partition("?")[0]
+    return "" if path in ("", ":memory:") else path
 
 
 # Keys each kind of job reads; a job ignores a key outside these (see `ignored_settings`).
@@ -337,6 +381,5 @@ def _validate_numbers(cfg: Any) -> None:
     _positive_finite("optim.eps", cfg.optim.eps)
     _positive_finite("gradcheck.tolerance", cfg.gradcheck.tolerance)
     _positive_finite("gradcheck.fd_tolerance", cfg.gradcheck.fd_tolerance)
-    _in_range("gradcheck.epsilon", cfg.gradcheck.epsilon, 0, 1)
-    _positive_finite("gradcheck.epsilon", cfg.gradcheck.epsilon)
+    _in_range("gradcheck.epsilon", cfg.gradcheck.epsilon, 0, 1, low_open=True)
     _at_least("gradcheck.max_examples", cfg.gradcheck.max_examples, 1)

@@ -85,13 +85,18 @@ def one_line(error: BaseException) -> str:
             f"{group}={name} selects a file of conf/{group}/ that the defaults do not name; add it with a +: "
             f"python -m pipeline +{group}={name}"
         )
+    if unknown and unknown.group(1).startswith("lesson."):
+        return (
+            f"{unknown.group(1)} is a lesson's key, and no lesson was given; add one with a +: "
+            f"python -m pipeline +lesson=NAME {unknown.group(1)}=..."
+        )
     if unknown:
         rest = [part for part in message.split("; ")[1:] if not part.startswith("To append")]
-        message = "; ".join([f"unknown key '{unknown.group(1)}'{_suggestion(unknown.group(1))}", *rest])
+        message = "; ".join([f"unknown key '{unknown.group(1)}'{key_suggestion(unknown.group(1))}", *rest])
     return message
 
 
-def _suggestion(key: str) -> str:
+def key_suggestion(key: str) -> str:
     """ "; did you mean 'model.hidden'?" for a near miss of a key of the schema, else ""."""
     import dataclasses
     import difflib

@@ -6,6 +6,8 @@ Shared by the sweep's callback (pipeline/sweep.py: progress lines) and its summa
 
 from __future__ import annotations
 
+from typing import Iterable, Optional
+
 from omegaconf import DictConfig
 
 from pipeline import hydra_internals
@@ -21,6 +23,20 @@ def swept_keys(config: DictConfig) -> dict[str, str]:
         if "," in value or value.startswith(SEARCH_FUNCTIONS):
             params[key.lstrip("+~")] = value
     return {str(k): str(v) for k, v in params.items()}
+
+
+def remember_swept(parent_run_id: str, keys: Iterable[str]) -> None:
+    """Note the keys the sweep of `parent_run_id` varies, for its jobs in this process to name
+    their runs by (pipeline/job.py); a worker process reads them from the parent run instead."""
+    _swept_by_parent[parent_run_id] = tuple(keys)
+
+
+def remembered_swept(parent_run_id: str) -> Optional[tuple[str, ...]]:
+    """The keys noted for the sweep of `parent_run_id` in this process; None if none were."""
+    return _swept_by_parent.get(parent_run_id)
+
+
+_swept_by_parent: dict[str, tuple[str, ...]] = {}
 
 
 def expand_grid(config: DictConfig) -> list[list[str]]:

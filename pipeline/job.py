@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import jax
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from pipeline import handoff, provenance, segments
 from pipeline.admission import check_job
@@ -20,9 +20,14 @@ from pipeline.config import hidden_layers
 from pipeline.data import Dataset, load_from_config
 from pipeline.device import matmul_precision, select_device
 from pipeline.errors import RunFailure
+from pipeline.grid import remember_swept, remembered_swept, short_name, short_value
 from pipeline.inputs import layer_sizes, train_spec
 from pipeline.recording import OBJECTIVE_POINTS, LiveMetrics, ParamsWithFirstWrite, objective_name, record_training
-from pipeline.tracking import RESUMED_TAG_PREFIX, Tracker, tracker_for
+from pipeline.tracking import CONTINUED_TAG_PREFIX, RESUMED_TAG_PREFIX, Tracker, tracker_for
+
+# The keys the short run name always shows (model, activation, hidden size, depth, optimizer,
+# learning rate, seed); any other key a sweep varies is added to it.
+NAMED_KEYS = ("model.name", "model.activation", "model.hidden", "model.depth", "optim.name", "optim.lr", "train.seed")
 
 
 @dataclass
@@ -46,17 +51,70 @@ class JobResult:
         return f"{self.status} {self.objective_name}={final:.4f} (last {OBJECTIVE_POINTS} mean {self.objective:.4f})"
 
 
-def run_name(cfg: DictConfig) -> str:
+def run_name(cfg: DictConfig, swept: Sequence[str] = ()) -> str:
     """A name that tells a sweep's jobs apart at a glance, shortest first: `relu-h50-lr1.2-s0`;
-    the model kind when it is not the shallow network, the optimizer when it is not plain gd."""
-    parts = [] if cfg.model.name in ("shallow", "deep") else [cfg.model.name]
+    the model kind when it is not the shallow network, the optimizer when it is not plain gd,
+    and whatever else the sweep varies (`swept`, its keys): the chosen option of a config group
+    (`moons-logistic-lr1.2-s0` for a sweep over data= and model=), any other value short
+    (`tanh-h4-lr1.2-s0-steps200` for one over train.steps)."""
+    choices, varied = group_choices(), set(swept)
+
+    def option(group: str) -> str:
+        # A swept group by the option chosen (data=moons); else, or swept by value, its name key.
+        return str(choices.get(group) or cfg[group].name) if group in varied else str(cfg[group].name)
+
+    parts = [option("data")] if varied & {"data", "data.name"} else []
+    if cfg.model.name not in ("shallow", "deep") or varied & {"model", "model.name"}:
+        parts.append(option("model"))
     if hidden_layers(cfg):
         depth = f"x{cfg.model.depth}" if cfg.model.name == "deep" else ""
         parts += [cfg.model.activation, f"h{cfg.model.hidden}{depth}"]
-    if cfg.optim.name != "gd":
-        parts.append(cfg.optim.name)
+    if cfg.optim.name != "gd" or varied & {"optim", "optim.name"}:
+        parts.append(option("optim"))
     parts += [f"lr{cfg.optim.lr:.3g}", f"s{cfg.train.seed}"]
+    shown = {*NAMED_KEYS, "data", "data.name", "model", "optim"}
+    parts += [part for key in sorted(varied - shown) if (part := _name_part(cfg, key, choices))]
     return "-".join(parts)
+
+
+def _name_part(cfg: DictConfig, key: str, choices: dict[str, str]) -> str:
+    """A swept key's part of a run name: a group's option (`adam`), a number after its key's last
+    part (`steps200`), any other value, or a number after a key ending in a digit, as `key=value`
+    (`dtype=float64`, `b1=0.9`); "" for a key the config lacks."""
+    if key in choices:
+        return choices[key]
+    value = OmegaConf.select(cfg, key, default=None)
+    if value is None or isinstance(value, (DictConfig, ListConfig)):
+        return ""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return f"{short_name(key)}{'' if number and not key[-1].isdigit() else '='}{short_value(value)}"
+
+
+def group_choices() -> dict[str, str]:
+    """{group: option} of the job's config groups as Hydra chose them (hydra.runtime.choices:
+    data=moons, model=logistic, +experiment=...), Hydra's own groups left out; {} outside Hydra.
+    Logged as the run's params `data`, `model`, ..., so a sweep over a group has a value per run."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    choices = HydraConfig.get().runtime.choices
+    return {str(group): str(option) for group, option in choices.items() if "/" not in str(group) and option}
+
+
+def swept_by(tracker, parent_run_id: Optional[str]) -> tuple[str, ...]:
+    """The keys the sweep of `parent_run_id` varies: as the sweep noted them in its own process
+    (pipeline/sweep.py), else as its parent run records them (params `sweep.<key>`), read once in
+    a worker process (joblib's, submitit's). The sweep's own process reads nothing from the store
+    here: while it writes behind, a read would first wait for the writer."""
+    if tracker is None or not parent_run_id:
+        return ()
+    keys = remembered_swept(parent_run_id)
+    if keys is None:
+        params = tracker.get_run(parent_run_id).params
+        keys = tuple(key.removeprefix("sweep.") for key in params if key.startswith("sweep."))
+        remember_swept(parent_run_id, keys)
+    return keys
 
 
 def same_build() -> dict[str, str]:
@@ -170,7 +228,7 @@ def _run(
     spec = train_spec(cfg, ds)
     tracker: Optional[Tracker | ParamsWithFirstWrite] = tracker_for(cfg.tracking.uri) if cfg.tracking.enabled else None
     tags = run_tags(cfg, ds, device, resolved, config_hash)
-    name, label = tags["objective"], run_name(cfg)
+    name, label = tags["objective"], run_name(cfg, swept_by(tracker, parent_run_id))
     if handed is not None:
         resume = handed.resume
     else:  # run alone or by another launcher: decide here, as the batched launcher does
@@ -186,8 +244,13 @@ def _run(
             return JobResult("SKIPPED", earlier.run_id, name, objective, dict(earlier.metrics))
     checkpoint = segments.checkpoint_path(tags["config_hash"])
     run_id, logged_through = continued_run(tracker, checkpoint)
+    if tracker and run_id is not None and parent_run_id:
+        # The run keeps the parent that started it; this sweep's parent links to it.
+        job_key = f"{CONTINUED_TAG_PREFIX}{tags.get('hydra.job.num') or run_id}"
+        tracker.set_tags(parent_run_id, {job_key: run_id})
     if tracker:
-        params = provenance.flatten(resolved)
+        # The config, and the option of each config group (what a sweep over data= varies).
+        params = {**group_choices(), **provenance.flatten(resolved)}
         if run_id is None:
             run_id = tracker.start_run(cfg.tracking.experiment, label, tags, parent_run_id)
         elif tracker.get_run(run_id).params:

@@ -38,9 +38,9 @@ from models.backprop import loss
 from models.network import forward, init_params
 from models.nudge import NOTES_FUNCTIONS, centred_slope, nudge, one_sided_slope
 from pipeline import provenance
-from pipeline.config import ConfigError
+from pipeline.config import INT32_MAX, ConfigError
 from pipeline.device import matmul_precision, select_device
-from pipeline.tracking import tracker_for, ui_hint
+from pipeline.tracking import real_run_id, tracker_for, ui_hint
 
 
 @dataclass
@@ -524,9 +524,17 @@ LESSON_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+LARGEST_INPUT = 1e6  # lesson.points, z and inputs lie within ±this
+
+
 def lesson_config(node: Any) -> LessonConfig:
     """The `lesson` node checked against LessonConfig: an unknown key, a wrong type or an unknown
     lesson is refused in one line (ConfigError)."""
+    if isinstance(node, (dict, DictConfig)) and node.get("name") in (None, "???"):  # +lesson.nudge=0.1 alone
+        raise ConfigError(
+            f"lesson keys need a lesson to read them: add +lesson=NAME, one of: {', '.join(LESSONS)} "
+            "(e.g. python -m pipeline +lesson=derivatives lesson.nudge=0.1)"
+        )
     try:
         merged = OmegaConf.merge(OmegaConf.structured(LessonConfig), node)
         # omegaconf's stubs return any container; a structured config's to_object is its dataclass.
@@ -536,23 +544,49 @@ def lesson_config(node: Any) -> LessonConfig:
         raise ConfigError(f"lesson: {message}; the lesson keys are: {', '.join(LessonConfig.__dataclass_fields__)}")
     if lesson.name not in LESSONS:
         raise ConfigError(f"lesson.name={lesson.name!r} is not allowed; choose one of: {', '.join(LESSONS)}")
-    _check_positive(lesson)
+    _check_values(lesson)
     return lesson
 
 
-def _check_positive(lesson: LessonConfig) -> None:
-    for key in ("nudge", "max_seconds"):
-        if not (math.isfinite(getattr(lesson, key)) and getattr(lesson, key) > 0):
-            raise ConfigError(f"lesson.{key}={getattr(lesson, key)!r} is not allowed; it must be a finite number > 0")
+def _check_values(lesson: LessonConfig) -> None:
+    """Every lesson key in range, whichever lesson reads it (a key set for another lesson is
+    checked all the same), so that no lesson starts on a value it cannot use."""
+    if not 0 < lesson.nudge <= 1:  # the notes' h is 0.001: tiny beside a
+        raise ConfigError(f"lesson.nudge={lesson.nudge!r} is not allowed; it must lie in (0, 1]")
+    if not (math.isfinite(lesson.max_seconds) and lesson.max_seconds > 0):
+        raise ConfigError(f"lesson.max_seconds={lesson.max_seconds!r} is not allowed; it must be a finite number > 0")
+    if not 0 <= lesson.leaky_slope < 1:  # as model.leaky_slope: max(αz, z) with α in [0, 1)
+        raise ConfigError(f"lesson.leaky_slope={lesson.leaky_slope!r} is not allowed; it must lie in [0, 1)")
     for key in ("n_x", "hidden", "steps", "repeats"):
-        if getattr(lesson, key) < 1:
-            raise ConfigError(f"lesson.{key}={getattr(lesson, key)!r} is too small; it must be an integer >= 1")
-    for key in ("examples", "matmul_sizes", "jobs"):
-        if not getattr(lesson, key) or min(getattr(lesson, key)) < 1:
+        if not 1 <= getattr(lesson, key) <= INT32_MAX:
             raise ConfigError(
-                f"lesson.{key}={list(getattr(lesson, key))!r} is not allowed; "
-                "it must be a non-empty list of integers >= 1"
+                f"lesson.{key}={getattr(lesson, key)!r} is not allowed; it must be an integer in [1, {INT32_MAX}]"
             )
+    if not 0 <= lesson.seed < 2**32:
+        raise ConfigError(f"lesson.seed={lesson.seed!r} is out of range; it must lie in [0, 2**32 - 1]")
+    for key in ("examples", "matmul_sizes", "jobs"):
+        values = list(getattr(lesson, key))
+        if not values or not all(1 <= value <= INT32_MAX for value in values):
+            raise ConfigError(
+                f"lesson.{key}={values!r} is not allowed; it must be a non-empty list of integers in [1, {INT32_MAX}]"
+            )
+    # The notes' numbers are small; up to a million, a³ and every nudge stay far inside float64.
+    # derivatives: the notes' functions include ln a and 1/a, defined for a > 0 only
+    if not lesson.points or not all(0 < a <= LARGEST_INPUT for a in lesson.points):
+        raise ConfigError(
+            f"lesson.points={list(lesson.points)!r} is not allowed; it must be a non-empty list of numbers "
+            f"in (0, {LARGEST_INPUT:g}] (the notes' f(a) include ln a and 1/a)"
+        )
+    if not lesson.z or not all(abs(z) <= LARGEST_INPUT for z in lesson.z):
+        raise ConfigError(
+            f"lesson.z={list(lesson.z)!r} is not allowed; it must be a non-empty list of numbers in "
+            f"[-{LARGEST_INPUT:g}, {LARGEST_INPUT:g}]"
+        )
+    if len(lesson.inputs) != 3 or not all(abs(x) <= LARGEST_INPUT for x in lesson.inputs):
+        raise ConfigError(
+            f"lesson.inputs={list(lesson.inputs)!r} is not allowed; it must be three numbers in "
+            f"[-{LARGEST_INPUT:g}, {LARGEST_INPUT:g}]: the notes' a, b, c (J = 3(a + bc))"
+        )
 
 
 def compute(lesson: LessonConfig) -> Lesson:
@@ -578,7 +612,8 @@ def run_lesson(cfg: DictConfig, output_dir: Path | None = None) -> str | None:
     files = write_files(found, lesson.name, folder, plots=cfg.tracking.plots)
     if not cfg.tracking.enabled:
         return None
-    run_id = record(cfg, lesson, found, files, device)
+    # The store's id: in a sweep of lessons the run may be written behind, known by a provisional id until created.
+    run_id = real_run_id(record(cfg, lesson, found, files, device))
     print(f"\nrun {run_id} in MLflow experiment '{cfg.tracking.experiment}' ({folder})")
     # The same line as a training run's: a command runnable as printed, and the link to the experiment's runs.
     path = tracker_for(cfg.tracking.uri).experiment_url_path(cfg.tracking.experiment)

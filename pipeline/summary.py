@@ -29,10 +29,15 @@ from pipeline.finishing import PlotCall
 from pipeline.grid import short_name, short_value, swept_keys
 from pipeline.predict import NetworkPredict, Predict
 from pipeline.recording import OBJECTIVE_POINTS
-from pipeline.tracking import NOTE_TAG, RESUMED_TAG_PREFIX, RunRecord, Tracker, ui_hint  # noqa: F401 (re-export)
+from pipeline.tracking import CONTINUED_TAG_PREFIX, NOTE_TAG, RESUMED_TAG_PREFIX, RunRecord, Tracker, ui_hint  # noqa: F401 (re-export)
 
 OBJECTIVE_WINDOW = OBJECTIVE_POINTS  # logged points the settled objective averages (what every job returns)
 SEPARABLE_EXAMPLES = 2  # the best must beat the runner-up by this many validation examples
+# Accuracies are logged as float32 (a count over m examples, rounded to 24 bits): a gap of exactly
+# 2 of 80 examples (70/80 - 68/80) reads 1.9999981. A gap short of SEPARABLE_EXAMPLES by no more
+# than this many float32 ulps of the accuracies, in examples, has reached it; the settled means
+# (of 5 counts) are a fifth of an example apart at least, far more than this up to m ~ 800,000.
+FLOAT32_ROUNDINGS = 4
 METRICS = (
     "loss",
     "train_accuracy",
@@ -75,13 +80,17 @@ def objective_of(rows: list[dict]) -> tuple[str, bool]:
 
 
 def run_rows(tracker: Tracker, parent_run_id: str, experiment: str, swept: list[str]) -> list[dict]:
-    """One row per job: swept values, final and settled metrics, status, run id; resumed jobs included."""
+    """One row per job of the sweep, each run once: its child runs, and the earlier runs its parent
+    links to, a resumed one (`resumed.<job>`: reused, SKIPPED) and one continued from its
+    checkpoint (`continued.<job>`, pipeline/job.py: a child of the sweep that started it, with the
+    status it ended with in this one)."""
     runs = tracker.runs(experiment, f"tags.mlflow.parentRunId = '{parent_run_id}'")
-    parent = tracker.get_run(parent_run_id)
-    resumed = [v for k, v in parent.tags.items() if k.startswith(RESUMED_TAG_PREFIX)]
-    rows = [_row(tracker, run, swept, run.status) for run in runs]
-    rows += [_row(tracker, tracker.get_run(run_id), swept, "SKIPPED") for run_id in resumed]
-    return sorted(rows, key=lambda row: [_sort_key(row.get(k)) for k in swept] + [_sort_key(row.get("job"))])
+    rows = {run.run_id: _row(tracker, run, swept, run.status) for run in runs}
+    for tag, run_id in tracker.get_run(parent_run_id).tags.items():
+        if run_id not in rows and tag.startswith((RESUMED_TAG_PREFIX, CONTINUED_TAG_PREFIX)):
+            run = tracker.get_run(run_id)
+            rows[run_id] = _row(tracker, run, swept, "SKIPPED" if tag.startswith(RESUMED_TAG_PREFIX) else run.status)
+    return sorted(rows.values(), key=lambda row: [_sort_key(row.get(k)) for k in swept] + [_sort_key(row.get("job"))])
 
 
 def _sort_key(value: Any) -> tuple:
@@ -93,7 +102,7 @@ def _sort_key(value: Any) -> tuple:
 
 def _row(tracker: Tracker, run: RunRecord, swept: list[str], status: str) -> dict:
     params, metrics, tags = run.params, run.metrics, run.tags
-    row: dict[str, Any] = {key: _number(params.get(key)) for key in swept}
+    row: dict[str, Any] = {key: swept_value(params, key) for key in swept}
     row.update({name: metrics.get(name) for name in METRICS if name in metrics})
     scores = [metric for metric in ("val_accuracy", "val_rmse", "train_accuracy", "train_rmse") if metric in metrics]
     row.update({settled_name(m): metrics[settled_name(m)] for m in scores if settled_name(m) in metrics})
@@ -115,6 +124,13 @@ def _row(tracker: Tracker, run: RunRecord, swept: list[str], status: str) -> dic
     for key in ("model.hidden", "optim.lr", "model.activation", "model.name", "model.depth", "data.name"):
         row.setdefault(key, _number(params.get(key)))
     return row
+
+
+def swept_value(params: dict[str, str], key: str) -> Any:
+    """A run's value of a swept key: its param; for a config group (`data`, swept as data=moons),
+    the option the job logged (pipeline/job.py group_choices), or the group's `name` key in a run
+    recorded before jobs logged it."""
+    return _number(params.get(key, params.get(f"{key}.name")))
 
 
 def _number(value: Optional[str]) -> Any:
@@ -161,13 +177,18 @@ def separation_note(rows: list[dict], m_val: Optional[int]) -> str:
     best, second = order[0], order[1]
     gap = abs(best.get(key, best[metric]) - second.get(key, second[metric]))
     examples = gap * m_val
-    if examples >= SEPARABLE_EXAMPLES:
+    if examples >= SEPARABLE_EXAMPLES - FLOAT32_ROUNDINGS * m_val * 2.0**-24:
         return ""
     return (
         f"not separable: the best ({best['run_name']}) and the runner-up ({second['run_name']}) differ by "
-        f"{gap:.4f} in {key}, {examples:.1f} of {m_val} validation examples "
+        f"{gap:.4f} in {key}, {_examples(examples)} of {m_val} validation examples "
         f"(fewer than {SEPARABLE_EXAMPLES}); treat them as tied"
     )
+
+
+def _examples(count: float) -> str:
+    """A count of examples as read: 1, 1.8, 1.96 (a settled mean averages counts)."""
+    return f"{count:.2f}".rstrip("0").rstrip(".")
 
 
 def seed_statistics(rows: list[dict], swept: list[str]) -> list[dict]:
@@ -421,16 +442,24 @@ def parent_note(
 # -- plots -----------------------------------------------------------------------------------
 
 
+def _first_swept(candidates: tuple[str, ...], swept: list[str], taken: tuple[str, ...] = ()) -> Optional[str]:
+    """The first of `candidates` the sweep varies, named as the sweep names it: `data.name` is
+    swept as the config group `data` (data=flower,moons), whose rows hold the option chosen."""
+    for key in candidates:
+        for name in dict.fromkeys((key, key.removesuffix(".name"))):
+            if name in swept and name not in taken:
+                return name
+    return None
+
+
 def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> list[PlotCall]:
     """The sweep's plots, as calls of pipeline.plots functions to draw into `out`."""
-    x = next((k for k in ("model.hidden", "model.depth", "optim.lr", "data.name") if k in swept), "model.hidden")
-    series = next(
-        (k for k in ("optim.lr", "model.name", "model.activation", "train.seed") if k in swept and k != x), "optim.lr"
+    x = _first_swept(("model.hidden", "model.depth", "optim.lr", "data.name"), swept) or "model.hidden"
+    series = (
+        _first_swept(("optim.lr", "model.name", "optim.name", "model.activation", "train.seed"), swept, (x,))
+        or "optim.lr"
     )
-    panels = next(
-        (k for k in ("model.activation", "data.name", "model.name") if k in swept and k not in (x, series)),
-        "model.activation",
-    )
+    panels = _first_swept(("model.activation", "data.name", "model.name"), swept, (x, series)) or "model.activation"
     experiment = config.tracking.experiment
     if "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower():
         # A search samples the space: a scatter of the objective against each searched key.
@@ -523,20 +552,32 @@ def _grad_norms(tracker, rows, swept, out: Path) -> list[PlotCall]:
 
 
 def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> list[PlotCall]:
-    """Decision boundaries of the best few jobs, when the data is 2-D and binary (predicted in
-    NumPy from each run's params.npz, as each run's own boundary is: no program to compile)."""
+    """Decision boundaries of the best few jobs on the best's data, when it is 2-D and binary
+    (predicted in NumPy from each run's params.npz, as each run's own boundary is: no program to
+    compile). The panels share one set's points: in a sweep over data=, jobs on other sets are left out."""
     key = settled_name(metric)
+    order = ranked(rows)
+    if not order:
+        return []
+    # The set by its name first (a row has it), then by its hash: data.noise or n_samples may differ too.
+    same_name = [row for row in order if row.get("data.name") == order[0].get("data.name")]
     panels: list[tuple[str, Predict]] = []
     data: Optional[Dataset] = None
-    for row in ranked(rows)[:how_many]:
+    data_sha: Optional[str] = None
+    for row in same_name:
+        if len(panels) == how_many:
+            break
         run = tracker.get_run(row["run_id"])
         p = run.params
+        if data is not None and run.tags.get("data.sha256") != data_sha:
+            continue
         if run.tags.get("data.task") != "binary":
             return []
         ds = dataset_of(run)
         if ds.n_features != 2:
             return []
-        data = data or ds
+        if data is None:
+            data, data_sha = ds, run.tags.get("data.sha256")
         with tempfile.TemporaryDirectory() as tmp:
             params_file = tracker.download_artifacts(row["run_id"], "params.npz", Path(tmp))
             params = dict(np.load(params_file).items())
@@ -548,5 +589,6 @@ def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> lis
     assert data is not None  # set with the first panel
     X = np.concatenate([data.X_train, data.X_val], axis=1)
     Y = np.concatenate([data.Y_train, data.Y_val], axis=1)
-    title = f"the best {len(panels)} by {key}"
+    on = f" on data={order[0].get('data.name')}" if len(same_name) < len(order) else ""
+    title = f"the best {len(panels)}{on} by {key}"
     return [("plot_decision_boundaries_grid", (panels, X, Y, out / "best_decision_boundaries.png"), dict(title=title))]

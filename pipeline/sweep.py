@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -31,11 +32,13 @@ from omegaconf import DictConfig, open_dict, read_write
 from pipeline import finishing, memory, provenance
 from pipeline.admission import admit_run, admit_sweep
 from pipeline.errors import InputRefused, one_line, record_failed_job
-from pipeline.grid import job_label, swept_keys
+from pipeline.grid import job_label, remember_swept, swept_keys
 from pipeline.hydra_internals import job_error
-from pipeline.tracking import Tracker, end_open_runs, tracker_for
+from pipeline.tracking import PROVISIONAL_PREFIX, Tracker, end_open_runs, real_run_id, tracker_for
 
 PARENT_ID_FILE = ".mlflow_parent_run_id"
+# A run id this process made up while its writer process creates the run (pipeline/tracking.py).
+PROVISIONAL_ID = re.compile(re.escape(PROVISIONAL_PREFIX) + r"[0-9a-f]+")
 JOBS_DONE_FILE = ".jobs_done"  # one byte per ended job, appended by launchers' worker processes
 
 
@@ -117,6 +120,7 @@ class PipelineCallback(Callback):
             },
         )
         self.tracker.log_params(self.parent_run_id, {f"sweep.{k}": v for k, v in grid.items()})
+        remember_swept(self.parent_run_id, grid)  # for the jobs' run names (pipeline/job.py)
         (sweep_dir / PARENT_ID_FILE).write_text(self.parent_run_id)
         _open_sweeps.append(self)
         _quiet_search_logs()
@@ -147,10 +151,10 @@ class PipelineCallback(Callback):
         self.done_jobs = self._jobs_done_so_far()
         seconds = time.perf_counter() - getattr(self, "_job_started", self.started)
         if job_return.status == JobStatus.COMPLETED:
-            outcome = str(job_return.return_value)
+            outcome = store_ids(str(job_return.return_value))
         else:
             error = job_error(job_return)
-            outcome = f"error: {one_line(error) if error is not None else 'the job failed'}"
+            outcome = store_ids(f"error: {one_line(error) if error is not None else 'the job failed'}")
         if self.done_jobs == 1:
             self._first_done_at = time.perf_counter()
         assert job_return.overrides is not None  # Hydra's run_job gives every job's return its overrides
@@ -219,6 +223,13 @@ class PipelineCallback(Callback):
             # A sweep is in _open_sweeps only once its tracker has opened its parent run.
             assert self.tracker is not None and self.parent_run_id is not None
             self.tracker.end_run(self.parent_run_id, status)
+
+
+def store_ids(text: str) -> str:
+    """`text` with every provisional run id in it replaced by the store's id of that run: a job
+    written behind (a lesson returns its run's id) is reported by the id the MLflow UI shows.
+    Waits for the writer process to have created those runs; other text is left as it is."""
+    return PROVISIONAL_ID.sub(lambda found: real_run_id(found.group()), text)
 
 
 def lessons_only(config: DictConfig, jobs: list[list[str]]) -> bool:

@@ -47,6 +47,10 @@ MAX_PARAM_VALUE_LENGTH = 6000
 
 # Tag names of the store's contract (what the pipeline writes and reads back).
 RESUMED_TAG_PREFIX = "resumed."  # parent tag resumed.<job> = id of an earlier run reused
+# Parent tag continued.<job> = id of an earlier sweep's run that this sweep's job continued from its
+# checkpoint: the run stays a child of the sweep that started it (as a resumed one does), and the
+# summary counts it with the status it ends with here (pipeline/summary.py run_rows).
+CONTINUED_TAG_PREFIX = "continued."
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the MLflow UI (3.x) picks an experiment's view from it
 EXPERIMENT_KIND = "custom_model_development"  # "Model training": the UI opens on the runs table
 SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."  # experiment tag the UI's ?viewStateShareKey= reads

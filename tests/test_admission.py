@@ -50,6 +50,15 @@ def refused(configs, overrides=None) -> str:
         (["model.depth=3"], ["model.depth=3", "shallow"]),
         (["model=logistic", "model.hidden=8"], ["model.hidden=8", "logistic"]),
         (["model.hidden=100000000"], ["model.hidden=100000000", "memory"]),
+        # Hydra adds a key given with a + to the structured config; nothing would read it.
+        (["+model.hiden=3"], ["unknown key 'model.hiden'", "did you mean 'model.hidden'"]),
+        (["+foo=1"], ["unknown key 'foo'"]),
+        (["+train.sed=3", "data=moons"], ["unknown key 'train.sed'", "train.seed"]),
+        # A lesson's keys, before Hydra's run_job (which would print its own line first).
+        (["+lesson=derivatives", "lesson.points=[]"], ["lesson.points=[]"]),
+        (["+lesson=computation_graph", "lesson.inputs=[1,2]"], ["lesson.inputs=[1.0, 2.0]", "three"]),
+        (["tracking.uri=sqlite:///"], ["tracking.uri='sqlite:///'", "in memory"]),
+        (["tracking.uri=sqlite:///:memory:"], ["names no file"]),
     ],
 )
 def test_a_bad_job_is_refused_in_one_line_naming_the_value(overrides, named):
@@ -167,6 +176,64 @@ def test_grid_size_is_counted_without_expanding_it():
         context.__exit__(None, None, None)
 
 
+@pytest.mark.parametrize(
+    "swept, named",
+    [
+        ("model.hidden=range(5,1)", "gives no value"),  # counts up from 5: stops at once
+        ("optim.lr=range(0.5,0.1,0.1)", "gives no value"),
+        ("train.seed=range(3,3)", "gives no value"),
+        ("model.hidden=range(1,3,0)", "step must not be 0"),
+        ("optim.lr=interval(0.1,1)", "hydra/sweeper=optuna"),  # a search space, not a grid
+    ],
+)
+def test_a_grid_of_no_jobs_or_a_value_it_cannot_list_is_refused_naming_it(swept, named):
+    """Such a sweep would launch nothing, and its parent run would end FINISHED with nothing in it."""
+    cfg, context = _multirun_config([swept])
+    try:
+        with pytest.raises(ConfigError) as info:
+            admission.check_grid_size(cfg)
+    finally:
+        context.__exit__(None, None, None)
+    message = str(info.value)
+    assert message.startswith(swept) and named in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "typed, refused",
+    [
+        (["+lesson=derivatives", "train.seed=3"], "train.seed=3"),
+        (["+lesson=derivatives", "data=moons"], "data=moons"),
+        (["+lesson=derivatives", "lesson.nudge=0.01", "tracking.plots=false", "device=cpu"], None),
+        (["train.seed=3"], None),  # no lesson: a training key is read
+    ],
+)
+def test_a_key_typed_beside_a_lesson_that_it_does_not_read_is_refused(typed, refused):
+    cfg, context = _multirun_config(typed, experiment="relu_sweep")
+    context.__exit__(None, None, None)
+    with open_dict(cfg):
+        cfg.hydra.sweeper.params = {}  # the experiment's own grid aside: only what was typed
+    if refused is None:
+        admission.check_lesson_overrides(cfg)
+        return
+    with pytest.raises(ConfigError) as info:
+        admission.check_lesson_overrides(cfg)
+    assert str(info.value).startswith(f"{refused} would be ignored: a lesson trains no network")
+
+
+@pytest.mark.parametrize("n_jobs, allowed", [(0, False), (1, True), (-1, True), (2, True)])
+def test_joblibs_n_jobs_zero_is_refused_before_the_sweep(n_jobs, allowed):
+    cfg, context = _multirun_config([])
+    context.__exit__(None, None, None)
+    with open_dict(cfg):
+        cfg.hydra.launcher = {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"}
+        cfg.hydra.launcher.n_jobs = n_jobs
+    if allowed:
+        admission.check_launcher(cfg)
+    else:
+        with pytest.raises(ValueError, match="hydra.launcher.n_jobs=0 is not allowed"):
+            admission.check_launcher(cfg)
+
+
 def test_a_database_that_does_not_answer_is_refused_within_seconds():
     started = time.perf_counter()
     with pytest.raises(ValueError) as info:
@@ -180,6 +247,9 @@ def test_a_database_driver_that_is_missing_or_unknown_is_named():
     with pytest.raises(ValueError) as info:
         check_tracking("postgresql+pg8000://user@127.0.0.1:9/mlflow")
     assert "pg8000" in str(info.value) and "not installed" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        check_tracking("mysql://user@127.0.0.1:9/mlflow")  # the module is MySQLdb, its package mysqlclient
+    assert "(MySQLdb)" in str(info.value) and "pip install mysqlclient" in str(info.value)
     with pytest.raises(ValueError) as info:
         check_tracking("postgresql+nosuchdriver://user@127.0.0.1:9/mlflow")
     assert "nosuchdriver" in str(info.value)

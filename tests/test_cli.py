@@ -249,3 +249,19 @@ def test_bad_csv_table_is_one_clear_line_and_creates_no_run(tmp_path, text, over
         (tmp_path / "t.csv").write_text(text)
     multirun = ("-m",) if any("," in o for o in overrides) else ()
     assert_refused(run_cli(tmp_path, *multirun, "data=csv", *overrides, *QUICK), tmp_path, *named)
+
+
+def test_an_interrupt_while_the_stores_close_is_one_line_and_exit_130(tmp_path):
+    """Ctrl-C just as a command ends lands in `leave` (closing the SQLite stores): no traceback."""
+    code = (
+        "import pipeline.tracking as tracking\n"
+        "def interrupted():\n"
+        "    raise KeyboardInterrupt('signal SIGINT')\n"
+        "tracking.close_stores = interrupted\n"
+        "import pipeline.__main__ as command\n"
+        "command.leave()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 130, result.stderr[-2000:]
+    assert result.stderr.strip() == "interrupted while closing the tracking store: what was written stays in it"

@@ -116,6 +116,18 @@ def test_a_derivation_that_differs_falls_back_to_hydra(loader, monkeypatch, capl
     assert {c.train.steps for c in configs} == {master.train.steps}  # every one is Hydra's own
 
 
+def test_a_nan_value_is_derived_as_hydra_composes_it_without_a_warning(loader, caplog):
+    """NaN != NaN: compared naively, a sweep over optim.lr=0.1,nan,0.3 would look like a failed
+    derivation (a warning printed before the checks refuse the NaN, and Hydra composing every job)."""
+    master = master_config(loader, "optim.lr=0.1,nan,0.3")
+    composer = composing.JobComposer(loader, master)
+    with caplog.at_level(logging.WARNING, logger="pipeline.composing"):
+        configs = [composer.compose(o) for o in grid(master)]
+    assert caplog.text == ""
+    assert configs[1].optim.lr != configs[1].optim.lr and [configs[0].optim.lr, configs[2].optim.lr] == [0.1, 0.3]
+    assert all(shape.derivable for shape in composer.shapes.values())
+
+
 def test_the_batched_launcher_gives_the_sweepers_check_the_deriving_loader(loader, monkeypatch):
     master = master_config(loader, "optim.lr=0.1,0.2,0.3,0.4,0.5,0.6")
     context = HydraContext(config_loader=loader, callbacks=None)

@@ -192,7 +192,9 @@ BAD_OVERRIDES = [
     (["optim=adam", "optim.eps=0"], "optim.eps", "0", ["> 0"]),
     (["gradcheck.tolerance=nan"], "gradcheck.tolerance", "nan", ["finite"]),
     (["gradcheck.fd_tolerance=nan"], "gradcheck.fd_tolerance", "nan", ["finite"]),
-    (["gradcheck.epsilon=2"], "gradcheck.epsilon", "2", ["[0, 1]"]),
+    (["gradcheck.epsilon=2"], "gradcheck.epsilon", "2", ["(0, 1]"]),
+    (["gradcheck.epsilon=0"], "gradcheck.epsilon", "0", ["(0, 1]"]),
+    (["gradcheck.epsilon=nan"], "gradcheck.epsilon", "nan", ["(0, 1]"]),
     (["model.init_scale=inf"], "model.init_scale", "inf", ["finite"]),
     (["tracking.experiment="], "tracking.experiment", "''", ["empty"]),
     (["tracking.experiment=' '"], "tracking.experiment", "' '", ["empty"]),
@@ -212,6 +214,11 @@ BAD_OVERRIDES = [
     (["train.batch_size=0"], "train.batch_size", "0", [">= 1"]),
     (["train.seed=-1"], "train.seed", "-1", ["[0, 2**32 - 1]"]),
     (["train.seed=4294967296"], "train.seed", "4294967296", ["[0, 2**32 - 1]"]),
+    # SQLite without a file keeps the runs in memory: lost when the command ends.
+    (["tracking.uri=sqlite:///"], "tracking.uri", "'sqlite:///'", ["in memory", "sqlite:///PATH"]),
+    (["tracking.uri=sqlite://"], "tracking.uri", "'sqlite://'", ["in memory"]),
+    (["tracking.uri='sqlite:///:memory:'"], "tracking.uri", ":memory:", ["in memory"]),
+    (["tracking.uri=sqlite://host/mlflow.db"], "tracking.uri", "host", ["in memory"]),
 ]
 
 

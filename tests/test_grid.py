@@ -2,7 +2,7 @@
 
 from omegaconf import OmegaConf
 
-from pipeline.grid import job_label, short_value, swept_keys
+from pipeline.grid import job_label, remember_swept, remembered_swept, short_value, swept_keys
 
 
 def _config(params=None, task=()):
@@ -34,3 +34,14 @@ def test_a_jobs_label_keeps_only_its_swept_values():
     assert job_label(overrides, swept) == "optim.lr=0.081 model.hidden=20"
     assert job_label(overrides, swept, short_keys=True) == "lr=0.081 hidden=20"
     assert job_label(["train.steps=100"], swept) == "job"
+
+
+def test_a_sweeps_keys_are_remembered_for_its_jobs_by_its_parent_run():
+    assert remembered_swept("no-such-parent") is None  # a worker process: its jobs read the parent run
+    remember_swept("parent-1", {"data": "flower,moons", "model.hidden": "1,2"})
+    assert remembered_swept("parent-1") == ("data", "model.hidden")
+
+
+def test_a_swept_config_group_is_labelled_by_its_option():
+    overrides = ["+experiment=logistic_vs_shallow", "data=moons", "model=logistic"]
+    assert job_label(overrides, {"data", "model"}) == "data=moons model=logistic"

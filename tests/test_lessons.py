@@ -9,11 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import sys
 from pathlib import Path
 
 import jax
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from _cli import assert_refused, client, run_cli, runs
 from hydra import compose, initialize_config_dir
 from hydra.types import RunMode
@@ -22,6 +25,7 @@ from omegaconf import OmegaConf
 from pipeline import lessons
 from pipeline.config import Config, ConfigError, register_configs
 from pipeline.lessons import (
+    LESSON_KEYS,
     LESSONS,
     Column,
     LessonConfig,
@@ -282,6 +286,19 @@ def test_table_prints_csv_and_metrics():
         ({"name": "derivatives", "nudge": 0.0}, "lesson.nudge=0.0"),
         ({"name": "derivatives", "nudge": "tiny"}, "nudge"),
         ({"name": "cpu_vs_gpu", "jobs": []}, "lesson.jobs"),
+        ({"name": "derivatives", "points": []}, "lesson.points=[]"),
+        ({"name": "derivatives", "points": [-1.0, 2.0]}, "lesson.points=[-1.0, 2.0]"),  # ln a at -1
+        ({"name": "derivatives", "points": [0.0]}, "lesson.points=[0.0]"),  # 1/a at 0
+        ({"name": "derivatives", "points": [float("inf")]}, "lesson.points=[inf]"),
+        ({"name": "computation_graph", "inputs": [1.0, 2.0]}, "lesson.inputs=[1.0, 2.0]"),
+        ({"name": "computation_graph", "inputs": [1.0, 2.0, 3.0, 4.0]}, "lesson.inputs"),
+        ({"name": "computation_graph", "inputs": [1.0, float("nan"), 3.0]}, "lesson.inputs"),
+        ({"name": "activation_slopes", "z": []}, "lesson.z=[]"),
+        ({"name": "activation_slopes", "leaky_slope": float("inf")}, "lesson.leaky_slope=inf"),
+        ({"name": "vectorisation", "seed": -1}, "lesson.seed=-1"),
+        ({"name": "vectorisation", "examples": [2**31]}, "lesson.examples"),
+        ({"name": "vectorisation", "hidden": 0}, "lesson.hidden=0"),
+        ({"nudge": 0.1}, "+lesson=NAME"),  # keys without a lesson
     ],
 )
 def test_lesson_config_refuses_bad_input_in_one_line(node, named):
@@ -298,6 +315,17 @@ def test_every_lesson_config_composes_without_multirun(name):
     assert cfg.hydra.mode in (None, RunMode.RUN)  # a lesson is one run: it must not switch MULTIRUN on
     assert lesson_config(cfg.lesson).name == name
     assert cfg.tracking.experiment == "lessons"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_every_key_a_lesson_reads_is_set_without_a_plus(name):
+    """Hydra refuses `lesson.seed=3` for a key the lesson's file does not list: it must list all it reads."""
+    defaults = LessonConfig()
+    overrides = [f"lesson.{key}={getattr(defaults, key)}".replace(" ", "") for key in LESSON_KEYS[name]]
+    register_configs()
+    with initialize_config_dir(str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"+lesson={name}", *overrides])
+    assert lesson_config(cfg.lesson).name == name
 
 
 @pytest.mark.parametrize("name", ["derivatives", "activation_slopes", "vectorisation", "cpu_vs_gpu"])
@@ -396,11 +424,15 @@ def test_lesson_command_records_one_run_with_its_table(tmp_path, name, key, colu
 
 
 @pytest.mark.slow
-def test_a_sweep_of_lessons_trains_no_network(tmp_path, monkeypatch):
+@pytest.mark.parametrize("plots", ["true", "false"])  # without plots the runs are written behind
+def test_a_sweep_of_lessons_trains_no_network(tmp_path, monkeypatch, plots):
     monkeypatch.setenv("JAX_LOG_COMPILES", "1")  # JAX names each program it compiles
-    result = run_cli(tmp_path, "-m", "+lesson=derivatives,computation_graph")
+    result = run_cli(tmp_path, "-m", "+lesson=derivatives,computation_graph", f"tracking.plots={plots}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(runs(tmp_path, "lessons")["tags.mlflow.runName"]) == ["computation_graph", "derivatives"]
+    table = runs(tmp_path, "lessons")
+    assert sorted(table["tags.mlflow.runName"]) == ["computation_graph", "derivatives"]
+    printed = re.findall(r"^run (\S+) in MLflow experiment", result.stdout, flags=re.MULTILINE)
+    assert sorted(printed) == sorted(table["run_id"])  # the store's ids, never a provisional one
     assert "jit(train)" not in result.stdout + result.stderr  # the batched launcher dispatched no training
     # no parent run, and no empty table of training results: each lesson is its own run
     assert all(runs(tmp_path, e.name).get("tags.sweep") is None for e in client(tmp_path).search_experiments())
@@ -411,3 +443,37 @@ def test_a_sweep_of_lessons_trains_no_network(tmp_path, monkeypatch):
 def test_lesson_command_refuses_an_unknown_lesson_key(tmp_path):
     result = run_cli(tmp_path, "+lesson=derivatives", "lesson.nudg=0.1")
     assert_refused(result, tmp_path, "nudg")
+
+
+# -- any value, valid or not: refused in one line, or a lesson whose numbers are numbers ---------
+
+NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.sampled_from([0.0, -1.0, 1e-12, 0.001, 0.5, 1.0, 2.0, 1e6, 1e7, 1e300, math.nan, math.inf]),
+)
+DRAWN_KEYS = {
+    "nudge": NUMBERS,
+    "leaky_slope": NUMBERS,
+    "points": st.lists(NUMBERS, max_size=4),
+    "inputs": st.lists(NUMBERS, max_size=5),
+    "z": st.lists(NUMBERS, max_size=4),
+}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["derivatives", "computation_graph", "activation_slopes"]),
+    st.dictionaries(st.sampled_from(sorted(DRAWN_KEYS)), st.none(), max_size=5).flatmap(
+        lambda keys: st.fixed_dictionaries({key: DRAWN_KEYS[key] for key in keys})
+    ),
+)
+def test_every_drawn_lesson_is_refused_in_one_line_or_gives_finite_numbers(name, values):
+    try:
+        lesson = lesson_config(OmegaConf.create({"name": name, **values}))
+    except ConfigError as refusal:
+        assert str(refusal) and "\n" not in str(refusal)
+        return
+    found = compute(lesson)
+    for table in found.tables:
+        numbers = [v for row in table.rows for v in row.values() if isinstance(v, float)]
+        assert numbers and all(math.isfinite(v) for v in numbers), (values, table.text())

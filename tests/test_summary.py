@@ -7,12 +7,13 @@ from __future__ import annotations
 import csv
 import shutil
 
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
 from pipeline import summary
 from pipeline.config import DataConfig
-from pipeline.tracking import NOTE_TAG, RESUMED_TAG_PREFIX, Tracker
+from pipeline.tracking import CONTINUED_TAG_PREFIX, NOTE_TAG, RESUMED_TAG_PREFIX, Tracker
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +29,12 @@ def tracker(tmp_path, empty_store):
     return Tracker(f"sqlite:///{tmp_path}/mlflow.db")
 
 
-def child(tracker, parent, *, hidden, lr, val, seed=0, status="FINISHED", job=0, n_val=80, log_mean=True):
-    """A child run with a val_accuracy history `val` (one value per logged step) and its params."""
-    name = f"relu-h{hidden}-lr{lr:g}-s{seed}"
+def child(
+    tracker, parent, *, hidden, lr, val, seed=0, status="FINISHED", job=0, n_val=80, log_mean=True, params=None, name=""
+):
+    """A child run with a val_accuracy history `val` (one value per logged step) and its params
+    (`params`: more of them, or others)."""
+    name = name or f"relu-h{hidden}-lr{lr:g}-s{seed}"
     run_id = tracker.start_run(
         "sweep",
         name,
@@ -58,6 +62,7 @@ def child(tracker, parent, *, hidden, lr, val, seed=0, status="FINISHED", job=0,
             "data.val_fraction": 0.2,
             "data.path": None,
             "data.n_samples": 400,
+            **(params or {}),
         },
     )
     tracker.end_run(run_id, status)
@@ -136,7 +141,7 @@ def test_best_not_separable_from_the_runner_up_by_fewer_than_two_examples(tracke
     rows = summary.run_rows(tracker, parent, "sweep", ["model.hidden"])
     note = summary.separation_note(rows, 80)
     assert "not separable" in note and "relu-h20-lr1.2-s0" in note and "relu-h5-lr1.2-s0" in note
-    assert "1.0 of 80" in note
+    assert "1 of 80" in note
     assert summary.separation_note(rows, None) == ""  # no validation size known: no claim
     assert summary.separation_note(rows, 400) == ""  # 5 examples apart at 400
 
@@ -250,3 +255,80 @@ def test_the_training_counterpart_of_the_objective():
 
     assert training_metric("val_accuracy") == "train_accuracy" and training_metric("val_rmse") == "train_rmse"
     assert training_metric("train_accuracy") == "train_accuracy"  # without a validation split
+
+
+def test_a_job_continued_from_its_checkpoint_is_a_row_with_the_status_it_ended_with(tracker):
+    first = tracker.start_run("sweep", "first", {})
+    done = child(tracker, first, hidden=1, lr=0.1, val=[0.7] * 5, job=0)
+    continued = child(tracker, first, hidden=50, lr=0.1, val=[0.9] * 5, job=1)  # killed, then finished by the second
+    second = tracker.start_run("sweep", "second", {})
+    tracker.set_tags(second, {f"{RESUMED_TAG_PREFIX}0": done, f"{CONTINUED_TAG_PREFIX}1": continued})
+    rows = summary.run_rows(tracker, second, "sweep", ["model.hidden"])
+    assert [(r["run_id"], r["status"]) for r in rows] == [(done, "SKIPPED"), (continued, "FINISHED")]
+    assert summary.summarize_sweep(tracker, second, sweep_config({"model.hidden": "1,50"})) == "FINISHED"
+    record = tracker.get_run(second)
+    assert record.metrics["n_finished"] == 1 and record.metrics["n_skipped"] == 1  # every job, once
+    assert record.tags["best_run_id"] == continued
+
+
+def test_a_swept_config_group_has_its_option_in_the_rows_the_best_and_the_csv(tracker, tmp_path, capsys):
+    parent = tracker.start_run("sweep", "parent", {})
+    best = child(tracker, parent, hidden=4, lr=1.2, val=[0.9] * 5, params={"data": "moons", "data.name": "moons"})
+    child(tracker, parent, hidden=4, lr=1.2, val=[0.6] * 5, params={"data": "flower"})
+    # A run recorded before jobs logged their groups' options: the group's name key.
+    child(tracker, parent, hidden=4, lr=1.2, val=[0.5] * 5, params={"data.name": "circles"})
+    config = sweep_config({"data": "flower,moons,circles"})
+    summary.summarize_sweep(tracker, parent, config)
+    record = tracker.get_run(parent)
+    assert record.tags["best.data"] == "moons" and "(data=moons)" in record.tags[NOTE_TAG]
+    out = capsys.readouterr().out
+    assert "best: data=moons " in out
+    header, _, *table = out.strip().splitlines()  # the table, then its best line
+    assert header.split()[0] == "data"
+    assert [line.split()[0] for line in table[:3]] == ["circles", "flower", "moons"]
+    rows = list(csv.DictReader(tracker.download_artifacts(parent, "results.csv", tmp_path).open()))
+    assert {row["run_id"]: row["data"] for row in rows}[best] == "moons"
+    assert sorted(row["data"] for row in rows) == ["circles", "flower", "moons"]
+
+
+def test_the_plots_take_a_swept_group_for_its_name_key_and_draw_boundaries_on_one_set(tracker, tmp_path, monkeypatch):
+    parent = tracker.start_run("sweep", "parent", {})
+    for data, model, val in [("moons", "logistic", 0.8), ("flower", "shallow", 0.85), ("moons", "shallow", 0.9)]:
+        params = {"data": data, "data.name": data, "model": model, "model.leaky_slope": 0.01}
+        run_id = child(tracker, parent, hidden=4, lr=1.2, val=[val] * 5, name=f"{data}-{model}", params=params)
+        tracker.set_tags(run_id, {"data.sha256": data})
+
+    def params_npz(run_id, path, dst):  # a 2-4-1 network's parameters, as each job uploads them
+        dst.mkdir(parents=True, exist_ok=True)
+        weights = {"W1": np.ones((4, 2)), "b1": np.zeros((4, 1)), "W2": np.ones((1, 4)), "b2": np.zeros((1, 1))}
+        np.savez(dst / path, **weights)
+        return dst / path
+
+    monkeypatch.setattr(tracker, "download_artifacts", params_npz)
+    rows = summary.run_rows(tracker, parent, "sweep", ["data", "model"])
+    calls = summary._summary_plots(tracker, rows, ["data", "model"], "val_accuracy", sweep_config({}), tmp_path)
+    plots = {name: (args, kwargs) for name, args, kwargs in calls}
+    assert (plots["plot_sweep_accuracy"][1]["x"], plots["plot_sweep_accuracy"][1]["series"]) == ("data", "model")
+    curves = plots["plot_loss_curves_overlay"][0][0]
+    assert sorted(label for label, *_ in curves) == [
+        "data=flower model=shallow",
+        "data=moons model=logistic",
+        "data=moons model=shallow",
+    ]
+    # The best's boundaries beside the next best on its data, over that data's points: not flower's.
+    panels, X, *_ = plots["plot_decision_boundaries_grid"][0]
+    assert [name.split("\n")[0] for name, _ in panels] == ["moons-shallow", "moons-logistic"]
+    assert plots["plot_decision_boundaries_grid"][1]["title"].startswith("the best 2 on data=moons")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_gap_of_exactly_two_examples_is_separable_whatever_the_accuracies_rounding(tracker, dtype):
+    parent = tracker.start_run("sweep", "parent", {})
+    child(tracker, parent, hidden=20, lr=1.2, val=[float(dtype(70 / 80))] * 5, job=0)
+    child(tracker, parent, hidden=5, lr=1.2, val=[float(dtype(68 / 80))] * 5, job=1)  # 2 of 80 behind
+    rows = summary.run_rows(tracker, parent, "sweep", ["model.hidden"])
+    assert summary.separation_note(rows, 80) == ""
+    # A settled mean a fifth of an example short of 2 (1.8) is not separable, and says so.
+    child(tracker, parent, hidden=8, lr=1.2, val=[float(dtype(v / 80)) for v in (68, 68, 68, 68, 69)], job=2)
+    rows = summary.run_rows(tracker, parent, "sweep", ["model.hidden"])
+    assert "1.8 of 80 validation examples (fewer than 2)" in summary.separation_note(rows, 80)

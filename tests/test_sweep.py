@@ -309,3 +309,100 @@ def test_a_job_finds_its_parent_run_in_its_sweeps_process_and_from_the_folder_el
         if open_sweep in sweep._open_sweeps:
             sweep._open_sweeps.remove(open_sweep)
         HydraConfig.instance().cfg = before
+
+
+def test_a_sweep_over_config_groups_names_tables_and_ranks_the_options_chosen(tmp_path):
+    grid = ("-m", "data=flower,moons", "model=logistic,shallow", "train.steps=200", "train.log_every=50")
+    result = run_cli(tmp_path, *grid, "tracking.plots=false")
+    assert result.returncode == 0, result.stderr
+    children, parents = children_and_parents(tmp_path, "Default")
+    assert sorted(zip(children["params.data"], children["params.model"], children["tags.mlflow.runName"])) == [
+        ("flower", "logistic", "flower-logistic-lr1.2-s0"),
+        ("flower", "shallow", "flower-shallow-tanh-h4-lr1.2-s0"),
+        ("moons", "logistic", "moons-logistic-lr1.2-s0"),
+        ("moons", "shallow", "moons-shallow-tanh-h4-lr1.2-s0"),
+    ]
+    parent = parents.iloc[0]
+    best = children.set_index("run_id").loc[parent["tags.best_run_id"]]
+    assert (parent["tags.best.data"], parent["tags.best.model"]) == (best["params.data"], best["params.model"])
+    assert f"best: data={best['params.data']} model={best['params.model']} " in result.stdout
+    assert "None" not in result.stdout
+    artifacts = parent_artifacts(tmp_path, parent["run_id"], tmp_path / "parent")
+    with (artifacts / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted((row["data"], row["model"]) for row in rows) == sorted(
+        zip(children["params.data"], children["params.model"])
+    )
+
+
+def _loss_points(cwd: Path) -> int:
+    """The loss points in the store so far, read with sqlite3 while the command writes it."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{cwd / 'mlflow.db'}?mode=ro", uri=True) as db:
+            return db.execute("SELECT COUNT(*) FROM metrics WHERE key = 'loss'").fetchone()[0]
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+def test_a_sweep_interrupted_in_its_last_job_and_run_again_sums_up_every_job(tmp_path):
+    import signal
+    import time
+
+    from _cli import start_cli
+
+    # A short job, then a long one (trained in segments, checkpointed): Ctrl-C while the long one trains.
+    grid = ("-m", "train.steps=300,1000000", "train.log_every=100", "tracking.plots=false")
+    process = start_cli(tmp_path, *grid)
+    deadline = time.monotonic() + 120
+    while _loss_points(tmp_path) < 30 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-2000:]
+    children, _ = children_and_parents(tmp_path, "Default")
+    assert sorted(children["status"]) == ["FINISHED", "KILLED"]
+
+    result = run_cli(tmp_path, *grid)
+    assert result.returncode == 0, result.stderr
+    children, parents = children_and_parents(tmp_path, "Default")
+    assert len(children) == 2 and set(children["status"]) == {"FINISHED"}  # the killed run continued, not a new one
+    again = parents.sort_values("start_time").iloc[-1]
+    assert again["tags.sweep.n_jobs"] == "2"
+    assert (again["metrics.n_skipped"], again["metrics.n_finished"]) == (1, 1)  # every job, counted once
+    assert "1 finished, 1 skipped" in result.stdout
+    artifacts = parent_artifacts(tmp_path, again["run_id"], tmp_path / "parent")
+    with (artifacts / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(row["train.steps"], row["status"]) for row in rows} == {("300", "SKIPPED"), ("1000000", "FINISHED")}
+
+
+def test_a_jobs_line_names_its_run_by_the_stores_id_never_a_provisional_one(tmp_path, compose, capsys):
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.utils import JobReturn, JobStatus
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    from pipeline import sweep, tracking
+
+    tracker = tracking.Tracker(f"sqlite:///{tmp_path}/mlflow.db")
+    tracker.write_behind()  # as the batched launcher does for a grid without plots
+    config = compose(["+lesson=derivatives"], hydra_config=True)
+    with open_dict(config):
+        config.hydra.mode = RunMode.MULTIRUN
+    before = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(config)
+    try:
+        run_id = tracker.start_run("lessons", "derivatives", {})  # what a lesson's job returns: its run's id
+        assert run_id.startswith(tracking.PROVISIONAL_PREFIX)
+        callback = sweep.PipelineCallback()
+        callback.config, callback.total_jobs = config, 2
+        done = JobReturn(overrides=["+lesson=derivatives"], status=JobStatus.COMPLETED, _return_value=run_id)
+        callback.on_job_end(config, done)
+        line = capsys.readouterr().out
+        assert tracker.real_run_id(run_id) in line and tracking.PROVISIONAL_PREFIX not in line, line
+    finally:
+        HydraConfig.instance().cfg = before
+        tracker.end_run(run_id, "FINISHED")
+        tracking.finish_writes()
