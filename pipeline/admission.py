@@ -162,10 +162,14 @@ def admit_jobs(configs: Sequence[DictConfig], overrides: Optional[Sequence[Seque
 def check_job(cfg: Any) -> Dataset:
     """One job's config, memory and data; returns its data. Raises ConfigError or DataError
     (ValueErrors, one line) rather than InputRefused: for callers that are not the command line."""
-    if isinstance(cfg, DictConfig) and cfg.get("lesson") is not None:  # +lesson=NAME: its keys, before Hydra's run_job
+    if isinstance(cfg, DictConfig):  # (a grid's later jobs are views of its checked ones: pipeline/composing.py)
+        check_known_keys(cfg)
+    lesson = getattr(cfg, "lesson", None)  # +lesson=NAME: its keys, before Hydra's run_job
+    if lesson is not None:
         from pipeline.lessons import lesson_config
 
-        lesson_config(cfg.lesson)
+        # A composed config, or the view a sweep's later jobs are checked through (pipeline/composing.py).
+        check_lesson_memory(lesson_config(lesson.as_dict() if hasattr(lesson, "as_dict") else lesson))
     validate(cfg)
     data = cfg.data
     if data.name != "csv":  # the size is known before generating anything
@@ -211,14 +215,9 @@ def _data_name(cfg: Any) -> str:
 def _check_jobs(configs, overrides: Optional[Sequence[Sequence[str]]]) -> list[Dataset]:
     """check_job for each job, then the values no job of the command reads."""
     datasets, ignored_by, used = [], [], set()
-    key_sets: set[tuple[str, ...]] = set()  # the jobs' keys typed: jobs that type the same keys have the same keys
     for number, cfg in enumerate(configs):
         where = f" (in the sweep's job {' '.join(overrides[number])})" if overrides else ""
-        typed = tuple(override.partition("=")[0] for override in overrides[number]) if overrides else None
         try:
-            if typed is None or typed not in key_sets:
-                check_known_keys(cfg)
-                key_sets.add(typed or ())
             datasets.append(check_job(cfg))
             ignored = ignored_settings(cfg)
         except (ValueError, OmegaConfBaseException) as error:
@@ -234,6 +233,34 @@ def _check_jobs(configs, overrides: Optional[Sequence[Sequence[str]]]) -> list[D
             if key not in used:  # no job of this command reads it
                 raise ConfigError(f"{key}={values[key]!r} would be ignored: {why}; remove it{where}")
     return datasets
+
+
+def check_lesson_memory(lesson: Any, available: Optional[int] = None) -> None:
+    """Refuse a lesson whose largest size needs more memory than the machine has available."""
+    need, sizes = lesson_memory(lesson)
+    available = available_memory() if available is None else available
+    if need > available:
+        raise ConfigError(
+            f"lesson {lesson.name} needs about {_bytes(need)} of memory at {sizes}, more than the "
+            f"{_bytes(available)} available on this machine; use smaller sizes"
+        )
+
+
+def lesson_memory(lesson: Any) -> tuple[int, str]:
+    """(bytes, the sizes that need them) of a lesson at its largest size, roughly. vectorisation:
+    the examples as float64 arrays and as Python lists of floats (node by node), each layer's Z
+    and A; cpu_vs_gpu: the two float32 matrices drawn by NumPy, on the device and their product,
+    and each vmapped job's parameters, gradients and activations on 400 examples."""
+    if lesson.name == "vectorisation":
+        m, n_x, hidden = max(lesson.examples), lesson.n_x, lesson.hidden
+        per_example = n_x * (8 + 32) + hidden * (2 * 8 + 32) + 2 * 8
+        need = m * per_example + n_x * hidden * (8 + 32)
+        return need, f"lesson.examples={m}, lesson.n_x={n_x}, lesson.hidden={hidden}"
+    if lesson.name == "cpu_vs_gpu":
+        n, jobs = max(lesson.matmul_sizes), max(lesson.jobs)
+        need = 5 * n * n * 4 + jobs * 400 * 4 * 4 * 8
+        return need, f"lesson.matmul_sizes={n}, lesson.jobs={jobs}"
+    return 0, ""
 
 
 def check_known_keys(cfg: Any) -> None:

@@ -232,8 +232,8 @@ def _validate_tracking(cfg: Any) -> None:
         )
     if scheme == "sqlite" and not _sqlite_file(uri):
         raise ConfigError(
-            f"tracking.uri={uri!r} names no file: SQLite would keep the runs in memory, lost when the "
-            "command ends; use sqlite:///PATH, e.g. sqlite:///mlflow.db"
+            f"tracking.uri={uri!r} names no database file (SQLite in memory keeps nothing once the command "
+            "ends); use sqlite:///PATH, e.g. sqlite:///mlflow.db"
         )
     if not str(cfg.tracking.experiment or "").strip():
         raise ConfigError(
@@ -250,7 +250,7 @@ def _sqlite_file(uri: str) -> str:
     if not rest.startswith("/") or "mode=memory" in rest:
         return ""
     path = rest[1:].partition("?")[0]
-    return "" if path in ("", ":memory:") else path
+    return "" if path in ("", ":memory:") or path.startswith("file::memory:") else path
 
 
 # Keys each kind of job reads; a job ignores a key outside these (see `ignored_settings`).

@@ -111,7 +111,10 @@ def swept_by(tracker, parent_run_id: Optional[str]) -> tuple[str, ...]:
         return ()
     keys = remembered_swept(parent_run_id)
     if keys is None:
-        params = tracker.get_run(parent_run_id).params
+        try:
+            params = tracker.get_run(parent_run_id).params
+        except Exception:  # noqa: BLE001 (a parent in another store, or a store that failed: names without them)
+            params = {}
         keys = tuple(key.removeprefix("sweep.") for key in params if key.startswith("sweep."))
         remember_swept(parent_run_id, keys)
     return keys
@@ -178,9 +181,11 @@ def run_tags(
     }
 
 
-def continued_run(tracker, checkpoint) -> tuple[Optional[str], int]:
-    """(run id, last logged step) of an unfinished run that left this checkpoint (killed, or its
-    process lost), reopened to continue into; (None, -1) if there is none."""
+def continued_run(tracker, checkpoint, experiment: str) -> tuple[Optional[str], int]:
+    """(run id, last logged step) of an unfinished run of `experiment` that left this checkpoint
+    (killed, or its process lost), reopened to continue into; (None, -1) if there is none. The
+    checkpoint is the config's (its hash leaves tracking.* out): a run of the same config in
+    another experiment is not continued, and this job starts afresh."""
     if tracker is None or not checkpoint.exists():
         return None, -1
     run_id = segments.checkpoint_run_id(checkpoint)
@@ -188,6 +193,8 @@ def continued_run(tracker, checkpoint) -> tuple[Optional[str], int]:
         earlier = tracker.get_run(run_id)
     except Exception:  # noqa: BLE001 (a run of another store, or deleted: start afresh)
         earlier = None
+    if earlier is not None and earlier.experiment_id != tracker.experiment_id(experiment):
+        return None, -1  # that run keeps its checkpoint until this job's first segment replaces it
     if earlier is None or earlier.status == "FINISHED":
         checkpoint.unlink(missing_ok=True)
         return None, -1
@@ -243,7 +250,7 @@ def _run(
             objective = earlier.metrics.get(f"{name}_last{OBJECTIVE_POINTS}_mean", earlier.metrics.get(name, math.nan))
             return JobResult("SKIPPED", earlier.run_id, name, objective, dict(earlier.metrics))
     checkpoint = segments.checkpoint_path(tags["config_hash"])
-    run_id, logged_through = continued_run(tracker, checkpoint)
+    run_id, logged_through = continued_run(tracker, checkpoint, cfg.tracking.experiment)
     if tracker and run_id is not None and parent_run_id:
         # The run keeps the parent that started it; this sweep's parent links to it.
         job_key = f"{CONTINUED_TAG_PREFIX}{tags.get('hydra.job.num') or run_id}"

@@ -571,11 +571,13 @@ def _check_values(lesson: LessonConfig) -> None:
                 f"lesson.{key}={values!r} is not allowed; it must be a non-empty list of integers in [1, {INT32_MAX}]"
             )
     # The notes' numbers are small; up to a million, a³ and every nudge stay far inside float64.
-    # derivatives: the notes' functions include ln a and 1/a, defined for a > 0 only
-    if not lesson.points or not all(0 < a <= LARGEST_INPUT for a in lesson.points):
+    # derivatives: the notes' functions include ln a and 1/a, defined for a > 0 only, and the
+    # centred slope takes f at a - h too.
+    if not lesson.points or not all(lesson.nudge < a <= LARGEST_INPUT for a in lesson.points):
         raise ConfigError(
             f"lesson.points={list(lesson.points)!r} is not allowed; it must be a non-empty list of numbers "
-            f"in (0, {LARGEST_INPUT:g}] (the notes' f(a) include ln a and 1/a)"
+            f"in (lesson.nudge, {LARGEST_INPUT:g}] = ({lesson.nudge:g}, {LARGEST_INPUT:g}] (the notes' f(a) "
+            "include ln a and 1/a, and the centred slope takes f(a - h))"
         )
     if not lesson.z or not all(abs(z) <= LARGEST_INPUT for z in lesson.z):
         raise ConfigError(

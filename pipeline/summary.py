@@ -117,6 +117,7 @@ def _row(tracker: Tracker, run: RunRecord, swept: list[str], status: str) -> dic
         run_name=run.run_name,
         job=int(tags["hydra.job.num"]) if tags.get("hydra.job.num", "").isdigit() else None,
         failure_reason=tags.get("failure_reason", ""),
+        data_sha256=tags.get("data.sha256"),  # which data exactly: the best's boundaries share one set's points
     )
     if tags.get("data.n_val", "").isdigit():
         row["n_val"] = int(tags["data.n_val"])
@@ -559,25 +560,20 @@ def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> lis
     order = ranked(rows)
     if not order:
         return []
-    # The set by its name first (a row has it), then by its hash: data.noise or n_samples may differ too.
-    same_name = [row for row in order if row.get("data.name") == order[0].get("data.name")]
+    # The best's data exactly (its hash: data.noise or n_samples may differ between jobs too),
+    # picked from the rows: only the runs drawn are read.
+    same_data = [row for row in order if row.get("data_sha256") == order[0].get("data_sha256")]
     panels: list[tuple[str, Predict]] = []
     data: Optional[Dataset] = None
-    data_sha: Optional[str] = None
-    for row in same_name:
-        if len(panels) == how_many:
-            break
+    for row in same_data[:how_many]:
         run = tracker.get_run(row["run_id"])
         p = run.params
-        if data is not None and run.tags.get("data.sha256") != data_sha:
-            continue
         if run.tags.get("data.task") != "binary":
             return []
         ds = dataset_of(run)
         if ds.n_features != 2:
             return []
-        if data is None:
-            data, data_sha = ds, run.tags.get("data.sha256")
+        data = data or ds
         with tempfile.TemporaryDirectory() as tmp:
             params_file = tracker.download_artifacts(row["run_id"], "params.npz", Path(tmp))
             params = dict(np.load(params_file).items())
@@ -589,6 +585,6 @@ def _best_boundaries(tracker, rows, metric, out: Path, how_many: int = 3) -> lis
     assert data is not None  # set with the first panel
     X = np.concatenate([data.X_train, data.X_val], axis=1)
     Y = np.concatenate([data.Y_train, data.Y_val], axis=1)
-    on = f" on data={order[0].get('data.name')}" if len(same_name) < len(order) else ""
+    on = f" on data={order[0].get('data.name')}" if len(same_data) < len(order) else ""
     title = f"the best {len(panels)}{on} by {key}"
     return [("plot_decision_boundaries_grid", (panels, X, Y, out / "best_decision_boundaries.png"), dict(title=title))]

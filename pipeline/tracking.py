@@ -73,6 +73,7 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)  # each metric's latest value
     tags: dict[str, str] = field(default_factory=dict)
     start_time: Optional[int] = None  # milliseconds since the epoch
+    experiment_id: str = ""
 
 
 class MetricPoint(NamedTuple):
@@ -95,6 +96,7 @@ def _record(run) -> RunRecord:
         metrics=dict(run.data.metrics),
         tags=dict(run.data.tags),
         start_time=run.info.start_time,
+        experiment_id=run.info.experiment_id,
     )
 
 

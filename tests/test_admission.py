@@ -58,7 +58,7 @@ def refused(configs, overrides=None) -> str:
         (["+lesson=derivatives", "lesson.points=[]"], ["lesson.points=[]"]),
         (["+lesson=computation_graph", "lesson.inputs=[1,2]"], ["lesson.inputs=[1.0, 2.0]", "three"]),
         (["tracking.uri=sqlite:///"], ["tracking.uri='sqlite:///'", "in memory"]),
-        (["tracking.uri=sqlite:///:memory:"], ["names no file"]),
+        (["tracking.uri=sqlite:///:memory:"], ["names no database file"]),
     ],
 )
 def test_a_bad_job_is_refused_in_one_line_naming_the_value(overrides, named):

@@ -156,6 +156,23 @@ def test_a_run_continued_from_its_checkpoint_is_linked_from_the_sweep_that_conti
     assert list(links.values()) == [killed.run_id]
 
 
+def test_a_checkpoint_of_the_same_config_in_another_experiment_is_not_continued(make_config, monkeypatch, tmp_path):
+    """The checkpoint is the config's (its hash leaves tracking.* out); the run it belongs to is not this job's."""
+    from pipeline import segments
+
+    monkeypatch.chdir(tmp_path)
+    cfg = make_config("train.steps=400")
+    tracker = tracker_for(cfg.tracking.uri)
+    elsewhere = tracker.start_run("another experiment", "killed there", {})
+    tracker.end_run(elsewhere, "KILLED")
+    checkpoint = segments.checkpoint_path(provenance.config_hash(cfg))
+    monkeypatch.setattr(segments, "checkpoint_run_id", lambda path: elsewhere)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.write_bytes(b"")
+    assert job.continued_run(tracker, checkpoint, cfg.tracking.experiment) == (None, -1)
+    assert tracker.get_run(elsewhere).status == "KILLED"  # not reopened into this experiment
+
+
 def test_a_job_in_its_sweeps_process_takes_what_the_sweep_varies_without_reading_the_store(make_config, monkeypatch):
     from pipeline import grid
 
