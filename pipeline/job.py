@@ -80,14 +80,34 @@ def run_name(cfg: DictConfig, swept: Sequence[str] = ()) -> str:
 def _name_part(cfg: DictConfig, key: str, choices: dict[str, str]) -> str:
     """A swept key's part of a run name: a group's option (`adam`), a number after its key's last
     part (`steps200`), any other value, or a number after a key ending in a digit, as `key=value`
-    (`dtype=float64`, `b1=0.9`); "" for a key the config lacks."""
+    (`dtype=float64`, `b1=0.9`); a key whose last part another key shares by its whole name
+    (`data.seed=3`: the name's `s0` is train.seed); "" for a key the config lacks."""
     if key in choices:
         return choices[key]
     value = OmegaConf.select(cfg, key, default=None)
     if value is None or isinstance(value, (DictConfig, ListConfig)):
         return ""
+    if short_name(key) in _SHARED_LAST_PARTS:
+        return f"{key}={short_value(value)}"
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     return f"{short_name(key)}{'' if number and not key[-1].isdigit() else '='}{short_value(value)}"
+
+
+def _last_parts_shared() -> frozenset[str]:
+    """The last parts of the schema's keys that two or more keys share (seed: data.seed, train.seed)."""
+    import collections
+    import dataclasses
+
+    from pipeline.config import Config
+
+    counts: collections.Counter[str] = collections.Counter()
+    for group in dataclasses.fields(Config):
+        if dataclasses.is_dataclass(group.default_factory):
+            counts.update(field.name for field in dataclasses.fields(group.default_factory))
+    return frozenset(name for name, n in counts.items() if n > 1)
+
+
+_SHARED_LAST_PARTS = _last_parts_shared()
 
 
 def group_choices() -> dict[str, str]:

@@ -105,6 +105,8 @@ def test_a_run_name_shows_what_its_sweep_varies_a_config_groups_option_too(hydra
     assert job.run_name(shallow, ("data", "model", "optim")) == "flower-shallow-tanh-h4-adam-lr0.01-s0"
     assert job.run_name(shallow, ("model.hidden", "train.steps")) == "tanh-h4-adam-lr0.01-s0-steps10000"
     assert job.run_name(shallow, ("train.dtype", "optim.b1")) == "tanh-h4-adam-lr0.01-s0-b1=0.9-dtype=float32"
+    # data.seed and train.seed share "seed" (the name's s0): the key in full
+    assert job.run_name(shallow, ("train.seed", "data.seed")) == "tanh-h4-adam-lr0.01-s0-data.seed=0"
 
 
 def test_a_sweeps_job_records_its_groups_options_and_is_named_by_what_the_sweep_varies(make_config, hydra_job):
