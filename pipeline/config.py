@@ -9,9 +9,10 @@ loaded or any MLflow run is created.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
@@ -114,6 +115,20 @@ class Config:
     resume: bool = True
     # +lesson=NAME (conf/lesson/): run that section of the notes instead of training (pipeline/lessons.py)
     lesson: Optional[Any] = None
+
+
+@functools.cache
+def schema_keys() -> tuple[str, ...]:
+    """Every dotted key of the schema (`model.hidden`, `device`, ...), groups' keys included."""
+
+    def keys(schema: Any, prefix: str) -> Iterator[str]:
+        for f in dataclasses.fields(schema):
+            if dataclasses.is_dataclass(f.default_factory):
+                yield from keys(f.default_factory, f"{prefix}{f.name}.")
+            else:
+                yield f"{prefix}{f.name}"
+
+    return tuple(keys(Config, ""))
 
 
 def unknown_keys(cfg: Any) -> list[str]:
@@ -245,7 +260,8 @@ def _validate_tracking(cfg: Any) -> None:
 
 def _sqlite_file(uri: str) -> str:
     """The database file of an SQLite URI, "" for an in-memory database: `sqlite://`, `sqlite:///`,
-    `sqlite:///:memory:`, `sqlite://HOST/...` (SQLAlchemy reads a host as no file), `mode=memory`."""
+    `sqlite:///:memory:`, `file::memory:`, `mode=memory`; and `sqlite://HOST/...`, no file
+    either (SQLite has no host: SQLAlchemy refuses it)."""
     rest = uri.partition("://")[2]
     if not rest.startswith("/") or "mode=memory" in rest:
         return ""

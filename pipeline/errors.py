@@ -98,18 +98,9 @@ def one_line(error: BaseException) -> str:
 
 def key_suggestion(key: str) -> str:
     """ "; did you mean 'model.hidden'?" for a near miss of a key of the schema, else ""."""
-    import dataclasses
     import difflib
 
-    from pipeline.config import Config
+    from pipeline.config import schema_keys
 
-    def keys(node, prefix=""):
-        for f in dataclasses.fields(node):
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            if dataclasses.is_dataclass(default):
-                yield from keys(default, f"{prefix}{f.name}.")
-            else:
-                yield f"{prefix}{f.name}"
-
-    close = difflib.get_close_matches(key, list(keys(Config())), n=1, cutoff=0.75)
+    close = difflib.get_close_matches(key, schema_keys(), n=1, cutoff=0.75)
     return f"; did you mean '{close[0]}'?" if close else ""

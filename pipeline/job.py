@@ -6,6 +6,7 @@ function of the composed config, so tests and other launchers can call it direct
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
@@ -16,7 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from pipeline import handoff, provenance, segments
 from pipeline.admission import check_job
 from pipeline.batching import Live, train_alone
-from pipeline.config import hidden_layers
+from pipeline.config import hidden_layers, schema_keys
 from pipeline.data import Dataset, load_from_config
 from pipeline.device import matmul_precision, select_device
 from pipeline.errors import RunFailure
@@ -95,15 +96,7 @@ def _name_part(cfg: DictConfig, key: str, choices: dict[str, str]) -> str:
 
 def _last_parts_shared() -> frozenset[str]:
     """The last parts of the schema's keys that two or more keys share (seed: data.seed, train.seed)."""
-    import collections
-    import dataclasses
-
-    from pipeline.config import Config
-
-    counts: collections.Counter[str] = collections.Counter()
-    for group in dataclasses.fields(Config):
-        if dataclasses.is_dataclass(group.default_factory):
-            counts.update(field.name for field in dataclasses.fields(group.default_factory))
+    counts = collections.Counter(short_name(key) for key in schema_keys())
     return frozenset(name for name, n in counts.items() if n > 1)
 
 
