@@ -46,7 +46,7 @@ from typing import Any, Callable, Optional, Sequence
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.config import ConfigError, hidden_layers, ignored_settings, unknown_keys, uses, validate
+from pipeline.config import ConfigError, hidden_layers, ignored_settings, max_jobs, unknown_keys, uses, validate
 from pipeline.data import Dataset, DataError, load_from_config
 from pipeline.errors import InputRefused, key_suggestion, one_line
 
@@ -434,25 +434,13 @@ def grid_size(config: DictConfig) -> tuple[int, dict[str, int]]:
 def check_grid_size(config: DictConfig) -> None:
     """A grid larger than sweep.max_jobs is refused with its size, before it is expanded."""
     size, swept = grid_size(config)
-    cap = _max_jobs(config)
+    cap = max_jobs(config)
     if size > cap:
         factors = " × ".join(f"{n:,} {key}" for key, n in swept.items())
         raise ConfigError(
             f"the sweep has {size:,} jobs ({factors}), more than sweep.max_jobs={cap}; narrow the "
             f"grid, or raise the cap with sweep.max_jobs={size}"
         )
-
-
-def _max_jobs(config: DictConfig) -> int:
-    """sweep.max_jobs, also when set on the command line of a multirun (not applied to its base config)."""
-    for override in config.hydra.overrides.task:
-        key, _, value = override.partition("=")
-        if key.lstrip("+") == "sweep.max_jobs":
-            try:
-                return int(value)
-            except ValueError:
-                raise ConfigError(f"sweep.max_jobs={value!r} is not allowed; it must be an integer >= 1") from None
-    return int(config.sweep.max_jobs)
 
 
 def check_places(config: DictConfig, output_dir: Any) -> None:

@@ -155,6 +155,18 @@ def unknown_keys(cfg: Any) -> list[str]:
     return found
 
 
+def max_jobs(config: DictConfig) -> int:
+    """sweep.max_jobs, also when set on the command line of a multirun (not applied to its base config)."""
+    for override in config.hydra.overrides.task:
+        key, _, value = override.partition("=")
+        if key.lstrip("+") == "sweep.max_jobs":
+            try:
+                return int(value)
+            except ValueError:
+                raise ConfigError(f"sweep.max_jobs={value!r} is not allowed; it must be an integer >= 1") from None
+    return int(config.sweep.max_jobs)
+
+
 def register_configs() -> None:
     """Put the schema in Hydra's ConfigStore; conf/config.yaml lists it first in its defaults."""
     ConfigStore.instance().store(name="schema", node=Config)

@@ -209,16 +209,17 @@ def _sweep_accuracy_figure(
     *,
     x: str = "model.hidden",
     series: str = "optim.lr",
-    panels: str = "model.activation",
+    panels: str | None = "model.activation",
     metric: str = "val_accuracy",
     title: str | None = None,
 ) -> Figure:
     """The figure behind plot_sweep_accuracy: one Axes per panel value, one line per series value.
 
     Several rows at the same (panel, series, x) (e.g. seeds) are averaged into one point.
+    `panels=None`: one panel, titled by nothing but the metric.
     """
     rows = [r for r in rows if _has_metric(r, metric)]
-    panel_values = _sorted(_key(r.get(panels)) for r in rows) or [None]
+    panel_values = (_sorted(_key(r.get(panels)) for r in rows) if panels else []) or [None]
     x_values = _sorted(_key(r.get(x)) for r in rows)
     x_pos = {v: i for i, v in enumerate(x_values)}  # evenly spaced: sizes like 1, 4, 64 stay readable
     fig = Figure(figsize=(max(4.5 * len(panel_values), 6.5), 4), layout="constrained")
@@ -228,7 +229,7 @@ def _sweep_accuracy_figure(
             lambda: defaultdict(list)
         )  # series value -> x value -> metrics
         for r in rows:
-            if _key(r.get(panels)) == pv:
+            if panels is None or _key(r.get(panels)) == pv:
                 points[_key(r.get(series))][_key(r.get(x))].append(float(r[metric]))
         for sv in _sorted(points):
             xs = sorted(points[sv], key=x_pos.__getitem__)
@@ -255,13 +256,13 @@ def plot_sweep_accuracy(
     *,
     x: str = "model.hidden",
     series: str = "optim.lr",
-    panels: str = "model.activation",
+    panels: str | None = "model.activation",
     metric: str = "val_accuracy",
     title: str | None = None,
 ) -> Path:
     """Sweep comparison from flat result rows ({"model.hidden": 8, ..., "val_accuracy": 0.9}).
 
-    One panel per value of `panels` (one panel if no row has that key), `metric` vs `x` on a
+    One panel per value of `panels` (one panel if it is None or no row has that key), `metric` vs `x` on a
     categorical axis, one line per value of `series`. Rows without a finite metric are skipped.
     """
     return _save(_sweep_accuracy_figure(rows, x=x, series=series, panels=panels, metric=metric, title=title), path)

@@ -455,12 +455,16 @@ def _first_swept(candidates: tuple[str, ...], swept: list[str], taken: tuple[str
 
 def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> list[PlotCall]:
     """The sweep's plots, as calls of pipeline.plots functions to draw into `out`."""
-    x = _first_swept(("model.hidden", "model.depth", "optim.lr", "data.name"), swept) or "model.hidden"
+    # Axes, lines and panels are for what the sweep varies: a key it does not vary would title a
+    # panel with a value some of its models ignore (model.activation=tanh over a logistic run).
+    x = _first_swept(("model.hidden", "model.depth", "optim.lr", "data.name"), swept) or next(
+        iter(swept), "model.hidden"
+    )
     series = (
         _first_swept(("optim.lr", "model.name", "optim.name", "model.activation", "train.seed"), swept, (x,))
         or "optim.lr"
     )
-    panels = _first_swept(("model.activation", "data.name", "model.name"), swept, (x, series)) or "model.activation"
+    panels = _first_swept(("model.activation", "data.name", "model.name"), swept, (x, series))
     experiment = config.tracking.experiment
     if "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower():
         # A search samples the space: a scatter of the objective against each searched key.

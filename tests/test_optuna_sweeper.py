@@ -159,6 +159,20 @@ def test_trials_are_asked_in_rounds_of_n_jobs_each_launched_once(tmp_path):
     )
 
 
+def test_a_continued_studys_seed_wraps_within_the_samplers_range(tmp_path):
+    sweeper = sweeper_with(RecordingLauncher(accuracy_like), tmp_path, sampler={"name": "tpe", "seed": 2**32 - 1})
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+
+    def first_ask(sampler):
+        return optuna.create_study(sampler=sampler).ask(space).params
+
+    # Seed 2**32 - 1 continued after 5 trials is seed 4 (NumPy refuses 2**32 + 4).
+    assert first_ask(sweeper._sampler(seed_offset=5)) == first_ask(
+        sweeper_with(RecordingLauncher(accuracy_like), tmp_path, sampler={"name": "tpe", "seed": 4})._sampler()
+    )
+    assert first_ask(sweeper._sampler(seed_offset=5)) != first_ask(sweeper._sampler(seed_offset=6))
+
+
 def test_the_same_seed_asks_the_same_trials(tmp_path):
     first, second = RecordingLauncher(accuracy_like), RecordingLauncher(accuracy_like)
     sweeper_with(first, tmp_path / "a").sweep([])
@@ -240,6 +254,19 @@ def test_bad_settings_and_storages_are_refused_before_anything_runs(tmp_path):
         check({**base, "sampler": {"name": "annealing"}})
     with refused(match="n_jobs=0"):
         check({**base, "n_jobs": 0})
+    for seed in (-1, 2**32):
+        with refused(match=rf"sampler.seed={seed} is not allowed; it must be null or an integer in \[0, 2\*\*32 - 1\]"):
+            check({**base, "sampler": {"name": "tpe", "seed": seed}})
+    with refused(match=r"sampler.n_startup_trials=-1 is not allowed; it must be an integer >= 0"):
+        check({**base, "sampler": {"name": "cmaes", "n_startup_trials": -1}})
+    # A round is one launch: no more trials in it than sweep.max_jobs, from the config or typed.
+    for max_jobs, typed in ((8, []), (50_000, ["sweep.max_jobs=8"])):
+        config = {
+            "hydra": {"sweeper": {**base, "n_jobs": 9}, "overrides": {"task": typed}},
+            "sweep": {"max_jobs": max_jobs},
+        }
+        with refused(match=r"n_jobs=9 is more than sweep.max_jobs=8, .* with sweep.max_jobs=9$"):
+            OptunaSweeper.check(OmegaConf.create(config))
     with refused(match=r"storage=sqlite:////no/such/folder/optuna.db cannot be opened"):
         check({**base, "storage": "sqlite:////no/such/folder/optuna.db"})
     with refused(match=r"storage=postgresql\+psycopg2://u:\*\*\*@127.0.0.1:9/x cannot"):
@@ -334,6 +361,8 @@ def test_diverged_trials_are_told_fail(tmp_path):
         ("optim.lr=interval(3, 1)", "interval(3, 1)"),
         ("model.hidden=choice()", "choice()"),
         ("hydra.sweeper.storage=sqlite:////no/such/folder/optuna.db", "/no/such/folder/optuna.db"),
+        ("hydra.sweeper.sampler.n_startup_trials=-1", "n_startup_trials=-1"),
+        ("hydra.sweeper.sampler.seed=-3", "sampler.seed=-3"),
     ],
 )
 def test_bad_search_input_is_refused_in_one_line_before_any_run(tmp_path, override, named):

@@ -165,6 +165,18 @@ def test_sweep_single_panel_without_panel_key_and_averages_seeds():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "8"]
 
 
+def test_sweep_without_a_panel_key_titles_its_one_panel_by_the_metric_not_a_value_it_holds():
+    rows = [
+        {"model.name": m, "data.name": d, "model.activation": "tanh", "val_accuracy": 0.8}
+        for m in ("logistic", "shallow")
+        for d in ("moons", "flower")
+    ]
+    fig = plots._sweep_accuracy_figure(rows, x="data.name", series="model.name", panels=None)
+    (ax,) = fig.axes
+    assert ax.get_title() == "val_accuracy"
+    assert len(ax.get_lines()) == 2, "one line per model, over both data sets"
+
+
 def test_sweep_with_no_successful_rows_still_plots(tmp_path):
     rows = [{"model.hidden": 4, "optim.lr": 0.1, "model.activation": "relu"}]
     assert len(plots._sweep_accuracy_figure(rows).axes) == 1

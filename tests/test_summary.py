@@ -309,6 +309,8 @@ def test_the_plots_take_a_swept_group_for_its_name_key_and_draw_boundaries_on_on
     calls = summary._summary_plots(tracker, rows, ["data", "model"], "val_accuracy", sweep_config({}), tmp_path)
     plots = {name: (args, kwargs) for name, args, kwargs in calls}
     assert (plots["plot_sweep_accuracy"][1]["x"], plots["plot_sweep_accuracy"][1]["series"]) == ("data", "model")
+    # No panel per model.activation: the sweep does not vary it, and the logistic runs ignore it.
+    assert plots["plot_sweep_accuracy"][1]["panels"] is None
     curves = plots["plot_loss_curves_overlay"][0][0]
     assert sorted(label for label, *_ in curves) == [
         "data=flower model=shallow",

@@ -39,6 +39,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.config import max_jobs
+
 from hydra_plugins.optuna_sweeper.search_space import SearchSpace, SearchSpaceError, parse_search_space, short
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,9 @@ class OptunaSweeperConf:
 ConfigStore.instance().store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="pipeline")
 
 
+SEEDS = 2**32  # the samplers' seeds lie in [0, SEEDS)
+
+
 def say(line: str) -> None:
     """A progress line, printed as the sweep's own lines are (pipeline/sweep.py)."""
     print(line, flush=True)
@@ -103,6 +108,17 @@ def check_settings(n_trials: int, n_jobs: int, sampler: Dict[str, Any]) -> None:
         raise SearchSpaceError(f"hydra.sweeper.n_trials={n_trials} is not allowed; it must be >= 1")
     if n_jobs < 1:
         raise SearchSpaceError(f"hydra.sweeper.n_jobs={n_jobs} is not allowed; it must be >= 1")
+    seed, startup = sampler.get("seed"), sampler.get("n_startup_trials", 10)
+    if seed is not None and not (isinstance(seed, int) and 0 <= seed < SEEDS):
+        # NumPy's RandomState, behind every Optuna sampler, takes seeds in [0, 2**32).
+        raise SearchSpaceError(
+            f"hydra.sweeper.sampler.seed={seed!r} is not allowed; it must be null or an integer in [0, 2**32 - 1]"
+        )
+    if not (isinstance(startup, int) and startup >= 0):
+        raise SearchSpaceError(
+            f"hydra.sweeper.sampler.n_startup_trials={startup!r} is not allowed; it must be an integer >= 0 "
+            "(trials sampled at random before the sampler models the results)"
+        )
     if sampler["name"] == "gp":
         import importlib.util
 
@@ -191,6 +207,13 @@ class OptunaSweeper(Sweeper):
         settings = config.hydra.sweeper
         sweeper = OptunaSweeper(**{str(k): v for k, v in settings.items() if k != "_target_"})
         sweeper._checked_parts(list(config.hydra.overrides.get("task") or []))
+        cap = max_jobs(config) if "sweep" in config else None
+        if cap is not None and sweeper.n_jobs > cap:
+            # A round's trials are one launch, composed and held together as a grid's jobs are.
+            raise SearchSpaceError(
+                f"hydra.sweeper.n_jobs={sweeper.n_jobs} is more than sweep.max_jobs={cap}, the jobs one launch "
+                f"may hold; lower it, or raise the cap with sweep.max_jobs={sweeper.n_jobs}"
+            )
 
     def _checked_parts(self, arguments: Sequence[str] = ()) -> Tuple[SearchSpace, Any]:
         check_settings(self.n_trials, self.n_jobs, self.sampler_conf)
@@ -254,7 +277,7 @@ class OptunaSweeper(Sweeper):
 
         conf, name = self.sampler_conf, str(self.sampler_conf["name"])
         seed, startup = conf.get("seed"), int(conf.get("n_startup_trials", 10))
-        seed = None if seed is None else int(seed) + seed_offset
+        seed = None if seed is None else (int(seed) + seed_offset) % SEEDS
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if name == "tpe":
