@@ -4,6 +4,7 @@ n_jobs, telling (failures as FAIL), resuming from a storage; then the real comma
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 from pathlib import Path
 
@@ -14,7 +15,15 @@ from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from hydra_plugins.optuna_sweeper.optuna_sweeper import OptunaSweeper, job_outcome, save_plots
+from hydra_plugins.optuna_sweeper.optuna_sweeper import (
+    OptunaSweeper,
+    Probes,
+    describe,
+    job_outcome,
+    probe_trials,
+    resolve_direction,
+    save_plots,
+)
 from hydra_plugins.optuna_sweeper.search_space import format_value, parse_search_space
 from pipeline.job import JobResult
 
@@ -228,12 +237,15 @@ def test_a_stopped_search_continues_without_training_told_trials_again(tmp_path)
     asked_before = [o for batch in first.launches for o in batch]
     # A search killed mid-round leaves a trial asked but never told: it is retired and asked again.
     study = optuna.load_study(study_name="test", storage=storage)
-    study.ask({"optim.lr": FloatDistribution(0.001, 3.0, log=True)})
+    stale = study.ask({"optim.lr": FloatDistribution(0.001, 3.0, log=True)})
 
     second = RecordingLauncher(accuracy_like)
     sweeper_with(second, tmp_path, n_trials=10, n_jobs=4, storage=storage).sweep([])
     asked_after = [o for batch in second.launches for o in batch]
     assert len(asked_after) == 4  # 10 in the study, 6 of them told already
+    # The stale trial's values come first: its job runs the same config again (a finished run is
+    # taken from the store, a stopped one continues from its checkpoint), not a new one from scratch.
+    assert f"optim.lr={format_value(stale.params['optim.lr'])}" in asked_after[0]
     assert not {tuple(o) for o in asked_after} & {tuple(o) for o in asked_before}
     states = [t.state for t in optuna.load_study(study_name="test", storage=storage).trials]
     assert states.count(TrialState.COMPLETE) == 10 and states.count(TrialState.FAIL) == 1  # the stale one
@@ -243,11 +255,51 @@ def test_a_stopped_search_continues_without_training_told_trials_again(tmp_path)
     assert third.launches == []  # nothing left to do
 
 
+def test_the_trials_probed_reach_every_end_of_the_search_space():
+    space = parse_search_space(
+        {"optim.lr": "tag(log, interval(0.001, 3.0))", "model.hidden": "choice(1, 20, 50)"}, ["train.steps=100"]
+    )
+    assert probe_trials(space) == [
+        ["train.steps=100", "optim.lr=0.001", "model.hidden=1"],
+        ["train.steps=100", "optim.lr=3.0", "model.hidden=1"],
+        ["train.steps=100", "optim.lr=0.001", "model.hidden=20"],
+        ["train.steps=100", "optim.lr=0.001", "model.hidden=50"],
+    ]
+    written = {"optim.lr": "tag(log, interval(0.001, 3.0))", "h": "tag(int, interval(1, 50))", "s": "range(2, 10, 2)"}
+    assert {key: describe(d) for key, d in parse_search_space(written).distributions.items()} == {
+        "optim.lr": "tag(log, interval(0.001, 3))",
+        "h": "tag(int, interval(1, 50))",
+        "s": "range(2, 10, 2)",
+    }
+
+
+@pytest.mark.parametrize(
+    "direction, tasks, resolved",
+    [
+        ("auto", ["binary"], "maximize"),
+        ("auto", ["regression", "regression"], "minimize"),
+        ("maximize", ["binary"], "maximize"),
+        ("minimize", ["binary"], "an accuracy) is better higher; use direction=maximize"),
+        ("maximize", ["regression"], "an RMSE) is better lower; use direction=minimize"),
+        ("auto", ["binary", "regression"], "mix classification and regression"),
+        ("auto", None, "direction=auto needs the pipeline's config"),
+        ("minimize", None, "minimize"),
+    ],
+)
+def test_the_direction_is_the_objectives_own_and_a_contrary_one_is_refused(direction, tasks, resolved):
+    probes = None if tasks is None else Probes(tasks=tasks, shared_config={})
+    if resolved in ("maximize", "minimize"):
+        assert resolve_direction(direction, "x", probes) == resolved
+    else:
+        with refused(match=re.escape(resolved)):
+            resolve_direction(direction, "x", probes)
+
+
 def test_bad_settings_and_storages_are_refused_before_anything_runs(tmp_path):
     def check(settings, task=()):
         OptunaSweeper.check(OmegaConf.create({"hydra": {"sweeper": settings, "overrides": {"task": list(task)}}}))
 
-    base = {"_target_": "x", "params": dict(LR_SEARCH_SPACE)}
+    base = {"_target_": "x", "direction": "maximize", "study_name": "s0", "params": dict(LR_SEARCH_SPACE)}
     with refused(match=r"'optim.lr=interval\(3, 1\)': interval\(low, high\) needs"):
         check(OmegaConf.create(base), ["+experiment=lr_search", "optim.lr=interval(3, 1)"])
     with refused(match=r"sampler.name='annealing' is not allowed; choose one of: tpe, "):
@@ -259,6 +311,19 @@ def test_bad_settings_and_storages_are_refused_before_anything_runs(tmp_path):
             check({**base, "sampler": {"name": "tpe", "seed": seed}})
     with refused(match=r"sampler.n_startup_trials=-1 is not allowed; it must be an integer >= 0"):
         check({**base, "sampler": {"name": "cmaes", "n_startup_trials": -1}})
+    with refused(
+        match=r"hydra.sweeper.pruner is not a setting of the Optuna sweeper; its settings under hydra.sweeper: "
+    ):
+        check({**base, "pruner": "median"})
+    with refused(match=r"hydra.sweeper.sampler.multivariate is not a setting .*: name, seed, n_startup_trials$"):
+        check({**base, "sampler": {"name": "tpe", "multivariate": True}})
+    with refused(match=r"storage=sqlite:///optuna.db without a study_name would start a new, unnamed study"):
+        check({**base, "study_name": None, "storage": "sqlite:///optuna.db"})
+    # The MLflow store is no study's storage, however its path is spelled.
+    tracked = {"hydra": {"sweeper": {**base, "storage": f"sqlite:///{tmp_path}/m.db"}, "overrides": {"task": []}}}
+    with refused(match=r"is the MLflow store \(tracking.uri\)"):
+        OptunaSweeper.check(OmegaConf.create({**tracked, "tracking": {"uri": f"sqlite:///{tmp_path}/./m.db"}}))
+    OptunaSweeper.check(OmegaConf.create({**tracked, "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db"}}))
     # A round is one launch: no more trials in it than sweep.max_jobs, from the config or typed.
     for max_jobs, typed in ((8, []), (50_000, ["sweep.max_jobs=8"])):
         config = {
@@ -331,6 +396,16 @@ def test_a_search_launches_rounds_tags_its_best_and_continues_from_its_storage(t
     assert len([r for r in children if r.data.tags["mlflow.parentRunId"] == newest.info.run_id]) == 2
     assert len(optuna.load_study(study_name="lr_search", storage=f"sqlite:///{tmp_path}/optuna.db").trials) == 6
 
+    # It continues only as the same search: trials trained otherwise would mix with its own.
+    for changed, named in [
+        ("train.steps=300", "this search's trials have train.steps=300, but the study 'lr_search'"),
+        ("optim.lr=interval(0.1, 3)", "this search asks optim.lr=interval(0.1, 3), but the study 'lr_search'"),
+        ("data=diabetes", "hydra.sweeper.direction=minimize, but the study 'lr_search'"),
+    ]:
+        refusal = run_cli(tmp_path, *QUICK_SEARCH, "hydra.sweeper.n_trials=8", changed)
+        assert refusal.returncode == 2 and named in refusal.stderr, refusal.stderr[-2000:]
+        assert len(parent_and_children(tmp_path)[1]) == 2, "no parent run for a refused search"
+
 
 @pytest.mark.slow
 def test_diverged_trials_are_told_fail(tmp_path):
@@ -362,6 +437,12 @@ def test_diverged_trials_are_told_fail(tmp_path):
         ("model.hidden=choice()", "choice()"),
         ("hydra.sweeper.storage=sqlite:////no/such/folder/optuna.db", "/no/such/folder/optuna.db"),
         ("hydra.sweeper.sampler.n_startup_trials=-1", "n_startup_trials=-1"),
+        ("optim.lr=interval(-1, 1)", "optim.lr=-1.0 is not allowed"),
+        ("model.hidden=interval(1, 50)", "write model.hidden=tag(int, interval(1, 50))"),
+        ("hydra.sweeper.direction=minimize", "use direction=maximize"),
+        ("hydra.sweeper.storage=sqlite:///mlflow.db", "is the MLflow store"),
+        ("+hydra.sweeper.pruner=median", "hydra.sweeper.pruner is not a setting"),
+        ("data=choice(flower, diabetes)", "mix classification and regression"),
         ("hydra.sweeper.sampler.seed=-3", "sampler.seed=-3"),
     ],
 )

@@ -5,17 +5,20 @@ Each round asks the study for `n_jobs` trials, hands them to the launcher in ONE
 its job's objective (`float(JobResult)`). TPE samples a round with the constant liar (the
 trials still running count as bad ones), so the trials of one round spread out.
 
+- `direction: auto` (the default) is the objective's own: maximize an accuracy, minimize an
+  RMSE; a direction against it is refused.
 - `storage` (an RDB URL, `sqlite:///optuna.db`) with `study_name`: the study is loaded if it
-  exists, its told trials count toward `n_trials` and are never trained again; trials a
-  stopped search had asked but not told are told FAIL and asked again.
+  exists, and continued only as the same search (direction, search space, and the config its
+  trials share); its told trials count toward `n_trials` and are never trained again; trials
+  a stopped search had asked but not told are told FAIL and their values asked again first.
 - A job that failed (JobResult FAILED, a non-finite objective, or a job that raised) is told
   FAIL, never a number.
 - At the end the study's best trial is tagged on the sweep's MLflow parent run
   (`optuna.best.*`), and Optuna's own plots (optimisation history, parameter importances,
   slice) are saved on it as PNG artifacts under `optuna/`.
-- Bad input (an unknown sampler or direction: refused by the config's types while Hydra
-  composes; a malformed search space, an unreachable storage: `OptunaSweeper.check`, which
-  pipeline.sweep runs before any run exists) is refused in one line.
+- Bad input is refused in one line by `OptunaSweeper.check`, which pipeline.sweep runs before
+  any run exists: the settings, the search space, and the trials at its ends, composed and
+  checked as a grid's jobs are (pipeline/admission.py).
 
 (No `from __future__ import annotations` here: Hydra's plugin scan executes this module
 outside sys.modules, where dataclasses cannot resolve string annotations. Optuna is imported
@@ -27,10 +30,10 @@ import math
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, cast
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 
 
 class Direction(Enum):
+    auto = "auto"  # the objective's own sense: maximize an accuracy, minimize an RMSE
     minimize = "minimize"
     maximize = "maximize"
 
@@ -69,7 +73,7 @@ class SamplerConf:
 @dataclass
 class OptunaSweeperConf:
     _target_: str = "hydra_plugins.optuna_sweeper.optuna_sweeper.OptunaSweeper"
-    direction: Direction = Direction.minimize
+    direction: Direction = Direction.auto
     n_trials: int = 20  # trials in the study, those told by earlier runs of it included
     n_jobs: int = 1  # trials asked at once and launched together (one batched program)
     study_name: Optional[str] = None
@@ -129,6 +133,52 @@ def check_settings(n_trials: int, n_jobs: int, sampler: Dict[str, Any]) -> None:
             )
 
 
+def check_setting_names(settings: Any) -> None:
+    """A setting the sweeper does not have (`+hydra.sweeper.pruner=median`) is refused, naming
+    the ones it has, rather than failing as an unexpected argument once the sweep starts."""
+    for path, given, schema in (
+        ("hydra.sweeper", settings, OptunaSweeperConf),
+        ("hydra.sweeper.sampler", settings.get("sampler") or {}, SamplerConf),
+    ):
+        known = [f.name for f in fields(schema) if not f.name.startswith("_")]
+        unknown = [str(key) for key in given if key not in known and key != "_target_"]
+        if unknown:
+            raise SearchSpaceError(
+                f"{path}.{unknown[0]} is not a setting of the Optuna sweeper; its settings under {path}: "
+                + ", ".join(known)
+            )
+
+
+def check_storage(url: Optional[str], study_name: Optional[str], tracking_uri: Optional[str]) -> None:
+    """A storage is for continuing a named study, in a database of its own."""
+    if url is None:
+        return
+    if study_name is None:
+        raise SearchSpaceError(
+            f"hydra.sweeper.storage={_redacted(url)} without a study_name would start a new, unnamed study each "
+            "time and continue none; give hydra.sweeper.study_name=NAME (or storage=null for an in-memory study)"
+        )
+    if tracking_uri is not None and _same_database(url, tracking_uri):
+        raise SearchSpaceError(
+            f"hydra.sweeper.storage={_redacted(url)} is the MLflow store (tracking.uri); Optuna's tables would "
+            "share its database and its schema checks: give the study a database of its own, e.g. sqlite:///optuna.db"
+        )
+
+
+def _same_database(a: str, b: str) -> bool:
+    """Two store URLs that name the same database: SQLite's by the file they open."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        first, second = make_url(a), make_url(b)
+    except ArgumentError:  # not a database URL (an MLflow server's http://): open_storage says what is wrong
+        return False
+    if first.get_backend_name() == second.get_backend_name() == "sqlite":
+        return bool(first.database) and Path(str(first.database)).resolve() == Path(str(second.database)).resolve()
+    return first.set(password=None) == second.set(password=None)
+
+
 def open_storage(url: Optional[str]) -> Any:
     """The study's storage, checked: None (in memory) or an RDB storage that answers."""
     if url is None:
@@ -153,7 +203,143 @@ def _engine_kwargs(url: str) -> Dict[str, Any]:
     return {}
 
 
-def _check_existing_study(storage: Any, study_name: Optional[str], direction: str) -> None:
+# -- the trials' own configs, checked before the first is asked ---------------------------------
+
+# The study's user attribute holding the config every trial of it shares (flat, the searched
+# keys left out): a study continues only with the same.
+SHARED_CONFIG_ATTR = "pipeline.shared_config"
+# An objective's sense, by the task its data sets: an accuracy is better higher, an RMSE lower.
+DIRECTION_OF_TASK = {"binary": "maximize", "regression": "minimize"}
+
+
+@dataclass
+class Probes:
+    """What the configs of a search's trials say before any is asked: the tasks of their data
+    (so the direction of their objective) and the config they all share, flat."""
+
+    tasks: List[str]
+    shared_config: Dict[str, Any]
+
+
+class Checked(NamedTuple):
+    space: SearchSpace
+    storage: Any  # an Optuna RDBStorage, or None: in memory
+    direction: str  # minimize | maximize, `auto` resolved
+    probes: Optional[Probes]
+
+
+def probe_trials(space: SearchSpace) -> List[List[str]]:
+    """Trials at the ends of the search space, as overrides: every key at its first value, then
+    each key in turn at each of its other ends (a float or integer range's high end, each of a
+    choice's values), the others at their first. Every value a trial can take lies between ends
+    that are checked, so a bad one is refused before the search starts."""
+
+    def ends(distribution: Any) -> List[Any]:
+        if hasattr(distribution, "choices"):
+            return list(distribution.choices)
+        return [distribution.low, distribution.high]
+
+    firsts = {key: ends(d)[0] for key, d in space.distributions.items()}
+    trials = [space.overrides(firsts)]
+    for key, distribution in space.distributions.items():
+        trials += [space.overrides({**firsts, key: end}) for end in ends(distribution)[1:]]
+    return trials
+
+
+def describe(distribution: Any) -> str:
+    """An Optuna distribution in the search space's own syntax (messages)."""
+    if hasattr(distribution, "choices"):
+        return f"choice({', '.join(short(c) for c in distribution.choices)})"
+    integer = type(distribution).__name__ == "IntDistribution"
+    low, high, step = distribution.low, distribution.high, distribution.step
+    if step is not None and not (integer and step == 1):
+        return f"range({short(low)}, {short(high + step)}, {short(step)})"
+    tags = [tag for tag, on in (("log", distribution.log), ("int", integer)) if on]
+    inner = f"interval({short(low)}, {short(high)})"
+    return f"tag({', '.join(tags)}, {inner})" if tags else inner
+
+
+def check_value_types(space: SearchSpace, config: DictConfig) -> None:
+    """A float interval over an integer key would give 36.04 hidden units: refused, with the
+    integer interval to write instead."""
+    from optuna.distributions import FloatDistribution
+
+    for key, distribution in space.distributions.items():
+        current = OmegaConf.select(config, key, default=None)
+        if isinstance(distribution, FloatDistribution) and isinstance(current, int) and not isinstance(current, bool):
+            log = "log, " if distribution.log else ""
+            raise SearchSpaceError(
+                f"search space '{key}={describe(distribution)}': {key} is an integer and an interval gives "
+                f"floats; write {key}=tag({log}int, interval({short(distribution.low)}, {short(distribution.high)}))"
+            )
+
+
+def probe(space: SearchSpace, config: Optional[DictConfig]) -> Optional[Probes]:
+    """Compose and check the trials at the search space's ends (pipeline/admission.py, as a
+    grid's jobs are checked); None where there is no pipeline config to compose them from."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    if config is None or "train" not in config or not GlobalHydra.instance().is_initialized():
+        return None
+    from pipeline.admission import admit_jobs
+    from pipeline.composing import composer_for
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from pipeline.errors import InputRefused, one_line
+    from pipeline.provenance import NOT_HASHED, flatten, resolved_config
+
+    check_value_types(space, config)
+    composer = composer_for(GlobalHydra.instance().config_loader(), config)
+    searched = tuple(space.distributions)
+    tasks, shared = [], {}
+    for number, overrides in enumerate(probe_trials(space)):
+        try:
+            if number == 0:
+                first = flatten(resolved_config(composer.compose(overrides, to_read=True)))
+            (dataset,) = admit_jobs([composer.to_check(overrides)])
+        except (InputRefused, ValueError, HydraException, OmegaConfBaseException) as error:
+            trial = " ".join(overrides[len(space.fixed) :])
+            raise SearchSpaceError(f"{one_line(error)} (a trial at the ends of the search space: {trial})") from None
+        tasks.append(dataset.task)
+    shared = {
+        key: value
+        for key, value in first.items()
+        if key.split(".")[0] not in NOT_HASHED and not any(key == s or key.startswith(f"{s}.") for s in searched)
+    }
+    return Probes(tasks=tasks, shared_config=shared)
+
+
+def resolve_direction(direction: str, objective: str, probes: Optional[Probes]) -> str:
+    """minimize or maximize: `auto` as the trials' objective wants it; a direction that goes
+    against the objective (minimizing an accuracy) is refused."""
+    wanted = sorted({DIRECTION_OF_TASK.get(task, "maximize") for task in probes.tasks}) if probes else []
+    if len(wanted) > 1:
+        raise SearchSpaceError(
+            "the search's trials mix classification and regression data, whose objectives (accuracy, RMSE) go "
+            "opposite ways; search one kind of data at a time"
+        )
+    if direction == "auto":
+        if not wanted:
+            raise SearchSpaceError(
+                f"hydra.sweeper.direction=auto needs the pipeline's config to know the objective of {objective}; "
+                "give minimize or maximize"
+            )
+        return wanted[0]
+    if wanted and wanted[0] != direction:
+        sense = "higher" if wanted[0] == "maximize" else "lower"
+        raise SearchSpaceError(
+            f"hydra.sweeper.direction={direction}, but the trials' objective (an {'accuracy' if sense == 'higher' else 'RMSE'}) "
+            f"is better {sense}; use direction={wanted[0]}, or auto"
+        )
+    return direction
+
+
+def _check_existing_study(
+    storage: Any, study_name: Optional[str], direction: str, space: SearchSpace, probes: Optional[Probes]
+) -> None:
+    """A stored study continues only as the same search: its direction, its search space and
+    the config its trials share (else its trials, trained otherwise, would mix with these)."""
     if storage is None or study_name is None:
         return
     import optuna
@@ -162,18 +348,43 @@ def _check_existing_study(storage: Any, study_name: Optional[str], direction: st
         existing = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         return  # a new study
+    where = f"the study '{study_name}' in {_redacted(str(storage.url))}"
+    instead = "; use the same, or another hydra.sweeper.study_name"
     if existing.direction.name.lower() != direction:
         raise SearchSpaceError(
-            f"hydra.sweeper.direction={direction}, but the study '{study_name}' in "
-            f"{_redacted(str(storage.url))} was made to {existing.direction.name.lower()}; "
-            "use that direction or another study_name"
+            f"hydra.sweeper.direction={direction}, but {where} was made to {existing.direction.name.lower()}{instead}"
         )
+    searched = _searched_before(existing)
+    if searched and searched != space.distributions:
+        key = next(k for k in [*searched, *space.distributions] if searched.get(k) != space.distributions.get(k))
+        before = f"{key}={describe(searched[key])}" if key in searched else f"not {key}"
+        now = f"{key}={describe(space.distributions[key])}" if key in space.distributions else f"not {key}"
+        raise SearchSpaceError(f"this search asks {now}, but {where} searched {before}{instead}")
+    shared = existing.user_attrs.get(SHARED_CONFIG_ATTR)
+    if shared is not None and probes is not None and shared != probes.shared_config:
+        key = next(k for k in sorted({*shared, *probes.shared_config}) if shared.get(k) != probes.shared_config.get(k))
+        raise SearchSpaceError(
+            f"this search's trials have {key}={_value(probes.shared_config, key)}, but {where} was trained with "
+            f"{key}={_value(shared, key)}{instead}"
+        )
+
+
+def _value(flat: Dict[str, Any], key: str) -> str:
+    return short(flat[key]) if key in flat else "(unset)"
+
+
+def _searched_before(study: Any) -> Dict[str, Any]:
+    """The search space a study's trials were asked from: each key's distribution, as last asked."""
+    searched: Dict[str, Any] = {}
+    for trial in study.get_trials(deepcopy=False):
+        searched.update(trial.distributions)
+    return searched
 
 
 class OptunaSweeper(Sweeper):
     def __init__(
         self,
-        direction: Any = "minimize",
+        direction: Any = "auto",
         n_trials: int = 20,
         n_jobs: int = 1,
         study_name: Optional[str] = None,
@@ -205,8 +416,9 @@ class OptunaSweeper(Sweeper):
         without the pipeline's callback.
         """
         settings = config.hydra.sweeper
+        check_setting_names(settings)
         sweeper = OptunaSweeper(**{str(k): v for k, v in settings.items() if k != "_target_"})
-        sweeper._checked_parts(list(config.hydra.overrides.get("task") or []))
+        sweeper._checked_parts(list(config.hydra.overrides.get("task") or []), config)
         cap = max_jobs(config) if "sweep" in config else None
         if cap is not None and sweeper.n_jobs > cap:
             # A round's trials are one launch, composed and held together as a grid's jobs are.
@@ -215,12 +427,18 @@ class OptunaSweeper(Sweeper):
                 f"may hold; lower it, or raise the cap with sweep.max_jobs={sweeper.n_jobs}"
             )
 
-    def _checked_parts(self, arguments: Sequence[str] = ()) -> Tuple[SearchSpace, Any]:
+    def _checked_parts(self, arguments: Sequence[str] = (), config: Optional[DictConfig] = None) -> Checked:
+        """Every check, in the order a user would fix them: the settings, the search space, the
+        trials it can ask (composed at its ends), the direction, the storage and its study."""
         check_settings(self.n_trials, self.n_jobs, self.sampler_conf)
         space = parse_search_space(self.params, arguments)
+        probes = probe(space, config)
+        direction = resolve_direction(self.direction, "its trials", probes)
+        tracking_uri = OmegaConf.select(config, "tracking.uri", default=None) if config is not None else None
+        check_storage(self.storage_url, self.study_name, tracking_uri)
         storage = open_storage(self.storage_url)
-        _check_existing_study(storage, self.study_name, self.direction)
-        return space, storage
+        _check_existing_study(storage, self.study_name, direction, space, probes)
+        return Checked(space, storage, direction, probes)
 
     # -- Hydra's Sweeper API ------------------------------------------------------------------
 
@@ -234,15 +452,18 @@ class OptunaSweeper(Sweeper):
         import optuna
 
         assert self.config is not None and self.launcher is not None
-        space, storage = self._checked_parts(arguments)
+        space, storage, direction, probes = self._checked_parts(arguments, self.config)
+        self.direction = direction
         _quiet_optuna()
         study = optuna.create_study(
             study_name=self.study_name,
             storage=storage,
             sampler=self._sampler(),
-            direction="maximize" if self.direction == "maximize" else "minimize",
+            direction=optuna.study.StudyDirection[direction.upper()],
             load_if_exists=True,
         )
+        if probes is not None and SHARED_CONFIG_ATTR not in study.user_attrs:
+            study.set_user_attr(SHARED_CONFIG_ATTR, probes.shared_config)
         self.study = study
         told = _retire_stale_trials(study)
         if study.trials:
@@ -368,6 +589,12 @@ def _tell(study: Any, trial: Any, job: JobReturn) -> None:
     from optuna.trial import TrialState
 
     value, reason, run_id = job_outcome(job)
+    objective = str(getattr(job.return_value, "objective_name", "")) if job.status == JobStatus.COMPLETED else ""
+    sense = "minimize" if "rmse" in objective else "maximize" if "accuracy" in objective else None
+    if value is not None and sense is not None and sense != study.direction.name.lower():
+        # Never a number the study would optimise the wrong way (the checks refuse such a search
+        # up front; this holds for a config they could not compose).
+        value, reason = None, f"its objective {objective} is to {sense}, the study is to {study.direction.name.lower()}"
     if run_id:
         trial.set_user_attr("run_id", run_id)
     if value is None:
@@ -379,10 +606,13 @@ def _tell(study: Any, trial: Any, job: JobReturn) -> None:
 
 
 def _retire_stale_trials(study: Any) -> int:
-    """Tell FAIL the trials a stopped search asked but never told; return how many are told.
+    """Tell FAIL the trials a stopped search asked but never told, and ask their values again
+    first; return how many trials are told.
 
-    Told trials (COMPLETE, or FAIL from their job) count toward n_trials; the stale ones do not,
-    so their share is asked again.
+    Told trials (COMPLETE, or FAIL from their job) count toward n_trials; the stale ones do not.
+    Their values are enqueued, so the same configs run again: a job whose run had finished is
+    taken from the store (SKIPPED, its value told), one that was stopped continues from its
+    checkpoint (pipeline/job.py), and none is trained from scratch under new values.
     """
     from optuna.trial import Trial, TrialState
 
@@ -392,6 +622,7 @@ def _retire_stale_trials(study: Any) -> int:
             Trial(study, frozen._trial_id).set_user_attr("failure", "the search stopped before this trial was told")
             Trial(study, frozen._trial_id).set_user_attr("stale", True)
             study.tell(frozen.number, state=TrialState.FAIL)
+            study.enqueue_trial(frozen.params, user_attrs={"asked_again_for": frozen.number})
         elif frozen.state in (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED) and not frozen.user_attrs.get(
             "stale"
         ):
