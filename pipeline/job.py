@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import math
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import jax
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -41,6 +41,11 @@ class JobResult:
     objective: float  # its mean over the last OBJECTIVE_POINTS logged points; nan if failed
     metrics: dict[str, float] = field(default_factory=dict)
     reason: str = ""
+    # For a sweep's table where nothing is recorded (tracking.enabled=false: pipeline/summary.py
+    # summarize_results): the run's name, and the examples each accuracy counts.
+    run_name: str = ""
+    n_train: int = 0
+    n_val: int = 0
 
     def __float__(self) -> float:  # what a search sweeper (Optuna) optimises
         return self.objective
@@ -249,6 +254,7 @@ def _run(
     tracker: Optional[Tracker | ParamsWithFirstWrite] = tracker_for(cfg.tracking.uri) if cfg.tracking.enabled else None
     tags = run_tags(cfg, ds, device, resolved, config_hash)
     name, label = tags["objective"], run_name(cfg, swept_by(tracker, parent_run_id))
+    named: dict[str, Any] = dict(run_name=label, n_train=ds.m_train, n_val=ds.m_val)  # every JobResult's
     if handed is not None:
         resume = handed.resume
     else:  # run alone or by another launcher: decide here, as the batched launcher does
@@ -261,7 +267,7 @@ def _run(
                     parent_run_id, {f"{RESUMED_TAG_PREFIX}{tags.get('hydra.job.num', earlier.run_id)}": earlier.run_id}
                 )
             objective = earlier.metrics.get(f"{name}_last{OBJECTIVE_POINTS}_mean", earlier.metrics.get(name, math.nan))
-            return JobResult("SKIPPED", earlier.run_id, name, objective, dict(earlier.metrics))
+            return JobResult("SKIPPED", earlier.run_id, name, objective, dict(earlier.metrics), **named)
     checkpoint = segments.checkpoint_path(tags["config_hash"])
     run_id, logged_through = continued_run(tracker, checkpoint, cfg.tracking.experiment)
     if tracker and run_id is not None and parent_run_id:
@@ -295,7 +301,7 @@ def _run(
             assert run_id is not None  # with a tracker, the job always has a run (continued or started)
             tracker.set_tags(run_id, {"failure_reason": str(failure), **failure.tags})
             tracker.end_run(run_id, "FAILED")
-        return JobResult("FAILED", run_id, name, math.nan, reason=str(failure))
+        return JobResult("FAILED", run_id, name, math.nan, reason=str(failure), **named)
     except BaseException as error:  # Ctrl-C, a bug: the run must not stay RUNNING
         if tracker:
             assert run_id is not None  # with a tracker, the job always has a run (continued or started)
@@ -304,4 +310,4 @@ def _run(
             tracker.end_run(run_id, "KILLED" if killed else "FAILED")
         raise
     # The run itself was ended FINISHED by finish_run, once its artifacts were uploaded.
-    return JobResult("FINISHED", run_id, name, metrics[f"{name}_last{OBJECTIVE_POINTS}_mean"], metrics)
+    return JobResult("FINISHED", run_id, name, metrics[f"{name}_last{OBJECTIVE_POINTS}_mean"], metrics, **named)

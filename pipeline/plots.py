@@ -9,14 +9,16 @@ convention: examples are columns, so a data set is X (n_x, m) and labels Y (1, m
 from __future__ import annotations
 
 import math
+import textwrap
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter
 
 from pipeline.predict import NetworkPredict, Predict  # noqa: F401 (drawn from; NetworkPredict re-exported)
@@ -181,7 +183,7 @@ def plot_decision_boundaries_grid(
         ax.set_title(label, fontsize="small")
     for ax in axes[len(panels) :]:
         fig.delaxes(ax)  # the unused cells of the last row
-    fig.suptitle(title)
+    _suptitle(fig, title)
     return _save(fig, path)
 
 
@@ -208,41 +210,89 @@ def _sweep_accuracy_figure(
     rows: list[dict],
     *,
     x: str = "model.hidden",
-    series: str = "optim.lr",
+    series: str | None = "optim.lr",
     panels: str | None = "model.activation",
     metric: str = "val_accuracy",
     title: str | None = None,
+    averaged_over: Sequence[str] = (),
 ) -> Figure:
     """The figure behind plot_sweep_accuracy: one Axes per panel value, one line per series value.
 
-    Several rows at the same (panel, series, x) (e.g. seeds) are averaged into one point.
-    `panels=None`: one panel, titled by nothing but the metric.
+    Several rows at the same (panel, series, x) (e.g. seeds) are averaged into one point, and the
+    y label says so (`averaged_over`: the keys they differ in). `panels=None`: one panel, titled
+    by nothing but the metric. `series=None`: one line per panel, no legend.
     """
     rows = [r for r in rows if _has_metric(r, metric)]
     panel_values = (_sorted(_key(r.get(panels)) for r in rows) if panels else []) or [None]
     x_values = _sorted(_key(r.get(x)) for r in rows)
     x_pos = {v: i for i, v in enumerate(x_values)}  # evenly spaced: sizes like 1, 4, 64 stay readable
+    # One style per series value across every panel, so that one legend speaks for all of them.
+    styles = _distinct_styles(_sorted(_key(r.get(series)) for r in rows) if series else [None])
     fig = Figure(figsize=(max(4.5 * len(panel_values), 6.5), 4), layout="constrained")
     axes = fig.subplots(1, len(panel_values), squeeze=False, sharey=True)[0]
+    averaged = 1
     for ax, pv in zip(axes, panel_values):
         points: defaultdict[Any, defaultdict[Any, list[float]]] = defaultdict(
             lambda: defaultdict(list)
         )  # series value -> x value -> metrics
         for r in rows:
             if panels is None or _key(r.get(panels)) == pv:
-                points[_key(r.get(series))][_key(r.get(x))].append(float(r[metric]))
+                points[_key(r.get(series)) if series else None][_key(r.get(x))].append(float(r[metric]))
         for sv in _sorted(points):
             xs = sorted(points[sv], key=x_pos.__getitem__)
-            ax.plot([x_pos[v] for v in xs], [np.mean(points[sv][v]) for v in xs], marker="o", label=_short(sv))
+            averaged = max([averaged] + [len(points[sv][v]) for v in xs])
+            colour, linestyle = styles[sv]
+            ax.plot(
+                [x_pos[v] for v in xs],
+                [np.mean(points[sv][v]) for v in xs],
+                marker="o",
+                color=colour,
+                linestyle=linestyle,
+                label=_short(sv) if series else None,
+            )
         ax.set_xticks(range(len(x_values)), [str(v) for v in x_values])
         ax.set(xlabel=x, title=f"{panels}={pv}" if pv is not None else metric)
-        if 0 < len(points) <= _MAX_LEGEND:
-            ax.legend(fontsize="small", title=series, title_fontsize="small")
         if not rows:
             ax.text(0.5, 0.5, f"no run reported {metric}", ha="center", transform=ax.transAxes)
-    axes[0].set_ylabel(metric)
-    fig.suptitle(title or f"{metric} by {x}, one line per {series}")
+    axes[0].set_ylabel(metric if averaged == 1 else f"{metric}\n(each point: {_mean_of(averaged, averaged_over)})")
+    if series and 0 < len(styles) <= _MAX_LEGEND and rows:
+        # Beside the panels, never over a point of them.
+        handles = [Line2D([], [], color=c, linestyle=ls, marker="o", label=_short(v)) for v, (c, ls) in styles.items()]
+        axes[-1].legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),  # right of the last panel, below the figure's title
+            fontsize="small",
+            title=series,
+            title_fontsize="small",
+        )
+    _suptitle(fig, title or (f"{metric} by {x}, one line per {series}" if series else f"{metric} by {x}"))
     return fig
+
+
+def _mean_of(count: int, keys: Sequence[str]) -> str:
+    """What a point averages: "mean of 3 seeds", "mean of 2 data.noise values", "mean of 4 runs"."""
+    if list(keys) == ["train.seed"]:
+        return f"mean of {count} seeds"
+    if len(keys) == 1:
+        return f"mean of {count} {keys[0]} values"
+    return f"mean of {count} runs"
+
+
+def _distinct_styles(values: list) -> dict[Any, tuple[str, Any]]:
+    """(colour, line style) for each of `values`, all different: the ten default colours, then
+    again dashed, dotted, dash-dotted."""
+    return {v: (f"C{i % 10}", _LINESTYLES[(i // 10) % len(_LINESTYLES)]) for i, v in enumerate(values)}
+
+
+_LINESTYLES: tuple[Any, ...] = ("-", "--", ":", "-.")  # Any: matplotlib types them as Literals
+
+
+def _suptitle(fig: Figure, title: str) -> None:
+    """The figure's title, wrapped to the figure's width: a long one would be cut at both edges."""
+    # About 9.5 characters of the title's 12-point font per inch (DejaVu Sans averages 7.5 points).
+    width = max(20, int(fig.get_figwidth() * 9.5))
+    fig.suptitle("\n".join(textwrap.wrap(title, width, break_on_hyphens=False)))
 
 
 def _short(value) -> str:
@@ -255,17 +305,22 @@ def plot_sweep_accuracy(
     path,
     *,
     x: str = "model.hidden",
-    series: str = "optim.lr",
+    series: str | None = "optim.lr",
     panels: str | None = "model.activation",
     metric: str = "val_accuracy",
     title: str | None = None,
+    averaged_over: Sequence[str] = (),
 ) -> Path:
     """Sweep comparison from flat result rows ({"model.hidden": 8, ..., "val_accuracy": 0.9}).
 
     One panel per value of `panels` (one panel if it is None or no row has that key), `metric` vs `x` on a
-    categorical axis, one line per value of `series`. Rows without a finite metric are skipped.
+    categorical axis, one line per value of `series` (one line if it is None). Rows without a finite
+    metric are skipped; rows that differ only in `averaged_over` are averaged into one point.
     """
-    return _save(_sweep_accuracy_figure(rows, x=x, series=series, panels=panels, metric=metric, title=title), path)
+    figure = _sweep_accuracy_figure(
+        rows, x=x, series=series, panels=panels, metric=metric, title=title, averaged_over=averaged_over
+    )
+    return _save(figure, path)
 
 
 def _colour_scale(values: list, label: str | None):
@@ -291,26 +346,34 @@ def _numeric(values: list) -> bool:
     )
 
 
-def plot_loss_curves_overlay(curves: list[tuple], path, *, title: str, colour_by: str | None = None) -> Path:
-    """Several loss curves, each (label, steps (k,), loss (k,)) or (label, steps, loss, value).
+def plot_loss_curves_overlay(
+    curves: list[tuple], path, *, title: str, colour_by: str | None = None, style_by: str | None = None
+) -> Path:
+    """Several loss curves, each (label, steps (k,), loss (k,)), optionally followed by the
+    curve's value of `colour_by` and of `style_by` (two keys the sweep varies).
 
-    With a numeric `value` per curve (the swept value named `colour_by`, e.g. optim.lr), the
-    curves are coloured by it on a colour bar, so 28 lines read as one trend; otherwise each
-    gets a legend entry (up to 12; more are drawn faint, unlabelled).
+    Up to 12 curves: each its own look, one legend entry each, beside the plot (colour by
+    `colour_by`'s value and line style by `style_by`'s when that tells every curve apart).
+    More: coloured by `colour_by`'s value (on a colour bar when it is a number, so 28 lines read
+    as one trend) and styled by `style_by`'s, with a legend of those values only.
     """
-    fig = Figure(figsize=(7, 4.4), layout="constrained")
+    fig = Figure(figsize=(8, 4.4), layout="constrained")
     ax = fig.add_subplot()
-    values = [c[3] for c in curves if len(c) > 3]
-    scaled = colour_by is not None and len(values) == len(curves) and _numeric(values) and len(set(values)) > 1
-    colours, mappable = _colour_scale(values, colour_by) if scaled else ([None] * len(curves), None)
-    alpha = 1.0 if len(curves) <= _MAX_LEGEND else 0.6  # many overlapping lines: let density show
-    for (label, steps, loss, *_), colour in zip(curves, colours):
+    colour_values = [c[3] if len(c) > 3 else None for c in curves]
+    style_values = [c[4] if len(c) > 4 else None for c in curves]
+    few = len(curves) <= _MAX_LEGEND
+    if few:
+        looks, handles, mappable = _each_curve_apart(colour_values, style_values), [], None
+    else:
+        looks, handles, mappable = _curves_by_value(colour_values, style_values, colour_by, style_by)
+    for (label, steps, loss, *_), (colour, linestyle) in zip(curves, looks):
         ax.plot(
             np.asarray(steps).ravel(),
             np.asarray(loss, float).ravel(),
             label=label,
-            alpha=alpha,
+            alpha=1.0 if few else 0.6,  # many overlapping lines: let density show
             color=colour,
+            linestyle=linestyle,
             linewidth=1.2,
         )
     if curves:
@@ -318,11 +381,45 @@ def plot_loss_curves_overlay(curves: list[tuple], path, *, title: str, colour_by
     ax.set(xlabel="step", ylabel="training loss", title=title)
     if mappable is not None:
         fig.colorbar(mappable, ax=ax, label=colour_by)
-        if len(curves) <= _MAX_LEGEND:
-            ax.legend(fontsize="x-small", loc="upper right")
-    elif 0 < len(curves) <= _MAX_LEGEND:
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if few and curves:
+        handles = ax.get_lines()
+    if handles:  # beside the plot, never over a curve
+        fig.legend(handles=handles, loc="outside right upper", fontsize="x-small" if few else "small")
     return _save(fig, path)
+
+
+def _each_curve_apart(colour_values: list, style_values: list) -> list[tuple[str, Any]]:
+    """(colour, line style) of each of a few curves, no two alike: a colour per value of the
+    first key and a line style per value of the second when their pairs tell the curves apart,
+    else a look per curve."""
+    pairs = list(zip(colour_values, style_values))
+    colours, styles = _sorted(_key(v) for v in colour_values), _sorted(_key(v) for v in style_values)
+    if len(set(pairs)) == len(pairs) and len(colours) <= 10 and len(styles) <= len(_LINESTYLES):
+        return [(f"C{colours.index(_key(c))}", _LINESTYLES[styles.index(_key(s))]) for c, s in pairs]
+    return list(_distinct_styles(list(range(len(pairs)))).values())
+
+
+def _curves_by_value(colour_values: list, style_values: list, colour_by: str | None, style_by: str | None):
+    """(colour, line style) of each of many curves, by their values of `colour_by` and `style_by`;
+    the legend handles naming those values; the colour bar's mappable for a numeric `colour_by`."""
+    colours: list[Any] = [None] * len(colour_values)
+    handles: list[Line2D] = []
+    mappable = None
+    distinct = _sorted(_key(v) for v in colour_values)
+    if colour_by is not None and _numeric(colour_values) and len(distinct) > 1:
+        colours, mappable = _colour_scale(colour_values, colour_by)
+    elif colour_by is not None and 1 < len(distinct) <= 10:
+        colours = [f"C{distinct.index(_key(v))}" for v in colour_values]
+        handles += [Line2D([], [], color=f"C{i}", label=f"{colour_by}={_short(v)}") for i, v in enumerate(distinct)]
+    styles = _sorted(_key(v) for v in style_values)
+    linestyles = ["-"] * len(style_values)
+    if style_by is not None and 1 < len(styles) <= len(_LINESTYLES):
+        linestyles = [_LINESTYLES[styles.index(_key(v))] for v in style_values]
+        handles += [
+            Line2D([], [], color="k", linestyle=_LINESTYLES[i], label=f"{style_by}={_short(v)}")
+            for i, v in enumerate(styles)
+        ]
+    return list(zip(colours, linestyles)), handles, mappable
 
 
 def plot_search(rows: list[dict], path, *, keys: list[str], metric: str, title: str) -> Path:
@@ -348,24 +445,18 @@ def plot_search(rows: list[dict], path, *, keys: list[str], metric: str, title: 
         ax.set(xlabel=key)
     if rows:
         best = max(rows, key=lambda r: r[metric]) if "accuracy" in metric else min(rows, key=lambda r: r[metric])
-        for ax, key in zip(axes, keys):
-            if _numeric([best.get(key)]):
-                ax.scatter(
-                    [best[key]],
-                    [best[metric]],
-                    s=160,
-                    facecolors="none",
-                    edgecolors="red",
-                    linewidths=1.5,
-                    label="best",
-                )
-                ax.legend(fontsize="small", loc="lower right")
+        ring = dict(s=160, facecolors="none", edgecolors="red", linewidths=1.5, label="best")
+        ringed = [
+            ax.scatter([best[key]], [best[metric]], **ring) for ax, key in zip(axes, keys) if _numeric([best.get(key)])
+        ]
+        if ringed:  # one legend, below the panels: inside one it can hide a trial
+            fig.legend(handles=ringed[:1], loc="outside lower center", fontsize="small", frameon=False)
     else:
         axes[0].text(0.5, 0.5, f"no trial reported {metric}", ha="center", transform=axes[0].transAxes)
     axes[0].set_ylabel(metric)
     if mappable is not None:
         fig.colorbar(mappable, ax=list(axes), label="trial (order sampled)")
-    fig.suptitle(title)
+    _suptitle(fig, title)
     return _save(fig, path)
 
 

@@ -166,7 +166,9 @@ def divergence_reason(cfg: DictConfig, result: TrainResult) -> str:
         cause = f"the training loss grew past {DIVERGENCE_GROWTH:.0e} times its start"
     else:
         cause = "the loss or an update overflowed (non-finite)"
-    return f"diverged: {cause} at step {step} (optim.lr={cfg.optim.lr:g}); the metrics up to that step are kept"
+    reason = f"diverged: {cause} at step {step} (optim.lr={cfg.optim.lr:g})"
+    # Kept in the run, where there is one: with tracking.enabled=false nothing is kept.
+    return f"{reason}; the metrics up to that step are kept" if cfg.tracking.enabled else reason
 
 
 def record_training(

@@ -119,8 +119,9 @@ def _row(tracker: Tracker, run: RunRecord, swept: list[str], status: str) -> dic
         failure_reason=tags.get("failure_reason", ""),
         data_sha256=tags.get("data.sha256"),  # which data exactly: the best's boundaries share one set's points
     )
-    if tags.get("data.n_val", "").isdigit():
-        row["n_val"] = int(tags["data.n_val"])
+    for split in ("n_train", "n_val"):  # the examples each accuracy counts (separation_note)
+        if tags.get(f"data.{split}", "").isdigit():
+            row[split] = int(tags[f"data.{split}"])
     # Plots group by these even when they were not swept.
     for key in ("model.hidden", "optim.lr", "model.activation", "model.name", "model.depth", "data.name"):
         row.setdefault(key, _number(params.get(key)))
@@ -167,24 +168,37 @@ def best_row(rows: list[dict]) -> Optional[dict]:
     return order[0] if order else None
 
 
-def separation_note(rows: list[dict], m_val: Optional[int]) -> str:
+def separation_note(rows: list[dict], m: Optional[int], swept: typing.Sequence[str] = ()) -> str:
     """ "" when the best is clearly ahead; else a sentence saying it cannot be told from the
-    runner-up: for accuracy, fewer than SEPARABLE_EXAMPLES validation examples apart."""
-    order = ranked(rows)
+    runner-up: for an accuracy (validation, or training where the jobs had no validation split),
+    fewer than SEPARABLE_EXAMPLES of the `m` examples it counts apart. The runner-up is the best
+    of another config: a search may train one config again (Optuna repeats a categorical
+    choice), and a config cannot be told from itself."""
     metric, _ = objective_of(rows)
-    if len(order) < 2 or metric != "val_accuracy" or not m_val:
+    order = ranked(rows)
+    if not order or "accuracy" not in metric or not m:
+        return ""
+    best = order[0]
+    second = next((row for row in order[1:] if not _same_config(row, best, swept)), None)
+    if second is None:
         return ""
     key = settled_name(metric)
-    best, second = order[0], order[1]
     gap = abs(best.get(key, best[metric]) - second.get(key, second[metric]))
-    examples = gap * m_val
-    if examples >= SEPARABLE_EXAMPLES - FLOAT32_ROUNDINGS * m_val * 2.0**-24:
+    examples = gap * m
+    if examples >= SEPARABLE_EXAMPLES - FLOAT32_ROUNDINGS * m * 2.0**-24:
         return ""
+    split = "validation" if metric.startswith("val_") else "training"
     return (
         f"not separable: the best ({best['run_name']}) and the runner-up ({second['run_name']}) differ by "
-        f"{gap:.4f} in {key}, {_examples(examples)} of {m_val} validation examples "
+        f"{gap:.4f} in {key}, {_examples(examples)} of {m} {split} examples "
         f"(fewer than {SEPARABLE_EXAMPLES}); treat them as tied"
     )
+
+
+def _same_config(row: dict, other: dict, swept: typing.Sequence[str]) -> bool:
+    """Whether two jobs trained one config: the same value of every key the sweep varies (the
+    rest of a sweep's config is the same for all its jobs)."""
+    return bool(swept) and all(row.get(key) == other.get(key) for key in swept)
 
 
 def _examples(count: float) -> str:
@@ -298,18 +312,22 @@ def dataset_of(run: RunRecord) -> Dataset:
     return load_from_config(data_config_of(run.params))
 
 
-def validation_size(tracker: Tracker, rows: list[dict]) -> Optional[int]:
-    """The validation set's size: the runs' data.n_val tag, else the best run's data, loaded again."""
+def split_size(tracker: Optional[Tracker], rows: list[dict], metric: str) -> Optional[int]:
+    """How many examples `metric` counts over: the validation set's for a val_* metric, the
+    training set's for a train_* one. The runs' data.n_val / data.n_train tags, else the best
+    run's data, loaded again."""
+    column = "n_val" if metric.startswith("val_") else "n_train"
     for row in rows:
-        if row.get("n_val"):
-            return int(row["n_val"])
+        if row.get(column):
+            return int(row[column])
     best = best_row(rows)
-    if best is None:
+    if best is None or tracker is None or not best.get("run_id"):
         return None
     try:
-        return dataset_of(tracker.get_run(best["run_id"])).m_val
+        data = dataset_of(tracker.get_run(best["run_id"]))
     except (ValueError, OSError, TypeError):  # a table moved since: no note rather than no summary
         return None
+    return data.m_val if column == "n_val" else data.m_train
 
 
 # -- the summary -----------------------------------------------------------------------------
@@ -326,9 +344,9 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
     rows = run_rows(tracker, parent_run_id, experiment, swept)
     metric, higher = objective_of(rows)
     key = settled_name(metric)
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("FINISHED", "FAILED", "KILLED", "SKIPPED")}
+    counts = status_counts(rows)
     best = best_row(rows)
-    note = separation_note(rows, validation_size(tracker, rows)) if best else ""
+    note = separation_note(rows, split_size(tracker, rows, metric), swept) if best else ""
     summary_metrics = {f"n_{s.lower()}": float(n) for s, n in counts.items()}
     # What writing to MLflow cost this process (the jobs it ran in-process, and the parent).
     summary_metrics["mlflow_write_seconds"] = Tracker.write_seconds
@@ -361,20 +379,71 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
             finishing.draw(_summary_plots(tracker, rows, swept, metric, config, out))
         tracker.log_artifacts(parent_run_id, out)
 
+    print_summary(rows, swept, metric, best, note, counts)
+    print(f"see it: {ui_hint(tracker.uri, view)}", flush=True)  # the sweep's table, best first
+    return "FAILED" if counts["FAILED"] or counts["KILLED"] else "FINISHED"
+
+
+def summarize_results(results: typing.Sequence[tuple[typing.Sequence[str], Any]], config: DictConfig) -> str:
+    """The sweep's table and best job, printed from what its jobs returned, where nothing was
+    recorded (tracking.enabled=false: no MLflow runs to read back, no plots). `results`: each
+    job's overrides, and its JobResult (pipeline/job.py) or the error it raised. Returns
+    FINISHED or FAILED, as summarize_sweep does."""
+    swept = list(swept_keys(config))
+    rows = result_rows(results, swept)
+    metric, _ = objective_of(rows)
+    counts = status_counts(rows)
+    best = best_row(rows)
+    note = separation_note(rows, split_size(None, rows, metric), swept) if best else ""
+    print_summary(rows, swept, metric, best, note, counts)
+    print("not recorded: tracking.enabled=false (no MLflow runs, no plots)", flush=True)
+    return "FAILED" if counts["FAILED"] or counts["KILLED"] else "FINISHED"
+
+
+def result_rows(results: typing.Sequence[tuple[typing.Sequence[str], Any]], swept: list[str]) -> list[dict]:
+    """One row per job, as run_rows makes from a run, from the job's overrides and its JobResult
+    (or the error it raised); in the grid's order."""
+    rows = []
+    for number, (overrides, result) in enumerate(results):
+        given = dict(override.lstrip("+~").partition("=")[::2] for override in overrides)
+        row: dict[str, Any] = {key: _number(given.get(key)) for key in swept}
+        if isinstance(result, BaseException):
+            row.update(status="FAILED", failure_reason=f"{type(result).__name__}: {result}")
+        else:
+            row.update(result.metrics, status=result.status, run_name=result.run_name, failure_reason=result.reason)
+            row.update(n_train=result.n_train, n_val=result.n_val)
+        row.update(run_id=None, job=number)
+        row.setdefault("run_name", " ".join(f"{k}={short_value(row[k])}" for k in swept) or f"job {number}")
+        rows.append(row)
+    return sorted(rows, key=lambda row: [_sort_key(row.get(k)) for k in swept] + [_sort_key(row.get("job"))])
+
+
+def status_counts(rows: list[dict]) -> dict[str, int]:
+    return {s: sum(r["status"] == s for r in rows) for s in ("FINISHED", "FAILED", "KILLED", "SKIPPED")}
+
+
+def print_summary(
+    rows: list[dict], swept: list[str], metric: str, best: Optional[dict], note: str, counts: dict[str, int]
+) -> None:
+    """The sweep's table, its best job (by its swept values, or its run's name where the sweep
+    varies nothing) and the notes under it. Run ids only where the jobs were recorded."""
+    key = settled_name(metric)
+    recorded = any(row.get("run_id") for row in rows)
     columns = swept + [
         "status",
         *dict.fromkeys([training_metric(metric), metric]),
         key,
         "gradcheck_rel_error",
-        "run_id",
+        *(["run_id"] if recorded else []),
     ]
     print("\n" + format_table(rows, columns), flush=True)
     counted = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n)
     if best:
-        values = " ".join(f"{k}={short_value(best[k])}" for k in swept)
+        named = " ".join(f"{k}={short_value(best[k])}" for k in swept) or best["run_name"]
+        run = f"; run {best['run_id']}" if best.get("run_id") else ""
         print(
-            f"best: {values} {key}={rounded(key, best.get(key, math.nan))} "
-            f"(final {metric}={rounded(metric, best[metric])}; run {best['run_id']}); {counted}",
+            f"best: {named} {key}={rounded(key, best.get(key, math.nan))} "
+            f"(final {metric}={rounded(metric, best[metric])}{run}); {counted}",
             flush=True,
         )
         if note:
@@ -383,8 +452,10 @@ def summarize_sweep(tracker: Tracker, parent_run_id: str, config: DictConfig) ->
             print(f"note: no validation split (data.val_fraction=0): jobs are ranked by {key}", flush=True)
     else:
         print(counted, flush=True)
-    print(f"see it: {ui_hint(tracker.uri, view)}", flush=True)  # the sweep's table, best first
-    return "FAILED" if counts["FAILED"] or counts["KILLED"] else "FINISHED"
+    if not recorded:  # nothing in MLflow holds the reasons: say them here
+        for row in rows:
+            if row["status"] == "FAILED" and row.get("failure_reason"):
+                print(f"failed: {row['run_name']}: {row['failure_reason']}", flush=True)
 
 
 def training_metric(metric: str) -> str:
@@ -428,7 +499,7 @@ def parent_note(
         values = ", ".join(f"{k}={short_value(best[k])}" for k in swept)
         lines.append(
             f"Best by {key} (the mean of {metric} over its last {OBJECTIVE_WINDOW} logged points): "
-            f"**{best['run_name']}** ({values}), {key}={rounded(key, best.get(key, math.nan))}, "
+            f"**{best['run_name']}**{f' ({values})' if values else ''}, {key}={rounded(key, best.get(key, math.nan))}, "
             f"final {metric}={rounded(metric, best[metric])}."
         )
     if note:
@@ -456,15 +527,17 @@ def _first_swept(candidates: tuple[str, ...], swept: list[str], taken: tuple[str
 def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> list[PlotCall]:
     """The sweep's plots, as calls of pipeline.plots functions to draw into `out`."""
     # Axes, lines and panels are for what the sweep varies: a key it does not vary would title a
-    # panel with a value some of its models ignore (model.activation=tanh over a logistic run).
+    # panel with a value some of its models ignore (model.activation=tanh over a logistic run),
+    # or name lines that are one line. No key twice: x, series and panels are each another key.
     x = _first_swept(("model.hidden", "model.depth", "optim.lr", "data.name"), swept) or next(
         iter(swept), "model.hidden"
     )
-    series = (
-        _first_swept(("optim.lr", "model.name", "optim.name", "model.activation", "train.seed"), swept, (x,))
-        or "optim.lr"
-    )
-    panels = _first_swept(("model.activation", "data.name", "model.name"), swept, (x, series))
+    series = _first_swept(
+        ("optim.lr", "model.name", "optim.name", "model.activation", "train.seed"), swept, (x,)
+    ) or next((k for k in swept if k != x), None)
+    panels = _first_swept(("model.activation", "data.name", "model.name"), swept, (x, series or x))
+    # What is left of the grid is averaged into each point (seeds, in a hidden x lr x seed grid).
+    averaged_over = [k for k in swept if k not in (x, series, panels)]
     experiment = config.tracking.experiment
     if "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower():
         # A search samples the space: a scatter of the objective against each searched key.
@@ -479,13 +552,13 @@ def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> list[Plot
         ]
     else:
         shown = settled_name(metric) if any(_finite(r.get(settled_name(metric))) for r in rows) else metric
+        by = f"{x} and {series}" if series else x
+        plotted = dict(x=x, series=series, panels=panels, metric=shown, averaged_over=averaged_over)
         calls = [
             (
                 "plot_sweep_accuracy",
                 (rows, out / "sweep_accuracy.png"),
-                dict(
-                    x=x, series=series, panels=panels, metric=shown, title=f"{experiment}: {shown} by {x} and {series}"
-                ),
+                dict(**plotted, title=f"{experiment}: {shown} by {by}"),
             )
         ]
     calls += _loss_overlay(tracker, rows, swept, experiment, out)
@@ -495,29 +568,38 @@ def _summary_plots(tracker, rows, swept, metric, config, out: Path) -> list[Plot
 
 
 def _loss_overlay(tracker, rows, swept, experiment: str, out: Path) -> list[PlotCall]:
-    """loss_curves.png: the jobs' training losses on one plot (at most MAX_LOSS_CURVES of them)."""
+    """loss_curves.png: the jobs' training losses on one plot (at most MAX_LOSS_CURVES of them),
+    told apart by what the sweep varies: colour by one swept key, line style by another."""
     colour_by = next(
         (k for k in ("optim.lr", "model.hidden", "model.depth", "train.seed") if k in swept),
         swept[0] if swept else None,
     )
+    style_by = next((k for k in swept if k != colour_by), None)
     curves = []
     for row in spread(rows, MAX_LOSS_CURVES):
         history = tracker.metric_history(row["run_id"], "loss")
         if history:
-            label = " ".join(f"{short_name(k)}={short_value(row.get(k))}" for k in swept)
+            # A sweep that varies nothing (-m train.seed=0) has one curve: named by its run.
+            label = " ".join(f"{short_name(k)}={short_value(row.get(k))}" for k in swept) or row["run_name"]
             curves.append(
                 (
                     label,
                     np.array([p.step for p in history]),
                     np.array([p.value for p in history]),
                     row.get(colour_by) if colour_by else None,
+                    row.get(style_by) if style_by else None,
                 )
             )
     if not curves:
         return []
     of_all = f" (of {len(rows):,}, spread over the grid)" if len(rows) > MAX_LOSS_CURVES else ""
-    title = f"{experiment}: training loss of {len(curves)} jobs{of_all}"
-    return [("plot_loss_curves_overlay", (curves, out / "loss_curves.png"), dict(colour_by=colour_by, title=title))]
+    title = f"{experiment}: training loss of {_jobs(len(curves))}{of_all}"
+    kwargs = dict(colour_by=colour_by, style_by=style_by, title=title)
+    return [("plot_loss_curves_overlay", (curves, out / "loss_curves.png"), kwargs)]
+
+
+def _jobs(count: int) -> str:
+    return f"{count} job" if count == 1 else f"{count} jobs"
 
 
 def spread(rows: list[dict], at_most: int) -> list[dict]:

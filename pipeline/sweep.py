@@ -69,6 +69,9 @@ class PipelineCallback(Callback):
         self.sweep_pid = 0  # the process that started the sweep: it counts its own jobs
         self.jobs_done_path: Optional[Path] = None  # where worker processes count the jobs ended
         self._first_done_at: Optional[float] = None  # the ETA's clock starts when the first job ends
+        # With tracking.enabled=false, no store holds the jobs' results: each job's overrides and
+        # JobResult (or error), kept as they end in this process, for the table at the end.
+        self.unrecorded: Optional[list[tuple[list[str], Any]]] = None
 
     # -- Hydra's hooks -----------------------------------------------------------------------
 
@@ -102,9 +105,14 @@ class PipelineCallback(Callback):
         self.jobs_done_path = (sweep_dir / JOBS_DONE_FILE).resolve()
         self.jobs_done_path.unlink(missing_ok=True)
         if lessons_only(config, jobs):
-            print(f"sweep: {total} lessons, each recorded as its own run (no parent run: nothing trains)", flush=True)
+            print(
+                f"sweep: {counted(total, 'lesson')}, each recorded as its own run (no parent run: nothing trains)",
+                flush=True,
+            )
             return
         if not config.tracking.enabled:
+            self.unrecorded = []
+            print(f"sweep: {counted(total, 'job')} (tracking.enabled=false: nothing is recorded in MLflow)", flush=True)
             return
         self.tracker = tracker_for(config.tracking.uri)
         grid = swept_keys(config)
@@ -127,7 +135,7 @@ class PipelineCallback(Callback):
         if config.tracking.plots:
             finishing.draw_in_background()  # this process runs the sweep, and will wait for the plots
         print(
-            f"sweep: {total or '?'} jobs -> MLflow experiment '{config.tracking.experiment}', "
+            f"sweep: {counted(total, 'job')} -> MLflow experiment '{config.tracking.experiment}', "
             f"parent run {self.parent_run_id}",
             flush=True,
         )
@@ -155,6 +163,8 @@ class PipelineCallback(Callback):
         else:
             error = job_error(job_return)
             outcome = store_ids(f"error: {one_line(error) if error is not None else 'the job failed'}")
+        if self.unrecorded is not None and not self._in_a_worker():
+            self._keep_unrecorded(job_return)
         if self.done_jobs == 1:
             self._first_done_at = time.perf_counter()
         assert job_return.overrides is not None  # Hydra's run_job gives every job's return its overrides
@@ -203,6 +213,7 @@ class PipelineCallback(Callback):
         finishing.drain(keep_workers=True)
         if self.parent_run_id is None:
             finishing.stop_workers()
+            self._print_unrecorded(config)
             return
         from pipeline.summary import summarize_sweep  # here: it imports JAX, which device= must precede
 
@@ -215,6 +226,29 @@ class PipelineCallback(Callback):
             record_failed_job(f"sweep parent {self.parent_run_id}")
         self._close(status)
 
+    def _keep_unrecorded(self, job_return: JobReturn) -> None:
+        """Keep a training job's JobResult (pipeline/job.py), or the error it raised, for the table."""
+        if job_return.status != JobStatus.COMPLETED:
+            result: Any = job_error(job_return) or RuntimeError("the job failed")
+        else:
+            result = job_return.return_value
+            if not hasattr(result, "objective_name"):  # a lesson's run id: nothing to tabulate
+                return
+        assert self.unrecorded is not None  # kept only with tracking.enabled=false
+        self.unrecorded.append((list(job_return.overrides or []), result))
+
+    def _print_unrecorded(self, config: DictConfig) -> None:
+        """The table of a sweep with tracking.enabled=false, from what its jobs returned here; a
+        job run in a launcher's worker process (joblib, submitit) returned it there."""
+        if self.unrecorded is None:  # tracking on (a parent run sums up) or a sweep of lessons
+            return
+        if not self.unrecorded:
+            print("no table: tracking.enabled=false, and the jobs' results stayed in the launcher's processes")
+            return
+        from pipeline.summary import summarize_results  # here: it imports JAX, which device= must precede
+
+        summarize_results(self.unrecorded, config)  # a failed job made the exit status 1 already
+
     # -- ending the parent -------------------------------------------------------------------
 
     def _close(self, status: str) -> None:
@@ -223,6 +257,11 @@ class PipelineCallback(Callback):
             # A sweep is in _open_sweeps only once its tracker has opened its parent run.
             assert self.tracker is not None and self.parent_run_id is not None
             self.tracker.end_run(self.parent_run_id, status)
+
+
+def counted(total: int, noun: str) -> str:
+    """ "1 job", "8 jobs", "? jobs" (a search sweeper that does not say how many trials)."""
+    return f"{total} {noun}" if total == 1 else f"{total or '?'} {noun}s"
 
 
 def store_ids(text: str) -> str:

@@ -187,3 +187,12 @@ def test_a_job_in_its_sweeps_process_takes_what_the_sweep_varies_without_reading
     result = job.run(cfg, parent_run_id=parent)
     assert parent not in read  # a read would wait for a writer process writing behind
     assert get_run(result.run_id).run_name == "tanh-h4-lr0.5-s0-steps100"
+
+
+def test_a_jobs_result_names_its_run_and_the_examples_each_accuracy_counts(make_config):
+    """What a sweep's table needs where nothing is recorded (tracking.enabled=false)."""
+    result = job.run(make_config("optim.lr=0.5", "tracking.enabled=false"))
+    assert result.status == "FINISHED" and result.run_id is None
+    assert (result.run_name, result.n_train, result.n_val) == ("tanh-h4-lr0.5-s0", 320, 80)
+    failed = job.run(make_config("model.activation=relu", "optim.lr=1e6", "tracking.enabled=false"))
+    assert failed.status == "FAILED" and failed.run_name == "relu-h4-lr1e+06-s0"

@@ -204,8 +204,9 @@ def test_loss_curves_overlay_legend_only_when_few(tmp_path, saved_figures):
     assert_png(plots.plot_loss_curves_overlay(curves, tmp_path / "many.png", title="many"))
     few, many = (fig.axes[0] for fig in saved_figures)
     assert len(few.get_lines()) == 3 and len(many.get_lines()) == 13
-    assert [t.get_text() for t in few.get_legend().get_texts()] == ["run 0", "run 1", "run 2"]
-    assert many.get_legend() is None
+    (legend,) = saved_figures[0].legends
+    assert [t.get_text() for t in legend.get_texts()] == ["run 0", "run 1", "run 2"]
+    assert not saved_figures[1].legends and many.get_legend() is None
     assert few.get_yscale() == "log"
 
 
@@ -258,8 +259,10 @@ def test_a_runs_loss_curve_keeps_its_legend_off_the_curves(tmp_path, saved_figur
 def test_sweep_figure_says_what_was_swept():
     fig = plots._sweep_accuracy_figure(sweep_rows(), title="relu_sweep: final val_accuracy")
     assert fig.get_suptitle() == "relu_sweep: final val_accuracy"
-    legend = fig.axes[0].get_legend()
+    legend = fig.axes[-1].get_legend()  # one for the three panels: each lr has one colour in all of them
+    assert fig.axes[0].get_legend() is None
     assert legend.get_title().get_text() == "optim.lr"
+    assert [t.get_text() for t in legend.get_texts()] == ["0.01", "0.1"]
     assert (
         plots._sweep_accuracy_figure(sweep_rows()).get_suptitle()
         == "val_accuracy by model.hidden, one line per optim.lr"
@@ -294,3 +297,91 @@ def test_log_axes_are_labelled_in_plain_numbers(tmp_path, saved_figures, low, ex
     labels = {t.get_text() for t in ax.yaxis.get_majorticklabels() + ax.yaxis.get_minorticklabels()} - {""}
     assert expected <= labels, labels
     assert not any("$" in label or "e-0" in label for label in labels), labels
+
+
+def overlaps(box, other) -> bool:
+    return box.x0 < other.x1 and other.x0 < box.x1 and box.y0 < other.y1 and other.y0 < box.y1
+
+
+def test_a_sweep_over_one_key_draws_one_line_without_a_legend_and_names_no_other_key(tmp_path, saved_figures):
+    rows = [{"optim.lr": lr, "val_accuracy": 0.5 + lr / 10} for lr in (0.01, 0.1, 1.0)]
+    plots.plot_sweep_accuracy(rows, tmp_path / "s.png", x="optim.lr", series=None, panels=None)
+    fig = saved_figures[0]
+    (ax,) = fig.axes
+    assert len(ax.get_lines()) == 1 and not fig.legends and ax.get_legend() is None
+    assert fig.get_suptitle() == "val_accuracy by optim.lr"
+
+
+def test_points_that_average_several_runs_say_so():
+    rows = [
+        {"model.hidden": h, "optim.lr": lr, "train.seed": s, "val_accuracy": 0.6 + 0.1 * s}
+        for h in (2, 8)
+        for lr in (0.1, 1.2)
+        for s in (0, 1, 2)
+    ]
+    fig = plots._sweep_accuracy_figure(rows, panels=None, averaged_over=["train.seed"])
+    assert "mean of 3 seeds" in fig.axes[0].get_ylabel()
+    assert np.allclose(fig.axes[0].get_lines()[0].get_ydata(), [0.7, 0.7])
+    one_each = plots._sweep_accuracy_figure([r for r in rows if r["train.seed"] == 0], panels=None)
+    assert one_each.axes[0].get_ylabel() == "val_accuracy"  # a point per run: nothing averaged to say
+
+
+def test_a_long_title_is_wrapped_inside_the_figure_not_cut_at_its_edges():
+    rows = [
+        {"optim.lr": lr, "model.activation": a, "val_accuracy": 0.5} for lr in (0.01, 1.2) for a in ("relu", "tanh")
+    ]
+    title = "activation_sweep: val_accuracy_last5_mean by optim.lr and model.activation"
+    fig = plots._sweep_accuracy_figure(rows, x="optim.lr", series="model.activation", panels=None, title=title)
+    fig.canvas.draw()
+    box, page = fig._suptitle.get_window_extent(), fig.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1, (box, page)
+    legend = fig.axes[0].get_legend().get_window_extent()
+    assert not overlaps(legend, box) and not overlaps(legend, fig.axes[0].get_window_extent())
+    assert fig.get_suptitle().replace("\n", " ") == title
+
+
+def test_a_few_loss_curves_are_told_apart_by_two_swept_keys_with_the_legend_beside_them(tmp_path, saved_figures):
+    steps = np.arange(20)
+    curves = [
+        (f"activation={a} lr={lr}", steps, np.exp(-steps * lr) + 0.3, lr, a)
+        for a in ("leaky_relu", "relu", "sigmoid", "tanh")
+        for lr in (0.01, 0.1, 1.2)
+    ]
+    plots.plot_loss_curves_overlay(
+        curves, tmp_path / "l.png", title="t", colour_by="optim.lr", style_by="model.activation"
+    )
+    fig = saved_figures[0]
+    (ax,) = fig.axes  # no colour bar: the legend names each curve
+    looks = {(str(line.get_color()), line.get_linestyle()) for line in ax.get_lines()}
+    assert len(looks) == 12, "every curve its own look"
+    assert {line.get_color() for line in ax.get_lines()} == {"C0", "C1", "C2"}  # one colour per lr
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert len(legend.get_texts()) == 12
+    assert not overlaps(legend.get_window_extent(), ax.get_window_extent()), "the legend is beside the curves"
+
+
+def test_many_loss_curves_take_line_styles_from_a_second_key(tmp_path, saved_figures):
+    steps = np.arange(20)
+    curves = [(f"{a} {lr}", steps, np.exp(-steps * lr) + 0.01, lr, a) for a in ("relu", "tanh") for lr in range(1, 9)]
+    plots.plot_loss_curves_overlay(
+        curves, tmp_path / "l.png", title="t", colour_by="optim.lr", style_by="model.activation"
+    )
+    ax = saved_figures[0].axes[0]
+    assert {line.get_linestyle() for line in ax.get_lines()} == {"-", "--"}
+    (legend,) = saved_figures[0].legends
+    assert [t.get_text() for t in legend.get_texts()] == ["model.activation=relu", "model.activation=tanh"]
+
+
+def test_the_searchs_legend_covers_no_trial(tmp_path, saved_figures):
+    # The best at the lower right corner, where the legend used to sit over it.
+    rows = [
+        {"optim.lr": lr, "job": i, "val_rmse": rmse}
+        for i, (lr, rmse) in enumerate([(0.001, 0.9), (0.01, 0.6), (0.1, 0.4), (1.0, 0.2)])
+    ]
+    plots.plot_search(rows, tmp_path / "s.png", keys=["optim.lr"], metric="val_rmse", title="search")
+    fig = saved_figures[0]
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    assert not overlaps(legend.get_window_extent(), fig.axes[0].get_window_extent())

@@ -191,3 +191,11 @@ def test_a_new_runs_params_go_with_its_first_write(store, first):
     run = tracker.get_run(run_id)
     assert run.params == {"model.hidden": "4", "optim.lr": "0.5"}
     assert run.status == ("FINISHED" if first == "record" else "FAILED")
+
+
+def test_a_diverged_run_says_its_metrics_are_kept_only_where_they_are(make_config):
+    tracked = job.run(make_config("model.activation=relu", "optim.lr=1e6"))
+    assert tracked.reason.endswith("; the metrics up to that step are kept")
+    untracked = job.run(make_config("model.activation=relu", "optim.lr=1e6", "tracking.enabled=false"))
+    assert untracked.status == "FAILED" and untracked.run_id is None
+    assert untracked.reason.startswith("diverged: ") and "kept" not in untracked.reason

@@ -334,3 +334,119 @@ def test_a_gap_of_exactly_two_examples_is_separable_whatever_the_accuracies_roun
     child(tracker, parent, hidden=8, lr=1.2, val=[float(dtype(v / 80)) for v in (68, 68, 68, 68, 69)], job=2)
     rows = summary.run_rows(tracker, parent, "sweep", ["model.hidden"])
     assert "1.8 of 80 validation examples (fewer than 2)" in summary.separation_note(rows, 80)
+
+
+def plot_kwargs(tracker, parent, swept, monkeypatch, tmp_path) -> dict:
+    """The keyword arguments the summary draws sweep_accuracy.png with."""
+    monkeypatch.setattr(summary, "_best_boundaries", lambda *args, **kwargs: [])
+    rows = summary.run_rows(tracker, parent, "sweep", swept)
+    calls = summary._summary_plots(tracker, rows, swept, "val_accuracy", sweep_config({}), tmp_path)
+    return {name: kwargs for name, _, kwargs in calls}["plot_sweep_accuracy"]
+
+
+@pytest.mark.parametrize("swept", [["optim.lr"], ["train.seed"]])
+def test_a_sweep_over_one_key_plots_one_line_titled_by_that_key_alone(tracker, swept, monkeypatch, tmp_path):
+    parent = tracker.start_run("sweep", "parent", {})
+    for job, (lr, seed) in enumerate([(0.1, 0), (1.2, 1)]):
+        child(tracker, parent, hidden=4, lr=lr, seed=seed, val=[0.7 + job / 10] * 5, job=job)
+    kwargs = plot_kwargs(tracker, parent, swept, monkeypatch, tmp_path)
+    assert (kwargs["x"], kwargs["series"], kwargs["panels"]) == (swept[0], None, None)
+    assert kwargs["title"] == f"sweep: val_accuracy_last5_mean by {swept[0]}"
+
+
+def test_a_three_key_grid_says_its_points_average_the_key_it_does_not_draw(tracker, monkeypatch, tmp_path):
+    parent = tracker.start_run("sweep", "parent", {})
+    for job, (hidden, lr, seed) in enumerate([(h, lr, s) for h in (2, 8) for lr in (0.1, 1.2) for s in (0, 1)]):
+        child(tracker, parent, hidden=hidden, lr=lr, seed=seed, val=[0.8] * 5, job=job)
+    kwargs = plot_kwargs(tracker, parent, ["model.hidden", "optim.lr", "train.seed"], monkeypatch, tmp_path)
+    assert (kwargs["x"], kwargs["series"], kwargs["averaged_over"]) == ("model.hidden", "optim.lr", ["train.seed"])
+
+
+def test_the_loss_curves_are_styled_by_a_second_swept_key_and_named_by_the_run_when_nothing_is_swept(tracker, tmp_path):
+    parent = tracker.start_run("sweep", "parent", {})
+    for job, (act, lr) in enumerate([("relu", 0.1), ("relu", 1.2), ("tanh", 0.1), ("tanh", 1.2)]):
+        child(tracker, parent, hidden=4, lr=lr, val=[0.8] * 5, job=job, params={"model.activation": act})
+    swept = ["model.activation", "optim.lr"]
+    rows = summary.run_rows(tracker, parent, "sweep", swept)
+    ((_, (curves, _), kwargs),) = summary._loss_overlay(tracker, rows, swept, "sweep", tmp_path)
+    assert (kwargs["colour_by"], kwargs["style_by"]) == ("optim.lr", "model.activation")
+    assert sorted((c[3], c[4]) for c in curves) == [(0.1, "relu"), (0.1, "tanh"), (1.2, "relu"), (1.2, "tanh")]
+    ((_, (curves, _), kwargs),) = summary._loss_overlay(tracker, rows[:1], [], "sweep", tmp_path)
+    assert curves[0][0] == "relu-h4-lr0.1-s0" and kwargs["title"] == "sweep: training loss of 1 job"
+
+
+def test_a_sweep_that_varies_nothing_names_its_best_by_its_run(tracker, capsys):
+    parent = tracker.start_run("sweep", "parent", {})
+    run_id = child(tracker, parent, hidden=4, lr=1.2, val=[0.8] * 5)
+    summary.summarize_sweep(tracker, parent, sweep_config({}))
+    assert f"best: relu-h4-lr1.2-s0 val_accuracy_last5_mean=0.8 (final val_accuracy=0.8; run {run_id})" in (
+        capsys.readouterr().out
+    )
+    assert "**relu-h4-lr1.2-s0**, val_accuracy" in tracker.get_run(parent).tags[NOTE_TAG]
+
+
+def test_without_a_validation_split_the_note_counts_training_examples(tracker, capsys):
+    """data.val_fraction=0: the jobs are ranked by train_accuracy, over the training examples."""
+    parent = tracker.start_run("sweep", "parent", {})
+    for job, (hidden, counts) in enumerate([(20, [300] * 5), (5, [298, 298, 298, 298, 299]), (1, [200] * 5)]):
+        run_id = tracker.start_run(
+            "sweep", f"tanh-h{hidden}", {"hydra.job.num": str(job), "data.n_train": "400", "data.n_val": "0"}, parent
+        )
+        accuracies = [c / 400 for c in counts]
+        metrics = [("train_accuracy", a, 100 * i) for i, a in enumerate(accuracies)]
+        metrics.append(("train_accuracy_last5_mean", sum(accuracies) / 5, 400))
+        tracker.log_batch(run_id, metrics=metrics, params={"model.hidden": hidden})
+        tracker.end_run(run_id, "FINISHED")
+    summary.summarize_sweep(tracker, parent, sweep_config({"model.hidden": "1,5,20"}))
+    assert (
+        "note: not separable: the best (tanh-h20) and the runner-up (tanh-h5) differ by 0.0045 in "
+        "train_accuracy_last5_mean, 1.8 of 400 training examples (fewer than 2); treat them as tied"
+    ) in capsys.readouterr().out
+
+
+def test_the_runner_up_is_another_config_not_a_repeat_of_the_best(tracker, capsys):
+    """A search repeats a categorical choice: the same config trained twice is no runner-up."""
+    parent = tracker.start_run("sweep", "parent", {})
+    child(tracker, parent, hidden=1, lr=1.2, val=[0.80] * 5, job=0, name="tanh-h1-a")
+    child(tracker, parent, hidden=1, lr=1.2, val=[0.80] * 5, job=1, name="tanh-h1-b")  # the same config again
+    child(tracker, parent, hidden=4, lr=1.2, val=[0.7875] * 5, job=2)  # 1 of 80 behind
+    summary.summarize_sweep(tracker, parent, sweep_config({"model.hidden": "1,4", "optim.lr": "1.2"}))
+    note = tracker.get_run(parent).tags["best_note"]
+    assert "the best (tanh-h1-a) and the runner-up (relu-h4-lr1.2-s0)" in note and "1 of 80" in note
+    rows = summary.run_rows(tracker, parent, "sweep", ["model.hidden", "optim.lr"])
+    only_repeats = [row for row in rows if row["model.hidden"] == 1]
+    assert summary.separation_note(only_repeats, 80, ["model.hidden", "optim.lr"]) == ""
+
+
+def test_with_tracking_off_the_table_comes_from_the_jobs_results(capsys):
+    from pipeline.job import JobResult
+
+    def result(lr, accuracy=None, reason=""):
+        """What job.run returns: FINISHED with its metrics, or FAILED with its reason."""
+        named = dict(run_name=f"tanh-h4-lr{lr}-s0", n_train=320, n_val=80)
+        if reason:
+            return JobResult("FAILED", None, "val_accuracy", float("nan"), reason=reason, **named)
+        metrics = {"val_accuracy": accuracy, "train_accuracy": 0.9, "val_accuracy_last5_mean": accuracy}
+        return JobResult("FINISHED", None, "val_accuracy", accuracy, metrics, **named)
+
+    results = [
+        (["optim.lr=0.1"], result(0.1, 0.8)),
+        (["optim.lr=1.2"], result(1.2, 0.7875)),
+        (["optim.lr=1000"], result(1000, reason="diverged: the loss overflowed at step 3")),
+    ]
+    config = sweep_config({"optim.lr": "0.1,1.2,1000"})
+    assert summary.summarize_results(results, config) == "FAILED"
+    out = capsys.readouterr().out
+    header = out.strip().splitlines()[0]
+    assert header.split() == [
+        "optim.lr",
+        "status",
+        "train_accuracy",
+        "val_accuracy",
+        "val_accuracy_last5_mean",
+        "gradcheck_rel_error",
+    ]
+    assert "best: optim.lr=0.1 val_accuracy_last5_mean=0.8 (final val_accuracy=0.8); 2 finished, 1 failed" in out
+    assert "1 of 80 validation examples" in out
+    assert "failed: tanh-h4-lr1000-s0: diverged: the loss overflowed at step 3" in out
+    assert "None" not in out and "MLflow runs" in out

@@ -406,3 +406,34 @@ def test_a_jobs_line_names_its_run_by_the_stores_id_never_a_provisional_one(tmp_
         HydraConfig.instance().cfg = before
         tracker.end_run(run_id, "FINISHED")
         tracking.finish_writes()
+
+
+def test_a_count_of_jobs_is_singular_for_one():
+    from pipeline.sweep import counted
+
+    assert [counted(n, "job") for n in (1, 8, 0)] == ["1 job", "8 jobs", "? jobs"]
+
+
+def test_a_sweep_of_one_value_names_its_best_by_its_run_and_leaks_no_warning(tmp_path):
+    result = run_cli(tmp_path, "-m", "train.seed=0", "train.steps=100", "train.log_every=50")
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr + result.stdout, result.stderr  # matplotlib's empty legend, in a drawer
+    assert "sweep: 1 job ->" in result.stdout
+    best = next(line for line in result.stdout.splitlines() if line.startswith("best:"))
+    assert best.startswith("best: tanh-h4-lr1.2-s0 val_accuracy_last5_mean="), best
+
+
+def test_a_sweep_with_tracking_off_prints_its_table_from_the_jobs_results(tmp_path):
+    result = run_cli(
+        tmp_path, "-m", "train.steps=100", "train.log_every=50", "optim.lr=0.1,1e8", "tracking.enabled=false"
+    )
+    assert result.returncode == 1, result.stderr  # a job diverged
+    assert not (tmp_path / "mlflow.db").exists()
+    out = result.stdout
+    assert "sweep: 2 jobs (tracking.enabled=false: nothing is recorded in MLflow)" in out
+    table = out[out.index("optim.lr  status") :].splitlines()
+    assert table[2].split()[:2] == ["0.1", "FINISHED"] and table[3].split() == ["1e+08", "FAILED"]
+    assert "run_id" not in table[0]
+    assert any(line.startswith("best: optim.lr=0.1 val_accuracy_last5_mean=") for line in table)
+    assert "failed: tanh-h4-lr1e+08-s0: diverged: " in out
+    assert "metrics up to that step are kept" not in out + result.stderr  # nothing is kept
