@@ -37,7 +37,7 @@ from omegaconf import DictConfig  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
 from pipeline.config import ConfigError, register_configs  # noqa: E402
-from pipeline.data import DataError  # noqa: E402
+from pipeline.data import COMMAND_DIR_VARIABLE, DataError  # noqa: E402
 from pipeline.device import DeviceError  # noqa: E402
 from pipeline.errors import InputRefused, failed_jobs, one_line, record_failed_job  # noqa: E402
 from pipeline.write_behind import StoreWriteFailed  # noqa: E402
@@ -60,14 +60,19 @@ def hydra_main(cfg: DictConfig):
     from pipeline.tracking import real_run_id
 
     result = run(cfg, parent_run_id=parent_run_id_for_job())
+    alone = HydraConfig.get().mode != RunMode.MULTIRUN  # a sweep prints a line per job itself
+    if result.run_id and (alone or result.status == "FAILED"):
+        result.run_id = real_run_id(result.run_id)  # a run created behind: its id in the store, to report
+    run_label = f"run {result.run_id}" if result.run_id else "run"  # no id: tracking.enabled=false
     if result.status == "FAILED":
-        if result.run_id:
-            result.run_id = real_run_id(result.run_id)  # a run created behind: its id in the store, to report
-        record_failed_job(f"run {result.run_id}: {result.reason}")  # the command exits 1 (see main)
-        print(f"run {result.run_id} FAILED: {result.reason}", file=sys.stderr)
-    elif result.run_id and not HydraConfig.get().mode == RunMode.MULTIRUN:
-        print(f"run {result.run_id} {result}")
-        print(f"see it: {ui_hint(cfg)}")
+        record_failed_job(f"{run_label}: {result.reason}")  # the command exits 1 (see main)
+        print(f"{run_label} FAILED: {result.reason}", file=sys.stderr)
+    elif alone:
+        print(f"{run_label} {result}")
+        if cfg.tracking.enabled:
+            print(f"see it: {ui_hint(cfg)}")
+        else:  # the line above is the only place its metrics are
+            print("not recorded in MLflow (tracking.enabled=false)")
     return result  # float(result) is the objective Hydra's Optuna sweeper optimises
 
 
@@ -84,6 +89,10 @@ def main() -> None:
 
     # SIGTERM (a scheduler, `kill`) takes the same path as Ctrl-C: the job's run and the
     # sweep's parent end KILLED, and everything logged so far stays.
+    # Relative paths (a SQLite store, data.path) mean the folder the command was started in, also
+    # for a job Hydra runs in its own folder (hydra.job.chdir=true) and in the processes it starts.
+    started_in = os.environ.get(COMMAND_DIR_VARIABLE)
+    os.environ[COMMAND_DIR_VARIABLE] = os.getcwd()
     try:
         interrupts.release()  # an interrupt held during the imports is raised here
         hydra_main()
@@ -113,10 +122,18 @@ def main() -> None:
         batching = sys.modules.get("pipeline.batching")  # not imported by a refused command
         if batching is not None:
             batching.stop_compiling()  # no further program compiled in the background
+        _restore(COMMAND_DIR_VARIABLE, started_in)  # main() run again in-process (tests) finds its own
     failed = failed_jobs()
     if failed:  # everything is recorded and the summary written: say it in the exit status
         print("exit status 1: a run ended FAILED (its reason is in MLflow, tag failure_reason)", file=sys.stderr)
         sys.exit(1)
+
+
+def _restore(variable: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(variable, None)
+    else:
+        os.environ[variable] = value
 
 
 def finish_writes() -> None:

@@ -16,7 +16,9 @@ What is checked, for each job of a command (a run alone is a command of one job)
   output for regression targets, the perceptron on a regression table);
 
 and once per command: the size of a grid (before it is expanded: `sweep.max_jobs`; a swept
-value that gives no job, or that a grid cannot list), the keys typed beside a lesson, the
+value that gives no job, or that a grid cannot list), the keys a command takes one value of
+(tracking.uri, tracking.experiment, tracking.enabled, tracking.plots, sweep.max_jobs, device:
+never swept, and every job's the sweep's own), the keys typed beside a lesson, the
 launcher's settings, the tracking store (reachable within seconds, whatever its scheme), the
 output folder, the caches that live under HOME, and the device.
 
@@ -34,6 +36,7 @@ Who calls what:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -61,11 +64,11 @@ CONNECT_TIMEOUT_S = 3.0
 
 
 def admit_run(config: DictConfig) -> None:
-    """A run alone (`python -m pipeline ...`): the job, its output folder, the store, the device."""
+    """A run alone (`python -m pipeline ...`): the job, its device, the store, its output folder."""
     _refusing(check_lesson_overrides, config)
     _refusing(_check_jobs, [config], None)
-    _refusing(check_places, config, config.hydra.run.dir)
     _refusing(check_device, config.device)
+    _refusing(check_places, config, config.hydra.run.dir)
 
 
 def admit_sweep(config: DictConfig) -> list[list[str]]:
@@ -78,24 +81,80 @@ def admit_sweep(config: DictConfig) -> list[list[str]]:
     from pipeline.composing import composer_for
     from pipeline.grid import expand_grid
 
+    _refusing(check_not_swept, config)
     _refusing(check_grid_size, config)
     _refusing(check_lesson_overrides, config)
     _refusing(check_sweeper, config)
     _refusing(check_launcher, config)
     jobs = _refusing(expand_grid, config)
+    # The sweep's own values of the keys it takes once (its parent run's store and experiment,
+    # its device): each job must have the same, whatever config group or experiment set them.
+    once = one_value_keys(config)
     if jobs:
         composer = composer_for(GlobalHydra.instance().config_loader(), config)
         # Every job checked, none composed: Hydra composes one job per shape (and checks the
         # derivation of a second), each other job is its shape's values with its own set
         # (pipeline/composing.py). The launcher composes each job when it launches it, a chunk
         # at a time, and does not check these again.
-        _refusing(_check_jobs, (composer.to_check(overrides) for overrides in jobs), jobs)
+        _refusing(_check_jobs, (composer.to_check(overrides) for overrides in jobs), jobs, once)
         composer.admitted.update(tuple(overrides) for overrides in jobs)
     else:
         _refusing(_check_jobs, [config], None)
-    _refusing(check_places, config, config.hydra.sweep.dir)
     _refusing(check_device, config.device)
+    _refusing(check_places, config, config.hydra.sweep.dir)
     return jobs
+
+
+# The keys a command takes one value of, and why. A sweep's parent run, its summary and its
+# folder are made once, from the sweep's own config (pipeline/sweep.py), and JAX starts one
+# backend per process: a job with another value would be recorded where the sweep does not
+# look (its summary empty), or refused half-way through the sweep.
+ONE_VALUE_PER_COMMAND = {
+    "tracking.uri": "a sweep's parent run and its jobs' runs live in one store",
+    "tracking.experiment": "a sweep's parent run and its jobs' runs live in one experiment, which names its folder",
+    "tracking.enabled": "a sweep is recorded in MLflow as a whole or not at all",
+    "tracking.plots": "it also decides the sweep's summary plots",
+    "sweep.max_jobs": "it caps the whole grid",
+    "device": "JAX starts one backend per process",
+}
+# Config groups that set some of those keys (conf/tracking/).
+ONE_OPTION_PER_COMMAND = {"tracking": "it sets the store and experiment of the whole sweep"}
+
+
+def check_not_swept(config: DictConfig) -> None:
+    """A sweep (a grid, or a search sweeper's space) over a key that takes one value per command
+    is refused, naming the key, before anything is composed or any run exists."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = config.hydra.sweeper.get("params") or {}
+    arguments = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    for override in parser.parse_overrides(arguments):
+        key = override.get_key_element().lstrip("+~")
+        why = ONE_VALUE_PER_COMMAND.get(key) or ONE_OPTION_PER_COMMAND.get(key)
+        # Even `device=cpu,cpu`: Hydra sets a swept key on each job only, never on the sweep's
+        # own config, from which the parent run and its folder are made.
+        if why and override.is_sweep_override():
+            raise ConfigError(
+                f"{override.input_line or key} sweeps {key}, which takes one value per command ({why}); "
+                f"run one command per value"
+            )
+
+
+def one_value_keys(cfg: Any) -> dict[str, Any]:
+    """{key: value} of a config for each key that takes one value per command."""
+    return {key: _value(cfg, key) for key in ONE_VALUE_PER_COMMAND}
+
+
+def check_one_value(cfg: Any, once: dict[str, Any]) -> None:
+    """A job's values of the keys that take one value per command are the sweep's (`once`)."""
+    for key, value in one_value_keys(cfg).items():
+        if value != once[key]:
+            raise ConfigError(
+                f"{key}={value!r} differs from the sweep's {key}={once[key]!r}; it takes one value "
+                f"per command ({ONE_VALUE_PER_COMMAND[key]}): run one command per value"
+            )
 
 
 # What a lesson (+lesson=NAME) reads of the config; it trains no network.
@@ -212,12 +271,17 @@ def _data_name(cfg: Any) -> str:
     return f"{cfg.data.path}" if cfg.data.name == "csv" else f"data={cfg.data.name}"
 
 
-def _check_jobs(configs, overrides: Optional[Sequence[Sequence[str]]]) -> list[Dataset]:
-    """check_job for each job, then the values no job of the command reads."""
+def _check_jobs(
+    configs, overrides: Optional[Sequence[Sequence[str]]], once: Optional[dict[str, Any]] = None
+) -> list[Dataset]:
+    """check_job for each job, then the values no job of the command reads. `once`: the sweep's
+    values of the keys that take one value per command, which every job must share."""
     datasets, ignored_by, used = [], [], set()
     for number, cfg in enumerate(configs):
         where = f" (in the sweep's job {' '.join(overrides[number])})" if overrides else ""
         try:
+            if once is not None:
+                check_one_value(cfg, once)
             datasets.append(check_job(cfg))
             ignored = ignored_settings(cfg)
         except (ValueError, OmegaConfBaseException) as error:
@@ -270,8 +334,11 @@ def check_known_keys(cfg: Any) -> None:
 
 
 def _value(cfg: Any, key: str) -> Any:
-    group, name = key.split(".")
-    return getattr(getattr(cfg, group), name)
+    """The value of a dotted key (`model.hidden`, `device`) of a config or a ConfigView."""
+    node = cfg
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
 
 
 # -- memory ------------------------------------------------------------------------------------
@@ -447,14 +514,25 @@ def check_places(config: DictConfig, output_dir: Any) -> None:
     """Where the command writes: the tracking store, Hydra's output folder, the caches under HOME."""
     if config.tracking.enabled:
         check_tracking(str(config.tracking.uri))
-    try:  # Hydra would create it a moment later; creating it now turns a traceback into a line
-        Path(str(output_dir)).mkdir(parents=True, exist_ok=True)
+    check_caches()
+    make_output_folder(Path(str(output_dir)))  # last: a refused command leaves no folder behind
+
+
+def make_output_folder(folder: Path) -> None:
+    """Create Hydra's output folder now (Hydra would a moment later): a folder that cannot be
+    created is then one line, not a traceback. On failure, the folders made on the way to it
+    (`outputs/` of `outputs/<name too long>/...`) are removed again: a refusal leaves nothing."""
+    missing = [path for path in (folder, *folder.parents) if not os.path.exists(path)]  # (no error for a long name)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
+        for made in missing:  # the deepest first
+            with contextlib.suppress(OSError):
+                made.rmdir()
         raise ValueError(
-            f"the output folder {output_dir} cannot be created ({error.strerror}); "
+            f"the output folder {folder} cannot be created ({error.strerror}); "
             "run from a writable folder or set hydra.run.dir / hydra.sweep.dir"
         ) from None
-    check_caches()
 
 
 def check_caches() -> None:

@@ -257,6 +257,11 @@ def _validate_tracking(cfg: Any) -> None:
             "(an MLflow server) or postgresql://USER@HOST/DB, mysql://USER@HOST/DB (a database server)"
             + ("; MLflow's file: store is not supported (use sqlite:///mlflow.db)" if scheme in ("file", "") else "")
         )
+    written = uri.partition(":")[0]
+    if written != written.lower():  # SQLAlchemy and MLflow know their schemes in lower case only
+        raise ConfigError(
+            f"tracking.uri={uri!r} is not allowed; write its scheme in lower case: {written.lower()}{uri[len(written) :]}"
+        )
     if scheme == "sqlite" and not _sqlite_file(uri):
         raise ConfigError(
             f"tracking.uri={uri!r} names no database file (SQLite in memory keeps nothing once the command "
@@ -267,7 +272,28 @@ def _validate_tracking(cfg: Any) -> None:
             f"tracking.experiment={cfg.tracking.experiment!r} is empty; name the MLflow experiment "
             "(e.g. tracking.experiment=Default)"
         )
+    _validate_experiment_name(str(cfg.tracking.experiment))
     _at_least("sweep.max_jobs", cfg.sweep.max_jobs, 1)
+
+
+# The longest file name most file systems take (NAME_MAX), in bytes.
+MAX_FOLDER_NAME_BYTES = 255
+
+
+def _validate_experiment_name(name: str) -> None:
+    """The experiment's name is a folder of Hydra's output (conf/config.yaml: outputs/<experiment>/...):
+    one folder, inside outputs/ or multirun/. A `/` would nest it, `..` would leave the working folder."""
+    if name in (".", "..") or "/" in name or "\\" in name:
+        raise ConfigError(
+            f"tracking.experiment={name!r} is not allowed; it names the output folder "
+            "(outputs/<experiment>/...), so it must not contain / or \\ nor be . or ..; e.g. tracking.experiment=relu-lr"
+        )
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > MAX_FOLDER_NAME_BYTES:
+        raise ConfigError(
+            f"tracking.experiment={name[:40]!r}... is too long ({size} bytes); it names the output folder "
+            f"(outputs/<experiment>/...), so it must be at most {MAX_FOLDER_NAME_BYTES} bytes"
+        )
 
 
 def _sqlite_file(uri: str) -> str:

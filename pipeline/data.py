@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 from functools import lru_cache
 
@@ -31,6 +32,21 @@ TASKS = ("auto", "binary", "regression")
 # Real data sets are standardised (features on wildly different scales); generated 2-D
 # sets are not, so decision-boundary plots stay in the data's own coordinates.
 _STANDARDISED = {"breast_cancer", "diabetes", "csv"}
+
+
+# The folder `python -m pipeline` was started in (pipeline/__main__.py sets it for the command and
+# the processes it starts): Hydra may run a job in its own folder (hydra.job.chdir=true), where
+# a relative data.path or SQLite store would name another file than the user meant.
+COMMAND_DIR_VARIABLE = "NN_PIPELINE_COMMAND_DIR"
+
+
+def command_path(path: str | os.PathLike) -> Path:
+    """A path the user wrote, relative to the folder the command was started in (as Hydra's
+    `to_absolute_path`), whatever folder the job runs in; `~` is the home folder."""
+    given = Path(path).expanduser()
+    if given.is_absolute():
+        return given
+    return Path(os.environ.get(COMMAND_DIR_VARIABLE) or os.getcwd()) / given
 
 
 class DataError(ValueError):
@@ -140,11 +156,48 @@ def _split(m: int, seed: int, val_fraction: float) -> tuple[np.ndarray, np.ndarr
     return perm[m_val:], perm[:m_val]
 
 
+# Columns whose largest magnitude lies outside this range are standardised in units of it: the
+# squares in their variance would overflow (a column of 1e300s: its std inf, the column silently
+# zeroed) or underflow (1e-200s: std 0, zeroed too). The others keep the plain computation's bits.
+_PLAIN_MAGNITUDES = (1e-100, 1e100)
+# The largest standardised value a job may meet. Training reads only the training split, whose
+# values lie within sqrt(m - 1) standard deviations of its mean; a validation value can lie
+# anywhere, and float32 must still hold its products with the weights and their squares (the
+# squared error), about 3.4e38 at most: 1e15 leaves eight orders of magnitude for those.
+MAX_STANDARDISED = 1e15
+
+
 def _standardise(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scale rows-are-examples arrays by the TRAIN statistics only (no leak from val)."""
+    """Scale rows-are-examples arrays by the TRAIN statistics only (no leak from val); exact for
+    any finite values (see _PLAIN_MAGNITUDES). Returns both, and each column's std."""
+    magnitude = np.abs(train).max(axis=0) if len(train) else np.zeros(train.shape[1:])
+    unit = np.where(
+        (magnitude > 0) & ((magnitude < _PLAIN_MAGNITUDES[0]) | (magnitude > _PLAIN_MAGNITUDES[1])), magnitude, 1.0
+    )
+    train, val = train / unit, val / unit  # exact where the unit is 1
     mean, std = train.mean(axis=0), train.std(axis=0)
     std = np.where(std > 0, std, 1.0)  # a constant column stays 0 instead of NaN
-    return (train - mean) / std, (val - mean) / std, std
+    return (train - mean) / std, (val - mean) / std, std * unit
+
+
+def _check_standardised(
+    z_val: np.ndarray, raw_val: np.ndarray, val_rows: np.ndarray, names: list[str], std: np.ndarray, where: str
+) -> None:
+    """Refuse a validation value that lies too many training standard deviations from the training
+    mean for float32 (MAX_STANDARDISED), naming its column, its row and the values allowed."""
+    if not z_val.size or np.abs(z_val).max() <= MAX_STANDARDISED:
+        return
+    z = z_val.reshape(len(z_val), -1)
+    example, column = np.unravel_index(np.argmax(np.abs(z)), z.shape)
+    raw = raw_val.reshape(len(raw_val), -1)[example, column]
+    spread = np.atleast_1d(std)[column]
+    centre = raw - z[example, column] * spread  # the training mean, in the column's own units
+    low, high = centre - MAX_STANDARDISED * spread, centre + MAX_STANDARDISED * spread
+    raise DataError(
+        f"column {names[column]!r} of {where} holds {raw:.6g} (row {int(val_rows[example]) + 2}), "
+        f"{abs(z[example, column]):.3g} standard deviations of the training split from its mean; float32 training "
+        f"needs values within {MAX_STANDARDISED:.0e} of them: this column's must lie in [{low:.6g}, {high:.6g}]"
+    )
 
 
 def _columns(a: np.ndarray) -> np.ndarray:
@@ -172,14 +225,23 @@ def read_csv(path: str | None, target: str | None, task: str = "auto") -> tuple[
     `task` says which. Every problem is a DataError naming the file, and the column and
     row where it can.
     """
+    X, y, task, _ = read_table(path, target, task)
+    return X, y, task
+
+
+def read_table(
+    path: str | None, target: str | None, task: str = "auto"
+) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
+    """`read_csv`, and the feature columns' names."""
     import csv
-    from pathlib import Path
 
     if not path or not target:
         raise DataError("data=csv needs data.path (the table's file) and data.target (its label column)")
-    file = Path(path).expanduser()
+    file = command_path(path)
+    if file.is_dir():
+        raise DataError(f"data.path={path!r} is a folder ({file}), not a table's file; name a CSV file")
     if not file.is_file():
-        raise DataError(f"data.path={path!r}: no such file (looked in {Path.cwd()})")
+        raise DataError(f"data.path={path!r}: no such file (looked for {file})")
     try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
         with file.open(newline="", encoding="utf-8-sig") as handle:
             rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]  # no blank lines
@@ -207,7 +269,8 @@ def read_csv(path: str | None, target: str | None, task: str = "auto") -> tuple[
     X = np.delete(values, header.index(target), axis=1)
     if X.shape[1] == 0:
         raise DataError(f"{file.name} has no feature column besides the target {target!r}")
-    return X, y, _task_of(y, target, task)
+    names = [name for name in header if name != target]
+    return X, y, _task_of(y, target, task), names
 
 
 def _number(cell: str, file: str, column: str, row: int) -> float:
@@ -266,8 +329,9 @@ def load_dataset(
     """
     if name not in DATASETS:
         raise ValueError(f"data.name={name!r} is not a known dataset; choose one of: {', '.join(sorted(DATASETS))}")
+    names: list[str] = []
     if name == "csv":
-        X, y, task = read_csv(path, target, task)
+        X, y, task, names = read_table(path, target, task)
     else:
         try:
             X, y = _raw(name, seed, n_samples, noise)
@@ -291,11 +355,21 @@ def load_dataset(
             "binary training needs both 0 and 1: use more examples or another split"
         )
     target_scale = 1.0
+    where = f"{Path(path).name}" if name == "csv" and path else f"data={name}"
     if name in _STANDARDISED:
-        X_tr, X_va, _ = _standardise(X_tr, X_va)
+        raw = X_va
+        X_tr, X_va, std = _standardise(X_tr, X_va)
+        _check_standardised(X_va, raw, val, names or [f"feature {i}" for i in range(X.shape[1])], std, where)
     if task == "regression":
+        raw = y_va
         y_tr, y_va, std = _standardise(y_tr, y_va)
+        _check_standardised(y_va, raw, val, [target or "target"], std, where)
         target_scale = float(std)
+        if not math.isfinite(target_scale):  # its spread beyond float64's range: no error could be reported
+            raise DataError(
+                f"the target {target or name!r} of {where} spreads beyond float64's range (std {target_scale}); "
+                "rescale it (e.g. to thousands) first"
+            )
     arrays = [_columns(a) for a in (X_tr, y_tr, X_va, y_va)]
     X_train, Y_train, X_val, Y_val = arrays
     return Dataset(name, task, X_train, Y_train, X_val, Y_val, target_scale=target_scale, sha256=_digest(*arrays))
@@ -306,12 +380,14 @@ def load_from_config(data) -> Dataset:
 
     The jobs of a sweep mostly share their data: each distinct data config is loaded once per
     process (the arrays are read-only). A table's file is part of the key by its size and
-    modification time, so an edited file is read again."""
+    modification time, so an edited file is read again (and by its place: a relative path names
+    another file from another starting folder)."""
     stamp = None
     if data.name == "csv" and data.path:
+        file = command_path(data.path)
         try:
-            info = os.stat(Path(data.path).expanduser())
-            stamp = (info.st_size, info.st_mtime_ns)
+            info = os.stat(file)
+            stamp = (str(file), info.st_size, info.st_mtime_ns)
         except OSError:
             pass  # read_csv says what is wrong with the path
     return _load_cached(

@@ -72,7 +72,7 @@ def one_line(error: BaseException) -> str:
     lines = [line.strip().rstrip(".") for line in text.splitlines() if line.strip()]
     message = "; ".join(dict.fromkeys(lines)) or type(error).__name__
     # "Available options in 'model':; deep; logistic" -> "...: deep, logistic"
-    if "Available options in" in message:
+    if "Available options in" in message and ":; " in message:  # (not again: one_line of one_line is itself)
         head, options = message.split("Available options in", 1)
         label, _, names = options.partition(":; ")
         message = f"{head}Available options in{label}: {', '.join(names.split('; '))}"

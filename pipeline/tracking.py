@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, NamedTuple, Optional, Sequence
 
 from pipeline import interrupts
+from pipeline.data import command_path
 from pipeline.write_behind import StoreWriteFailed, WriteBehind
 
 # mlflow is imported where it is first used, not here: importing it takes about a second, and a
@@ -129,25 +130,38 @@ def default_artifact_root(uri: str) -> str | None:
 
 
 def sqlite_path(uri: str) -> Path | None:
-    match = re.match(r"sqlite:///(.+)", uri)
-    return Path(match.group(1)).expanduser().resolve() if match else None
+    """The database file of a SQLite URI (its query, `?timeout=5`, left out), absolute: a relative
+    path is relative to the folder the command was started in (pipeline.data.command_path)."""
+    match = re.match(r"sqlite:///([^?]+)", uri)
+    return command_path(match.group(1)).resolve() if match else None
+
+
+def store_uri(uri: str) -> str:
+    """The URI MLflow is given: a SQLite store's file made absolute (its query kept), so that a job
+    that Hydra moved into its own folder (hydra.job.chdir=true) writes the same store as its sweep."""
+    path = sqlite_path(uri)
+    if path is None:
+        return uri
+    query = uri.partition("?")[2]
+    return f"sqlite:///{path}" + (f"?{query}" if query else "")
+
+
+# The first bytes of every SQLite database file (an empty file is one too: SQLite makes it one).
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def check_store(uri: str, timeout: float = 5.0) -> None:
     """Refuse, in one line, a store that cannot be written: before any run is created.
 
-    SQLite: its folder must exist and be writable. A server (http/https): it must answer
+    SQLite: its folder must exist and be writable, and the file, if there is one, must be an
+    MLflow store (or empty) that can be read and written. A server (http/https): it must answer
     MLflow's /health. Raises ValueError naming the URI.
     """
     path = sqlite_path(uri)
     if path is not None:
-        try:  # a real write: os.access says yes to root even on a read-only file system
-            tempfile.TemporaryFile(dir=path.parent).close()
-        except OSError as error:
-            raise ValueError(
-                f"tracking.uri={uri}: the store cannot be written in {path.parent} "
-                f"({error.strerror}); choose a writable folder"
-            ) from None
+        _check_sqlite_folder(uri, path)
+        if os.path.lexists(path):
+            _check_sqlite_file(uri, path, timeout)
         return
     if uri.startswith(("http://", "https://")):
         import urllib.error
@@ -161,6 +175,67 @@ def check_store(uri: str, timeout: float = 5.0) -> None:
                 f"tracking.uri={uri}: no MLflow server answers there ({reason}); "
                 "start one (mlflow server) or fix the URI"
             ) from None
+
+
+def _check_sqlite_folder(uri: str, path: Path) -> None:
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ValueError(f"tracking.uri={uri}: {path.parent} is a file, not a folder; name a file in a folder")
+    try:  # a real write: os.access says yes to root even on a read-only file system
+        tempfile.TemporaryFile(dir=path.parent).close()
+    except OSError as error:
+        raise ValueError(
+            f"tracking.uri={uri}: the store cannot be written in {path.parent} "
+            f"({error.strerror}); choose a writable folder"
+        ) from None
+
+
+def _check_sqlite_file(uri: str, path: Path, timeout: float) -> None:
+    """An existing file named as the store: a regular file, readable and writable, and an MLflow
+    store (an empty file or database becomes one). Any other SQLite database is refused, not
+    taken over: making the store would replace it (_create_sqlite_store)."""
+    if path.is_dir():
+        raise ValueError(
+            f"tracking.uri={uri}: {path} is a folder, not a database file; name a file, "
+            f"e.g. sqlite:///{path / 'mlflow.db'}"
+        )
+    if not path.is_file():
+        raise ValueError(f"tracking.uri={uri}: {path} is not a regular file; name a database file")
+    try:
+        with open(path, "r+b") as handle:  # read and write, as SQLite will
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise ValueError(
+            f"tracking.uri={uri}: {path} cannot be read and written ({error.strerror}); "
+            "fix its permissions or choose another file"
+        ) from None
+    if not header:
+        return
+    if header != SQLITE_HEADER:
+        raise ValueError(
+            f"tracking.uri={uri}: {path} is not a SQLite database (an MLflow store is one); "
+            "name a new file or an existing MLflow store"
+        )
+    tables = _sqlite_tables(uri, path, timeout)
+    if tables and "experiments" not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise ValueError(
+            f"tracking.uri={uri}: {path} is a SQLite database but not an MLflow store (its tables: {shown}); "
+            "name a new file or an existing MLflow store"
+        )
+
+
+def _sqlite_tables(uri: str, path: Path, timeout: float) -> set[str]:
+    try:
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=timeout)
+        try:
+            return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            connection.close()
+    except sqlite3.Error as error:
+        raise ValueError(
+            f"tracking.uri={uri}: {path} cannot be read as a SQLite database ({error}); "
+            "name a new file or an existing MLflow store"
+        ) from None
 
 
 def use_write_ahead_log(uri: str) -> None:
@@ -373,9 +448,10 @@ class Tracker:
     write_seconds = 0.0
 
     def __init__(self, uri: str):
-        self.uri = uri
+        self.uri = uri  # as the user wrote it (what the command prints)
+        self.store = store_uri(uri)  # what MLflow is given: a SQLite file's absolute path
         if sqlite_path(uri) is not None:
-            _sqlite_uris.add(uri)
+            _sqlite_uris.add(self.store)
         with _store_lock(uri):
             # Making the client (and its first call) creates or migrates the SQLite schema:
             # under the lock, so two processes starting together do it once.
@@ -383,7 +459,7 @@ class Tracker:
             use_write_ahead_log(uri)
             from mlflow.tracking import MlflowClient
 
-            self.client = MlflowClient(tracking_uri=uri)
+            self.client = MlflowClient(tracking_uri=self.store)
             self.client.search_experiments(max_results=1)
             checkpoint(uri)  # the new schema into the database file itself, not only its log
         self._experiment_ids: dict[str, str] = {}
@@ -620,7 +696,7 @@ class Tracker:
             return
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-        get_artifact_repository(location, tracking_uri=self.uri).log_artifacts(local_dir, artifact_path)
+        get_artifact_repository(location, tracking_uri=self.store).log_artifacts(local_dir, artifact_path)
 
     @_writes
     def end_run(self, run_id: str, status: str) -> None:
@@ -746,9 +822,14 @@ def end_open_runs(status: str, reason: str) -> None:
             _open_runs.pop(run_id, None)
 
 
-@lru_cache(maxsize=8)
 def tracker_for(uri: str) -> Tracker:
-    """One Tracker per store for the whole process: making an MlflowClient costs about 40 ms."""
+    """One Tracker per store for the whole process: making an MlflowClient costs about 40 ms. A
+    relative SQLite path names another store from another starting folder: the key says which."""
+    return _tracker_for(uri, store_uri(uri))
+
+
+@lru_cache(maxsize=8)
+def _tracker_for(uri: str, store: str) -> Tracker:
     return Tracker(uri)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -419,3 +420,68 @@ def test_a_big_grid_is_checked_whole_up_front_and_its_last_jobs_bad_value_refuse
     assert f"train.seed={2**32}" in message and f"(in the sweep's job optim.lr=0.1 train.seed={2**32})" in message
     assert len(composed) == 2  # one shape: its first job, and the check of its second
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "multirun").exists()  # nothing made
+
+
+# -- keys a command takes one value of; where it writes ----------------------------------------
+
+
+def _sweep_master(tmp_path, monkeypatch, overrides):
+    """The config of `python -m pipeline -m OVERRIDES` in tmp_path, as the sweep's callback gets it."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from pipeline.config import register_configs
+
+    monkeypatch.chdir(tmp_path)
+    register_configs()
+    context = initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3")
+    context.__enter__()
+    loader = GlobalHydra.instance().config_loader()
+    return context, loader.load_configuration("config", list(overrides), run_mode=RunMode.MULTIRUN)
+
+
+def _sweep_refused(tmp_path, monkeypatch, overrides) -> str:
+    context, master = _sweep_master(tmp_path, monkeypatch, overrides)
+    try:
+        with pytest.raises(InputRefused) as info:
+            admission.admit_sweep(master)
+    finally:
+        context.__exit__(None, None, None)
+    assert list(tmp_path.iterdir()) == []  # no store, no sweep folder: refused before anything exists
+    return info.value.message
+
+
+@pytest.mark.parametrize(
+    "swept",
+    [
+        "device=cpu,gpu",  # JAX starts one backend per process: the gpu job was refused after the cpu one FINISHED
+        "tracking.experiment=ea,eb",  # the parent run in one experiment, its jobs in others: an empty summary
+        "tracking.uri=sqlite:///a.db,sqlite:///b.db",
+        "tracking.enabled=true,false",
+        "tracking.plots=true,false",
+        "sweep.max_jobs=10,20",
+        "device=choice(cpu,auto)",
+        "device=cpu,cpu",  # one value, but set on the jobs only: the sweep's own config keeps device=auto
+    ],
+)
+def test_a_sweep_over_a_key_taken_once_per_command_is_refused_whole(tmp_path, monkeypatch, swept):
+    message = _sweep_refused(tmp_path, monkeypatch, ["train.steps=100", swept])
+    key = swept.partition("=")[0]
+    assert message.startswith(f"{swept} sweeps {key}, which takes one value per command"), message
+
+
+def test_jobs_whose_groups_set_another_experiment_than_the_sweeps_are_refused(tmp_path, monkeypatch):
+    """Not swept by name: each experiment file sets its own tracking.experiment, the sweep's parent
+    run would be in 'Default'."""
+    message = _sweep_refused(tmp_path, monkeypatch, ["+experiment=seeds,lr_sweep", "train.steps=100"])
+    assert "tracking.experiment='seeds' differs from the sweep's tracking.experiment='Default'" in message
+    assert "(in the sweep's job +experiment=seeds" in message
+
+
+def test_an_output_folder_that_cannot_be_made_leaves_no_folder_behind(tmp_path, monkeypatch):
+    """outputs/<a name too long>/...: `outputs/` was made on the way, then left behind."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="File name too long"):
+        admission.make_output_folder(Path("outputs") / ("x" * 300) / "run")
+    assert list(tmp_path.iterdir()) == []

@@ -265,3 +265,53 @@ def test_an_interrupt_while_the_stores_close_is_one_line_and_exit_130(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 130, result.stderr[-2000:]
     assert result.stderr.strip() == "interrupted while closing the tracking store: what was written stays in it"
+
+
+LONG_NAME = "x" * 300
+LEAVES_NOTHING = [
+    # (id, overrides, what the line must name); tracking.uri's {cwd}: the test's folder
+    ("swept-device", ("-m", "device=cpu,gpu"), ("device=cpu,gpu", "one value per command")),
+    ("swept-experiment", ("-m", "tracking.experiment=ea,eb"), ("tracking.experiment=ea,eb", "one value per command")),
+    ("a-csv-as-store", ("tracking.uri=sqlite:///{cwd}/existing.csv",), ("existing.csv", "not a SQLite database")),
+    ("a-folder-as-store", ("tracking.uri=sqlite:///{cwd}/existing_folder",), ("existing_folder", "is a folder")),
+    ("upper-case-scheme", ("tracking.uri=SQLITE:///M.db",), ("SQLITE:///M.db", "lower case")),
+    ("escaping-experiment", ("tracking.experiment=../../escaped",), ("'../../escaped'", "must not contain /")),
+    ("long-experiment", ("tracking.experiment=" + LONG_NAME,), ("too long (300 bytes)", "at most 255")),
+    ("long-experiment-sweep", ("-m", "optim.lr=0.1,0.5", "tracking.experiment=" + LONG_NAME), ("too long",)),
+]
+
+
+@pytest.mark.parametrize("overrides, named", [pytest.param(*case[1:], id=case[0]) for case in LEAVES_NOTHING])
+def test_a_refusal_leaves_nothing_behind(tmp_path, overrides, named):
+    """One line, exit 2, and no store, lock file, outputs/ or multirun/ folder made in the folder."""
+    (tmp_path / "existing.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "existing_folder").mkdir()
+    there = sorted(p.name for p in tmp_path.iterdir())
+    typed = [override.format(cwd=tmp_path) for override in overrides]
+    assert_refused(run_cli(tmp_path, *typed, "train.steps=100"), tmp_path, *named)
+    assert sorted(p.name for p in tmp_path.iterdir()) == there
+    assert list((tmp_path / "existing_folder").iterdir()) == []
+
+
+def test_relative_paths_mean_the_starting_folder_when_hydra_moves_the_job(tmp_path):
+    """hydra.job.chdir=true: the store (sqlite:///mlflow.db) and data.path=houses.csv are where the
+    command was started, as the printed `see it:` line says, not in the job's own folder."""
+    shutil.copy(HOUSES, tmp_path / "houses.csv")
+    table = ("data=csv", "data.path=houses.csv", "data.target=price_k", "optim.lr=0.1")
+    result = run_cli(tmp_path, "hydra.job.chdir=true", *table, *QUICK)
+    assert result.returncode == 0, result.stderr
+    assert "--backend-store-uri sqlite:///mlflow.db," in result.stdout
+    assert len(runs(tmp_path, "Default")) == 1
+    assert not list((tmp_path / "outputs").rglob("mlflow.db*")) and not list(
+        (tmp_path / "outputs").rglob("mlartifacts")
+    )
+
+
+def test_a_run_without_tracking_prints_its_result(tmp_path):
+    """tracking.enabled=false printed nothing: its metrics were nowhere."""
+    result = run_cli(tmp_path, "tracking.enabled=false", *QUICK)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2].startswith("run FINISHED val_accuracy=") and "last 5 mean" in lines[-2], result.stdout
+    assert lines[-1] == "not recorded in MLflow (tracking.enabled=false)"
+    assert not (tmp_path / "mlflow.db").exists()

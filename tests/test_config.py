@@ -219,6 +219,15 @@ BAD_OVERRIDES = [
     (["tracking.uri=sqlite://"], "tracking.uri", "'sqlite://'", ["in memory"]),
     (["tracking.uri='sqlite:///:memory:'"], "tracking.uri", ":memory:", ["in memory"]),
     (["tracking.uri=sqlite://host/mlflow.db"], "tracking.uri", "host", ["in memory"]),
+    # SQLAlchemy knows its schemes in lower case only: SQLITE:/// passed, then failed with a traceback.
+    (["tracking.uri=SQLITE:///M.db"], "tracking.uri", "SQLITE:///M.db", ["lower case", "sqlite:///M.db"]),
+    (["tracking.uri=Http://host:5000"], "tracking.uri", "Http://host:5000", ["http://host:5000"]),
+    # The experiment names the output folder (outputs/<experiment>/...): one folder, inside it.
+    (["tracking.experiment=../../escaped"], "tracking.experiment", "'../../escaped'", ["/", ". or .."]),
+    (["tracking.experiment=a/b"], "tracking.experiment", "'a/b'", ["must not contain /"]),
+    (["tracking.experiment=.."], "tracking.experiment", "'..'", [". or .."]),
+    (["tracking.experiment=."], "tracking.experiment", "'.'", [". or .."]),
+    (["tracking.experiment=" + "x" * 300], "tracking.experiment", "too long (300 bytes)", ["at most 255 bytes"]),
 ]
 
 
@@ -325,3 +334,8 @@ def test_unknown_group_option_is_refused_at_compose_time():
     with pytest.raises(ConfigCompositionException) as info:
         _compose(["model=resnet"])
     assert "model/resnet" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["relu sweep", "lr-0.1_v2", "été", "x" * 255])
+def test_an_experiment_name_that_is_one_folder_name_is_allowed(name):
+    validate(_config([f"tracking.experiment='{name}'"]))

@@ -479,3 +479,68 @@ def test_undecodable_file_is_a_data_error_naming_the_file(tmp_path):
     with pytest.raises(DataError) as err:
         read_csv(str(path), "y")
     assert "latin1.csv" in str(err.value)
+
+
+def test_a_folder_as_data_path_is_named_a_folder(tmp_path):
+    """It said "no such file" for a folder that is there."""
+    (tmp_path / "tables").mkdir()
+    _expect_one_line(tmp_path / "tables", "y", "auto", "is a folder", "not a table's file")
+
+
+def test_a_relative_data_path_is_in_the_folder_the_command_started_in(tmp_path, monkeypatch):
+    """hydra.job.chdir=true runs a job in its own folder; data.path=table.csv still names the
+    table where the command was started (Hydra's to_absolute_path)."""
+    from pipeline.data import COMMAND_DIR_VARIABLE, load_from_config
+
+    _write(tmp_path, _table(["a", "b", "y"], _binary_rows()))
+    job_folder = tmp_path / "outputs" / "job"
+    job_folder.mkdir(parents=True)
+    monkeypatch.setenv(COMMAND_DIR_VARIABLE, str(tmp_path))
+    monkeypatch.chdir(job_folder)
+    ds = load_dataset("csv", path="table.csv", target="y")
+    assert ds.m_train + ds.m_val == 20
+    data = dict(
+        name="csv", seed=0, val_fraction=0.2, n_samples=400, noise=0.2, path="table.csv", target="y", task="auto"
+    )
+    assert load_from_config(type("Data", (), data)).sha256 == ds.sha256
+
+
+@pytest.mark.parametrize("magnitude", [1e300, 1e-300])
+def test_a_column_of_huge_or_tiny_values_is_standardised_exactly(tmp_path, magnitude):
+    """1e300s: the variance overflowed, the std was inf and the column silently all 0 (the run
+    FINISHED at chance); 1e-300s: it underflowed to 0, the column zeroed too."""
+    rows = _binary_rows(40)
+    path = _write(tmp_path, _table(["a", "b", "y"], [(a, repr(b * magnitude), y) for a, b, y in rows]))
+    scaled = load_dataset("csv", path=str(path), target="y")
+    plain = load_dataset("csv", path=str(_write(tmp_path, _table(["a", "b", "y"], rows), "plain.csv")), target="y")
+    np.testing.assert_allclose(scaled.X_train, plain.X_train, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(scaled.X_val, plain.X_val, rtol=1e-12, atol=1e-12)
+
+
+def test_a_validation_value_float32_cannot_hold_once_standardised_is_refused(tmp_path):
+    """A 1e300 among values of about 1, held out for validation: 1e299 standard deviations away,
+    beyond float32 (its inf would make the validation metrics NaN)."""
+    from pipeline.data import _split
+
+    rows = _binary_rows(40)
+    held_out = next(seed for seed in range(50) if 0 in _split(40, seed, 0.2)[1])  # row 2 in validation
+    rows[0] = (rows[0][0], "1e300", rows[0][2])
+    path = _write(tmp_path, _table(["a", "b", "y"], rows))
+    with pytest.raises(DataError) as err:
+        load_dataset("csv", path=str(path), target="y", seed=held_out)
+    message = str(err.value)
+    assert "column 'b' of table.csv holds 1e+300 (row 2)" in message and "float32" in message, message
+    assert "must lie in [" in message
+
+
+def test_standardising_ordinary_columns_keeps_their_bits():
+    """Only columns beyond 1e±100 are standardised in their own units: every other data set's
+    bits (and so its sha256, its config hash, resume) stay as they were."""
+    from pipeline.data import _standardise
+
+    rng = np.random.default_rng(0)
+    train, val = rng.normal(size=(50, 3)) * [1.0, 1e5, 1e-5], rng.normal(size=(10, 3))
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    z_train, z_val, scale = _standardise(train, val)
+    assert np.array_equal(z_train, (train - mean) / std) and np.array_equal(z_val, (val - mean) / std)
+    assert np.array_equal(scale, std)

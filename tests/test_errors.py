@@ -23,6 +23,8 @@ def test_one_line_joins_a_hydra_style_message():
     # The options read as a list after the heading, in their order.
     assert line.index("Available options") < line.index("deep") < line.index("logistic")
     assert line == "Could not find 'model/resnet'; Available options in 'model': deep, logistic"
+    # A message joined once (then wrapped in another error, as the Optuna sweeper's) stays as it is.
+    assert one_line(Exception(f"{line} (a trial)")) == f"{line} (a trial)"
 
 
 def test_one_line_keeps_a_one_line_message():

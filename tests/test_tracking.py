@@ -418,3 +418,77 @@ def test_closing_the_stores_folds_the_write_ahead_log_into_the_database_file(tra
     tracking.close_stores()
     assert not (tmp_path / "mlflow.db-wal").exists() and not (tmp_path / "mlflow.db-shm").exists()
     assert Tracker(tracker.uri).runs("exp")[0].metrics == {"loss": 0.5}  # the file alone is the store
+
+
+# -- what a SQLite store's path may name ------------------------------------------------------
+
+
+def _store_refused(uri: str, *named: str) -> str:
+    with pytest.raises(ValueError) as info:
+        tracking.check_store(uri)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"tracking.uri={uri}: "), message
+    for fragment in named:
+        assert fragment in message, (fragment, message)
+    return message
+
+
+def test_a_file_that_is_not_a_sqlite_database_is_refused_as_a_store(tmp_path):
+    """It passed the check, then MLflow failed with sqlite3.DatabaseError: file is not a database."""
+    table = tmp_path / "existing.csv"
+    table.write_text("a,b\n1,2\n")
+    _store_refused(f"sqlite:///{table}", str(table), "is not a SQLite database")
+    assert table.read_text() == "a,b\n1,2\n" and sorted(p.name for p in tmp_path.iterdir()) == ["existing.csv"]
+
+
+def test_a_folder_is_refused_as_a_store_and_a_file_as_its_folder(tmp_path):
+    _store_refused(f"sqlite:///{tmp_path}", str(tmp_path), "is a folder", f"sqlite:///{tmp_path}/mlflow.db")
+    (tmp_path / "file").write_text("")
+    _store_refused(f"sqlite:///{tmp_path}/file/mlflow.db", f"{tmp_path}/file is a file, not a folder")
+
+
+def test_another_sqlite_database_is_refused_not_replaced_by_a_store(tmp_path):
+    """Making the store renames a fresh one into place: the user's tables would be gone."""
+    import sqlite3
+
+    path = tmp_path / "mine.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE houses (price REAL)")
+    _store_refused(f"sqlite:///{path}", "not an MLflow store", "houses")
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("houses",)]
+
+
+def test_a_store_file_that_cannot_be_read_and_written_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "mlflow.db"
+    path.write_bytes(tracking.SQLITE_HEADER)
+
+    def denied(file, mode="r", *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(tracking, "open", denied, raising=False)  # (root reads any file: chmod would not do)
+    _store_refused(f"sqlite:///{path}", "cannot be read and written (Permission denied)")
+
+
+def test_an_empty_file_a_new_name_and_an_mlflow_store_are_accepted(tracker, tmp_path):
+    (tmp_path / "empty.db").write_bytes(b"")
+    for name in ("empty.db", "new.db", "mlflow.db"):  # mlflow.db: the tracker's store
+        tracking.check_store(f"sqlite:///{tmp_path}/{name}")
+
+
+def test_a_relative_store_is_in_the_folder_the_command_started_in(tmp_path, monkeypatch):
+    """hydra.job.chdir=true runs a job in its own folder: sqlite:///mlflow.db still names the
+    store where the command was started (as the sweep's parent run and the printed hint say)."""
+    from pipeline.data import COMMAND_DIR_VARIABLE
+
+    started, job_folder = tmp_path / "started", tmp_path / "outputs" / "job"
+    job_folder.mkdir(parents=True)
+    started.mkdir()
+    monkeypatch.setenv(COMMAND_DIR_VARIABLE, str(started))
+    monkeypatch.chdir(job_folder)
+    assert tracking.sqlite_path("sqlite:///mlflow.db?timeout=20") == started / "mlflow.db"
+    assert tracking.store_uri("sqlite:///mlflow.db?timeout=20") == f"sqlite:///{started}/mlflow.db?timeout=20"
+    tracker = tracking.tracker_for("sqlite:///mlflow.db")
+    assert tracker.uri == "sqlite:///mlflow.db"  # as the user wrote it, for the printed hint
+    tracker.experiment_id("made here")
+    assert (started / "mlflow.db").is_file() and list(job_folder.iterdir()) == []
