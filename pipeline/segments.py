@@ -6,8 +6,9 @@ training time exceeds `SEGMENT_ABOVE_SECONDS` is trained as the same pieces (`st
 segments the host:
 
 - shows progress (a tqdm bar on a terminal, a plain line every 10% elsewhere),
-- saves a checkpoint atomically (`.checkpoints/<config hash>.npz` in the working directory:
-  the Carry, the metric points so far, the next chunk, the run's id),
+- saves a checkpoint atomically (`.checkpoints/<config hash>.npz` in the folder the command was
+  started in, also under hydra.job.chdir: the Carry, the metric points so far, the next chunk,
+  the run's id),
 - hands the segment's metric points to the caller, which logs them to the MLflow run,
 - and lets Ctrl-C / SIGTERM through: an interrupt ends the run within a segment's time.
 
@@ -33,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pipeline.data import command_path
 from pipeline.train import Carry, TrainResult, TrainSpec, assemble, finish, run_chunks, start
 
 SEGMENT_ABOVE_SECONDS = 3.0  # runs estimated to train longer than this are segmented
@@ -96,7 +98,9 @@ class Checkpoint:
 
 
 def checkpoint_path(config_hash: str) -> Path:
-    return CHECKPOINT_DIR / f"{config_hash}.npz"
+    """Where a run's checkpoint lives: under the folder the command was started in, also for a
+    job Hydra runs in its own folder (hydra.job.chdir=true), so running the command again finds it."""
+    return command_path(CHECKPOINT_DIR) / f"{config_hash}.npz"
 
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:

@@ -124,3 +124,15 @@ def test_progress_off_a_terminal_is_a_line_every_ten_percent():
     # the first segment's line (an ETA early), then one at each tenth
     assert len(lines) == 11 and lines[-1].startswith("run: step 1000/1000 (100%)") and "eta" in lines[0]
     assert lines[0].startswith("run: step 50/1000 (5%)")
+
+
+def test_a_checkpoint_lives_in_the_folder_the_command_started_in_not_the_jobs(tmp_path, monkeypatch):
+    from pipeline.data import COMMAND_DIR_VARIABLE
+
+    started, job_folder = tmp_path / "started", tmp_path / "outputs" / "job"
+    job_folder.mkdir(parents=True)
+    monkeypatch.chdir(job_folder)  # hydra.job.chdir=true: the job runs in its own folder
+    monkeypatch.setenv(COMMAND_DIR_VARIABLE, str(started))
+    assert segments.checkpoint_path("abc") == started / ".checkpoints" / "abc.npz"
+    monkeypatch.delenv(COMMAND_DIR_VARIABLE)  # a job called outside the command: the current folder
+    assert segments.checkpoint_path("abc") == job_folder / ".checkpoints" / "abc.npz"
