@@ -143,8 +143,11 @@ def check_not_swept(config: DictConfig) -> None:
 
 
 def one_value_keys(cfg: Any) -> dict[str, Any]:
-    """{key: value} of a config for each key that takes one value per command."""
-    return {key: _value(cfg, key) for key in ONE_VALUE_PER_COMMAND}
+    """{key: value} of a config for each key that takes one value per command. A lesson's job
+    (+lesson=NAME) is its own run in its own experiment, never under a parent: of these, only
+    the device is the command's (`-m +lesson=derivatives,computation_graph`)."""
+    lesson = getattr(cfg, "lesson", None) is not None
+    return {key: _value(cfg, key) for key in ONE_VALUE_PER_COMMAND if not (lesson and key.startswith("tracking."))}
 
 
 def check_one_value(cfg: Any, once: dict[str, Any]) -> None:

@@ -479,6 +479,16 @@ def test_jobs_whose_groups_set_another_experiment_than_the_sweeps_are_refused(tm
     assert "(in the sweep's job +experiment=seeds" in message
 
 
+def test_a_sweep_of_lessons_in_their_own_experiment_is_admitted(tmp_path, monkeypatch):
+    """Each lesson is its own run in the 'lessons' experiment, under no parent: not the sweep's."""
+    context, master = _sweep_master(tmp_path, monkeypatch, ["+lesson=derivatives,computation_graph"])
+    try:
+        jobs = admission.admit_sweep(master)
+    finally:
+        context.__exit__(None, None, None)
+    assert [job[0] for job in jobs] == ["+lesson=derivatives", "+lesson=computation_graph"]
+
+
 def test_an_output_folder_that_cannot_be_made_leaves_no_folder_behind(tmp_path, monkeypatch):
     """outputs/<a name too long>/...: `outputs/` was made on the way, then left behind."""
     monkeypatch.chdir(tmp_path)
