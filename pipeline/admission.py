@@ -44,7 +44,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
@@ -126,11 +126,16 @@ def check_not_swept(config: DictConfig) -> None:
     is refused, naming the key, before anything is composed or any run exists."""
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
 
     params = config.hydra.sweeper.get("params") or {}
     arguments = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
-    for override in parser.parse_overrides(arguments):
+    for argument in arguments:
+        try:
+            (override,) = parser.parse_overrides([argument])
+        except HydraException:  # malformed: the sweeper's or the grid's own check names what is allowed
+            continue
         key = override.get_key_element().lstrip("+~")
         why = ONE_VALUE_PER_COMMAND.get(key) or ONE_OPTION_PER_COMMAND.get(key)
         # Even `device=cpu,cpu`: Hydra sets a swept key on each job only, never on the sweep's
@@ -205,6 +210,15 @@ def check_launcher(config: DictConfig) -> None:
             "hydra.launcher.n_jobs=0 is not allowed; it must be an integer >= 1 (processes at once), "
             "or -1 for one per core"
         )
+    in_process = "batched_launcher" in target or "basic_launcher" in target
+    if not config.tracking.enabled and not in_process:
+        # Nothing recorded, and the jobs' results (a failure too) stay in the launcher's processes:
+        # no table, and no exit status to say that a job failed.
+        raise ValueError(
+            f"tracking.enabled=false with hydra.launcher {target.rpartition('.')[2] or target} is not allowed: its jobs "
+            "run in other processes, so nothing would report their results; track them, or use the batched "
+            "or basic launcher"
+        )
     if "batched_launcher" not in target:
         return
     chunk = launcher.get("chunk_size")
@@ -215,10 +229,12 @@ def check_launcher(config: DictConfig) -> None:
         )
 
 
-def admit_jobs(configs: Sequence[DictConfig], overrides: Optional[Sequence[Sequence[str]]] = None) -> list[Dataset]:
-    """The jobs a launcher was handed, all of them before any trains; returns their data
-    (loaded once per distinct data config). `overrides` name the job in a refusal."""
-    return _refusing(_check_jobs, list(configs), overrides)
+def admit_jobs(configs: Iterable[Any], overrides: Optional[Sequence[Sequence[str]]] = None) -> list[Dataset]:
+    """The jobs a launcher (or a search sweeper, hydra_plugins/optuna_sweeper) was handed, all
+    of them before any trains; returns their data (loaded once per distinct data config).
+    `configs` are read one at a time, in order (a JobComposer's views may be); `overrides` name
+    the job in a refusal."""
+    return _refusing(_check_jobs, configs, overrides)
 
 
 def check_job(cfg: Any) -> Dataset:

@@ -14,6 +14,8 @@ from typing import Any, Mapping, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.data import command_path
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = (
     "jax",
@@ -64,9 +66,11 @@ def config_hash(cfg: DictConfig, resolved: Optional[Mapping[str, Any]] = None) -
     resolved = resolved_config(cfg) if resolved is None else resolved
     plain = {k: v for k, v in resolved.items() if k not in NOT_HASHED}
     flat = flatten(plain)
-    if flat.get("data.name") == "csv" and flat.get("data.path") and Path(flat["data.path"]).is_file():
-        # A user's table can change under the same path: the hash covers its contents.
-        flat["data.file_sha256"] = hashlib.sha256(Path(flat["data.path"]).read_bytes()).hexdigest()
+    table = command_path(flat["data.path"]) if flat.get("data.name") == "csv" and flat.get("data.path") else None
+    if table is not None and table.is_file():
+        # A user's table can change under the same path: the hash covers its contents (the file
+        # the job reads: relative to the folder the command started in, whatever folder it runs in).
+        flat["data.file_sha256"] = hashlib.sha256(table.read_bytes()).hexdigest()
     canonical = "\n".join(f"{k}={v!r}" for k, v in sorted(flat.items()))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -226,7 +226,9 @@ def _check_sqlite_file(uri: str, path: Path, timeout: float) -> None:
 
 def _sqlite_tables(uri: str, path: Path, timeout: float) -> set[str]:
     try:
-        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=timeout)
+        # Read-write (the file was checked writable): a read-only connection to a store in WAL
+        # mode leaves -wal and -shm files beside it, which a refused command must not.
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=timeout)
         try:
             return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         finally:
@@ -474,8 +476,8 @@ class Tracker:
         process while this one goes on (pipeline/write_behind.py); a run started meanwhile has a
         provisional id until then. Every read stays here, and first waits for the writes handed over."""
         if self._behind is None:
-            self._behind = WriteBehind(
-                self.uri, tracker_for, self._write_here, _count_write_seconds, self._created.__setitem__
+            self._behind = WriteBehind(  # the store's absolute URI: the writer needs no starting folder
+                self.store, tracker_for, self._write_here, _count_write_seconds, self._created.__setitem__
             )
             _writing_behind.append(self)
 

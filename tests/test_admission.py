@@ -235,6 +235,29 @@ def test_joblibs_n_jobs_zero_is_refused_before_the_sweep(n_jobs, allowed):
             admission.check_launcher(cfg)
 
 
+@pytest.mark.parametrize(
+    "launcher, allowed",
+    [
+        ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", False),
+        ("hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher", False),
+        ("hydra._internal.core_plugins.basic_launcher.BasicLauncher", True),
+        ("hydra_plugins.batched_launcher.batched_launcher.BatchedLauncher", True),
+    ],
+)
+def test_tracking_off_is_refused_with_a_launcher_whose_jobs_report_elsewhere(launcher, allowed):
+    """A job's failure in a joblib worker would leave the command's exit status 0, with no table."""
+    cfg, context = _multirun_config([])
+    context.__exit__(None, None, None)
+    with open_dict(cfg):
+        cfg.hydra.launcher = {"_target_": launcher, "n_jobs": 2}
+        cfg.tracking.enabled = False
+    if allowed:
+        admission.check_launcher(cfg)
+    else:
+        with pytest.raises(ValueError, match=r"tracking.enabled=false with hydra.launcher \w+Launcher is not allowed"):
+            admission.check_launcher(cfg)
+
+
 def test_a_database_that_does_not_answer_is_refused_within_seconds():
     started = time.perf_counter()
     with pytest.raises(ValueError) as info:
@@ -487,6 +510,21 @@ def test_a_sweep_of_lessons_in_their_own_experiment_is_admitted(tmp_path, monkey
     finally:
         context.__exit__(None, None, None)
     assert [job[0] for job in jobs] == ["+lesson=derivatives", "+lesson=computation_graph"]
+
+
+def test_a_malformed_search_space_gets_the_sweepers_own_message(tmp_path, monkeypatch):
+    from omegaconf import read_write
+
+    context, master = _sweep_master(tmp_path, monkeypatch, ["+experiment=lr_search"])
+    try:
+        with read_write(master.hydra.sweeper.params):
+            master.hydra.sweeper.params["optim.lr"] = "interval(0.1,"  # as an experiment file could have it
+        with pytest.raises(InputRefused) as info:
+            admission.admit_sweep(master)
+    finally:
+        context.__exit__(None, None, None)
+    assert "search space 'optim.lr=interval(0.1,' does not parse" in info.value.message
+    assert "allowed: choice(a, b, ...)" in info.value.message
 
 
 def test_an_output_folder_that_cannot_be_made_leaves_no_folder_behind(tmp_path, monkeypatch):

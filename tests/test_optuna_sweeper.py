@@ -289,10 +289,10 @@ def test_the_trials_probed_reach_every_end_of_the_search_space():
 def test_the_direction_is_the_objectives_own_and_a_contrary_one_is_refused(direction, tasks, resolved):
     probes = None if tasks is None else Probes(tasks=tasks, shared_config={})
     if resolved in ("maximize", "minimize"):
-        assert resolve_direction(direction, "x", probes) == resolved
+        assert resolve_direction(direction, probes) == resolved
     else:
         with refused(match=re.escape(resolved)):
-            resolve_direction(direction, "x", probes)
+            resolve_direction(direction, probes)
 
 
 def test_bad_settings_and_storages_are_refused_before_anything_runs(tmp_path):
@@ -405,6 +405,25 @@ def test_a_search_launches_rounds_tags_its_best_and_continues_from_its_storage(t
         refusal = run_cli(tmp_path, *QUICK_SEARCH, "hydra.sweeper.n_trials=8", changed)
         assert refusal.returncode == 2 and named in refusal.stderr, refusal.stderr[-2000:]
         assert len(parent_and_children(tmp_path)[1]) == 2, "no parent run for a refused search"
+
+
+@pytest.mark.slow
+def test_a_search_over_a_key_some_of_its_models_ignore_is_admitted_as_its_grid_would_be(tmp_path):
+    """model.activation is read by the shallow model only: the logistic trials ignore it, as a
+    grid's logistic jobs would; the search's trials are checked together, not each alone."""
+    result = run_cli(
+        tmp_path,
+        "-m",
+        "hydra/sweeper=optuna",
+        "model=choice(logistic, shallow)",
+        "model.activation=choice(tanh, relu)",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",
+        "train.steps=100",
+        "tracking.plots=false",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "optuna: round 1 (2 trials, one launch) told, 2/2" in result.stdout
 
 
 @pytest.mark.slow

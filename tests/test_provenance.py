@@ -138,3 +138,20 @@ def test_git_state_outside_git_is_unknown(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         provenance.git_state.cache_clear()
+
+
+def test_a_tables_hash_is_of_the_file_the_job_reads_also_from_its_own_folder(tmp_path, monkeypatch):
+    """hydra.job.chdir=true: the job runs in outputs/..., its relative data.path is the starting folder's."""
+    from pipeline.data import COMMAND_DIR_VARIABLE
+
+    started, job_folder = tmp_path / "started", tmp_path / "started" / "outputs" / "job"
+    job_folder.mkdir(parents=True)
+    (started / "t.csv").write_text("x,y\n1,0\n2,1\n")
+    cfg = _config(data__name="csv", data__path="t.csv")
+    monkeypatch.chdir(started)
+    from_start = config_hash(cfg)
+    monkeypatch.setenv(COMMAND_DIR_VARIABLE, str(started))
+    monkeypatch.chdir(job_folder)
+    assert config_hash(cfg) == from_start
+    (started / "t.csv").write_text("x,y\n1,0\n3,1\n")  # edited: not the same experiment any more
+    assert config_hash(cfg) != from_start

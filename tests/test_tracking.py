@@ -459,6 +459,19 @@ def test_another_sqlite_database_is_refused_not_replaced_by_a_store(tmp_path):
         assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("houses",)]
 
 
+def test_checking_a_store_in_wal_mode_leaves_no_file_beside_it(tmp_path):
+    """A read-only connection to a WAL database cannot remove the -wal and -shm files it makes."""
+    import sqlite3
+
+    path = tmp_path / "mine.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE houses (price REAL)")
+    connection.close()
+    _store_refused(f"sqlite:///{path}", "not an MLflow store")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.db"]
+
+
 def test_a_store_file_that_cannot_be_read_and_written_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "mlflow.db"
     path.write_bytes(tracking.SQLITE_HEADER)

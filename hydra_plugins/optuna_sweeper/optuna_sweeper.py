@@ -33,7 +33,7 @@ import warnings
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, cast
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, cast
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
@@ -278,30 +278,41 @@ def probe(space: SearchSpace, config: Optional[DictConfig]) -> Optional[Probes]:
     """Compose and check the trials at the search space's ends (pipeline/admission.py, as a
     grid's jobs are checked); None where there is no pipeline config to compose them from."""
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     if config is None or "train" not in config or not GlobalHydra.instance().is_initialized():
         return None
     from pipeline.admission import admit_jobs
     from pipeline.composing import composer_for
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from pipeline.errors import InputRefused, one_line
+    from pipeline.errors import one_line
     from pipeline.provenance import NOT_HASHED, flatten, resolved_config
 
     check_value_types(space, config)
     composer = composer_for(GlobalHydra.instance().config_loader(), config)
     searched = tuple(space.distributions)
-    tasks, shared = [], {}
-    for number, overrides in enumerate(probe_trials(space)):
-        try:
-            if number == 0:
-                first = flatten(resolved_config(composer.compose(overrides, to_read=True)))
-            (dataset,) = admit_jobs([composer.to_check(overrides)])
-        except (InputRefused, ValueError, HydraException, OmegaConfBaseException) as error:
-            trial = " ".join(overrides[len(space.fixed) :])
-            raise SearchSpaceError(f"{one_line(error)} (a trial at the ends of the search space: {trial})") from None
-        tasks.append(dataset.task)
+    trials = probe_trials(space)
+    shown = [trial[len(space.fixed) :] for trial in trials]  # a trial named by its searched values
+
+    def refused(values: List[str], error: BaseException) -> SearchSpaceError:
+        where = f"a trial at the ends of the search space: {' '.join(values)}"
+        return SearchSpaceError(f"{one_line(error)} ({where})")
+
+    def configs() -> Iterator[Any]:
+        # One at a time, as a grid's jobs are checked (a view is read before the next is made).
+        for trial, values in zip(trials, shown):
+            try:
+                yield composer.to_check(trial)
+            except (ValueError, HydraException, OmegaConfBaseException) as error:
+                raise refused(values, error) from None
+
+    try:
+        first = flatten(resolved_config(composer.compose(trials[0], to_read=True)))
+    except (ValueError, HydraException, OmegaConfBaseException) as error:
+        raise refused(shown[0], error) from None
+    # All of them in one check, as a grid's: a value one trial ignores is allowed when another
+    # reads it (model.activation over model=choice(logistic, shallow)).
+    tasks = [dataset.task for dataset in admit_jobs(configs(), shown)]
     shared = {
         key: value
         for key, value in first.items()
@@ -310,7 +321,7 @@ def probe(space: SearchSpace, config: Optional[DictConfig]) -> Optional[Probes]:
     return Probes(tasks=tasks, shared_config=shared)
 
 
-def resolve_direction(direction: str, objective: str, probes: Optional[Probes]) -> str:
+def resolve_direction(direction: str, probes: Optional[Probes]) -> str:
     """minimize or maximize: `auto` as the trials' objective wants it; a direction that goes
     against the objective (minimizing an accuracy) is refused."""
     wanted = sorted({DIRECTION_OF_TASK.get(task, "maximize") for task in probes.tasks}) if probes else []
@@ -322,7 +333,7 @@ def resolve_direction(direction: str, objective: str, probes: Optional[Probes]) 
     if direction == "auto":
         if not wanted:
             raise SearchSpaceError(
-                f"hydra.sweeper.direction=auto needs the pipeline's config to know the objective of {objective}; "
+                "hydra.sweeper.direction=auto needs the pipeline's config to know the trials' objective; "
                 "give minimize or maximize"
             )
         return wanted[0]
@@ -364,12 +375,12 @@ def _check_existing_study(
     if shared is not None and probes is not None and shared != probes.shared_config:
         key = next(k for k in sorted({*shared, *probes.shared_config}) if shared.get(k) != probes.shared_config.get(k))
         raise SearchSpaceError(
-            f"this search's trials have {key}={_value(probes.shared_config, key)}, but {where} was trained with "
-            f"{key}={_value(shared, key)}{instead}"
+            f"this search's trials have {key}={_shown(probes.shared_config, key)}, but {where} was trained with "
+            f"{key}={_shown(shared, key)}{instead}"
         )
 
 
-def _value(flat: Dict[str, Any], key: str) -> str:
+def _shown(flat: Dict[str, Any], key: str) -> str:
     return short(flat[key]) if key in flat else "(unset)"
 
 
@@ -433,7 +444,7 @@ class OptunaSweeper(Sweeper):
         check_settings(self.n_trials, self.n_jobs, self.sampler_conf)
         space = parse_search_space(self.params, arguments)
         probes = probe(space, config)
-        direction = resolve_direction(self.direction, "its trials", probes)
+        direction = resolve_direction(self.direction, probes)
         tracking_uri = OmegaConf.select(config, "tracking.uri", default=None) if config is not None else None
         check_storage(self.storage_url, self.study_name, tracking_uri)
         storage = open_storage(self.storage_url)
@@ -518,7 +529,11 @@ class OptunaSweeper(Sweeper):
         from optuna.trial import TrialState
 
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        failed = [  # a stale trial's values were asked again: it is no failure of the search's
+            trial
+            for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if not trial.user_attrs.get("stale")
+        ]
         tags: Dict[str, Any] = {
             "optuna.study_name": study.study_name,
             "optuna.storage": _redacted(self.storage_url) if self.storage_url else "in memory",
