@@ -121,6 +121,13 @@ ONE_VALUE_PER_COMMAND = {
 ONE_OPTION_PER_COMMAND = {"tracking": "it sets the store and experiment of the whole sweep"}
 
 
+def sweep_arguments(config: DictConfig) -> list[str]:
+    """What a sweep is made of, as Hydra's sweeper reads it: the experiment file's
+    `hydra.sweeper.params`, then the command line's overrides (a later one replaces an earlier)."""
+    params = config.hydra.sweeper.get("params") or {}
+    return [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
+
+
 def check_not_swept(config: DictConfig) -> None:
     """A sweep (a grid, or a search sweeper's space) over a key that takes one value per command
     is refused, naming the key, before anything is composed or any run exists."""
@@ -128,8 +135,7 @@ def check_not_swept(config: DictConfig) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    params = config.hydra.sweeper.get("params") or {}
-    arguments = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
+    arguments = sweep_arguments(config)
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     for argument in arguments:
         try:
@@ -173,8 +179,7 @@ def check_lesson_overrides(config: DictConfig) -> None:
     """A key typed or swept beside +lesson=NAME that the lesson does not read (`train.seed=0,1`)
     is refused, as a value a model ignores is: a sweep over it would record the same lesson again
     and again. (An experiment's swept keys count as typed.)"""
-    params = config.hydra.sweeper.get("params") or {}
-    overrides = [*config.hydra.overrides.task, *(f"{key}={value}" for key, value in params.items())]
+    overrides = sweep_arguments(config)
     keys = [override.partition("=")[0].lstrip("+~") for override in overrides]
     if config.get("lesson") is None and "lesson" not in keys:
         return
@@ -484,8 +489,7 @@ def grid_size(config: DictConfig) -> tuple[int, dict[str, int]]:
 
     if "BasicSweeper" not in str(config.hydra.sweeper.get("_target_", "")):
         return 0, {}
-    params = config.hydra.sweeper.get("params") or {}
-    arguments = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
+    arguments = sweep_arguments(config)
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     counts: dict[str, int] = {}
     for override in parser.parse_overrides(arguments):  # later ones replace earlier ones, as in Hydra

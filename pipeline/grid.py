@@ -56,6 +56,11 @@ def expand_grid(config: DictConfig) -> list[list[str]]:
     return hydra_internals.split_sweep_arguments(parser.parse_overrides(arguments))
 
 
+def counted(total: int, noun: str) -> str:
+    """ "1 job", "8 jobs", "? jobs" (a search sweeper that does not say how many trials)."""
+    return f"{total} {noun}" if total == 1 else f"{total or '?'} {noun}s"
+
+
 def short_value(value: object, digits: int = 3) -> str:
     """A value as a person reads it: numbers to `digits` significant digits (0.08096384 -> 0.081,
     1e-05 stays 1e-05), integers and text unchanged."""

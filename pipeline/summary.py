@@ -26,7 +26,7 @@ from pipeline import finishing
 from pipeline.config import DataConfig
 from pipeline.data import Dataset, load_from_config
 from pipeline.finishing import PlotCall
-from pipeline.grid import short_name, short_value, swept_keys
+from pipeline.grid import counted, short_name, short_value, swept_keys
 from pipeline.predict import NetworkPredict, Predict
 from pipeline.recording import OBJECTIVE_POINTS
 from pipeline.tracking import CONTINUED_TAG_PREFIX, NOTE_TAG, RESUMED_TAG_PREFIX, RunRecord, Tracker, ui_hint  # noqa: F401 (re-export)
@@ -593,13 +593,9 @@ def _loss_overlay(tracker, rows, swept, experiment: str, out: Path) -> list[Plot
     if not curves:
         return []
     of_all = f" (of {len(rows):,}, spread over the grid)" if len(rows) > MAX_LOSS_CURVES else ""
-    title = f"{experiment}: training loss of {_jobs(len(curves))}{of_all}"
+    title = f"{experiment}: training loss of {counted(len(curves), 'job')}{of_all}"
     kwargs = dict(colour_by=colour_by, style_by=style_by, title=title)
     return [("plot_loss_curves_overlay", (curves, out / "loss_curves.png"), kwargs)]
-
-
-def _jobs(count: int) -> str:
-    return f"{count} job" if count == 1 else f"{count} jobs"
 
 
 def spread(rows: list[dict], at_most: int) -> list[dict]:

@@ -32,7 +32,7 @@ from omegaconf import DictConfig, open_dict, read_write
 from pipeline import finishing, memory, provenance
 from pipeline.admission import admit_run, admit_sweep
 from pipeline.errors import InputRefused, one_line, record_failed_job
-from pipeline.grid import job_label, remember_swept, swept_keys
+from pipeline.grid import counted, job_label, remember_swept, swept_keys
 from pipeline.hydra_internals import job_error
 from pipeline.tracking import PROVISIONAL_PREFIX, Tracker, end_open_runs, real_run_id, tracker_for
 
@@ -257,11 +257,6 @@ class PipelineCallback(Callback):
             # A sweep is in _open_sweeps only once its tracker has opened its parent run.
             assert self.tracker is not None and self.parent_run_id is not None
             self.tracker.end_run(self.parent_run_id, status)
-
-
-def counted(total: int, noun: str) -> str:
-    """ "1 job", "8 jobs", "? jobs" (a search sweeper that does not say how many trials)."""
-    return f"{total} {noun}" if total == 1 else f"{total or '?'} {noun}s"
 
 
 def store_ids(text: str) -> str:
