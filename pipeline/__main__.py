@@ -50,6 +50,13 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def hydra_main(cfg: DictConfig):
+    # Hydra's run_job keeps a job's Exception and goes on to the next job: an interrupt that came
+    # out of a library as another error (pipeline/interrupts.py) leaves the job as itself.
+    with interrupts.as_interrupts():
+        return run_task(cfg)
+
+
+def run_task(cfg: DictConfig):
     memory.resume()
     if cfg.get("lesson") is not None:  # +lesson=NAME: a section of the notes, run instead of training
         from pipeline.lessons import run_lesson
@@ -95,8 +102,9 @@ def main() -> None:
     os.environ[COMMAND_DIR_VARIABLE] = os.getcwd()
     try:
         interrupts.release()  # an interrupt held during the imports is raised here
-        hydra_main()
-        finish_writes()
+        with interrupts.as_interrupts():
+            hydra_main()
+            finish_writes()
     except InputRefused as refused:
         # Refused before any run, as a rule; a search sweeper's later batch may be refused
         # after its parent run exists, which then ends FAILED with the reason.

@@ -234,12 +234,16 @@ def check_launcher(config: DictConfig) -> None:
         )
 
 
-def admit_jobs(configs: Iterable[Any], overrides: Optional[Sequence[Sequence[str]]] = None) -> list[Dataset]:
+def admit_jobs(
+    configs: Iterable[Any], overrides: Optional[Sequence[Sequence[str]]] = None, *, whole_command: bool = True
+) -> list[Dataset]:
     """The jobs a launcher (or a search sweeper, hydra_plugins/optuna_sweeper) was handed, all
     of them before any trains; returns their data (loaded once per distinct data config).
     `configs` are read one at a time, in order (a JobComposer's views may be); `overrides` name
-    the job in a refusal."""
-    return _refusing(_check_jobs, configs, overrides)
+    the job in a refusal. whole_command=False: these are some of the command's jobs (a search's
+    round), whose keys read by no job were checked over the whole command already; each job is
+    checked alone."""
+    return _refusing(_check_jobs, configs, overrides, None, whole_command)
 
 
 def check_job(cfg: Any) -> Dataset:
@@ -296,10 +300,14 @@ def _data_name(cfg: Any) -> str:
 
 
 def _check_jobs(
-    configs, overrides: Optional[Sequence[Sequence[str]]], once: Optional[dict[str, Any]] = None
+    configs,
+    overrides: Optional[Sequence[Sequence[str]]],
+    once: Optional[dict[str, Any]] = None,
+    whole_command: bool = True,
 ) -> list[Dataset]:
-    """check_job for each job, then the values no job of the command reads. `once`: the sweep's
-    values of the keys that take one value per command, which every job must share."""
+    """check_job for each job, then (whole_command) the values no job of the command reads.
+    `once`: the sweep's values of the keys that take one value per command, which every job
+    must share."""
     datasets, ignored_by, used = [], [], set()
     for number, cfg in enumerate(configs):
         where = f" (in the sweep's job {' '.join(overrides[number])})" if overrides else ""
@@ -316,7 +324,7 @@ def _check_jobs(
         if ignored:
             values = {key: _value(cfg, key) for key in ignored}
             ignored_by.append((ignored, values, where))
-    for ignored, values, where in ignored_by:
+    for ignored, values, where in ignored_by if whole_command else ():
         for key, why in ignored.items():
             if key not in used:  # no job of this command reads it
                 raise ConfigError(f"{key}={values[key]!r} would be ignored: {why}; remove it{where}")

@@ -54,6 +54,11 @@ class JobComposer:
         # The jobs the up-front check admitted (pipeline/admission.py: admit_sweep); the launcher
         # does not check them again, chunk by chunk.
         self.admitted: set[tuple[str, ...]] = set()
+        # A search sweeper checked the ends of its space together (hydra_plugins/optuna_sweeper:
+        # probe): a value no job reads was looked for over the whole search, so a round's trials
+        # are checked each alone; two logistic trials of model=choice(logistic, shallow) are not
+        # refused for the model.activation the search's shallow trials read.
+        self.search_checked = False
 
     def compose(self, overrides: Sequence[str], *, to_read: bool = False) -> DictConfig:
         """The job's config, equal to `loader.load_sweep_config(master, overrides)`.

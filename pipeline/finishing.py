@@ -19,6 +19,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
+from pipeline import interrupts
+
 # A pipeline.plots function (by name: the process that runs a sweep never imports matplotlib),
 # its args and kwargs; picklable.
 PlotCall = tuple[Union[str, Callable], tuple, dict]
@@ -65,6 +67,7 @@ def finish_run(
             _draw(plot_calls)
             future.set_result(None)
         except Exception as error:  # recorded on the run by _finish
+            interrupts.raise_if_behind(error)
             future.set_exception(error)
         _finish(tracker, run_id, files, future, made)
         return
@@ -127,6 +130,7 @@ def _finish(
         # The folder is the tracker's to remove (or hand over) once uploaded; it makes `made` there first.
         tracker.log_artifacts(run_id, files.name, remove=True, make=made)
     except Exception as error:
+        interrupts.raise_if_behind(error)
         tracker.set_tags(run_id, {"failure_reason": f"artifacts could not be written: {type(error).__name__}: {error}"})
         tracker.end_run(run_id, "FAILED")
     else:

@@ -4,6 +4,11 @@ An interrupt that lands inside a write to the tracking store (an SQLAlchemy comm
 upload) could leave a connection or the SQLite file locked, and then the run could not be
 ended KILLED. So the command's handler raises KeyboardInterrupt at once, except inside
 `deferred()`, where it is held until the write is done and raised right after.
+
+An interrupt raised inside a library can come out as another error: OmegaConf's cleanup, run
+while a KeyboardInterrupt unwinds a half-made assignment, raises an AttributeError of its own.
+That error still means the command was interrupted (`behind`), and every handler that would
+report or go past an error first raises the interrupt behind it (`raise_if_behind`).
 """
 
 from __future__ import annotations
@@ -83,3 +88,35 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         release()
+
+
+def behind(error: Optional[BaseException]) -> Optional[KeyboardInterrupt]:
+    """The KeyboardInterrupt `error` is, or was raised while handling (its __cause__ or
+    __context__, however far back, also where `raise ... from None` hid it); None if none."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def raise_if_behind(error: Optional[BaseException]) -> None:
+    """Raise the interrupt behind `error`, if there is one: an interrupted command must end as
+    interrupted (exit status 130, its runs KILLED), not as a failed job or a refusal."""
+    interrupt = behind(error)
+    if interrupt is not None and interrupt is not error:
+        raise KeyboardInterrupt(*interrupt.args) from error  # what it came out as, kept as its cause
+    if interrupt is not None:
+        raise interrupt
+
+
+@contextlib.contextmanager
+def as_interrupts() -> Iterator[None]:
+    """An error raised out of this block with an interrupt behind it is raised as that interrupt."""
+    try:
+        yield
+    except BaseException as error:
+        raise_if_behind(error)
+        raise

@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 import jax
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from pipeline import handoff, provenance, segments
+from pipeline import handoff, interrupts, provenance, segments
 from pipeline.admission import check_job
 from pipeline.batching import Live, train_alone
 from pipeline.config import hidden_layers, schema_keys
@@ -131,7 +131,8 @@ def swept_by(tracker, parent_run_id: Optional[str]) -> tuple[str, ...]:
     if keys is None:
         try:
             params = tracker.get_run(parent_run_id).params
-        except Exception:  # noqa: BLE001 (a parent in another store, or a store that failed: names without them)
+        except Exception as error:  # noqa: BLE001 (a parent in another store, or a store that failed: names without them)
+            interrupts.raise_if_behind(error)
             params = {}
         keys = tuple(key.removeprefix("sweep.") for key in params if key.startswith("sweep."))
         remember_swept(parent_run_id, keys)
@@ -209,7 +210,8 @@ def continued_run(tracker, checkpoint, experiment: str) -> tuple[Optional[str], 
     run_id = segments.checkpoint_run_id(checkpoint)
     try:
         earlier = tracker.get_run(run_id)
-    except Exception:  # noqa: BLE001 (a run of another store, or deleted: start afresh)
+    except Exception as error:  # noqa: BLE001 (a run of another store, or deleted: start afresh)
+        interrupts.raise_if_behind(error)
         earlier = None
     if earlier is not None and earlier.experiment_id != tracker.experiment_id(experiment):
         return None, -1  # that run keeps its checkpoint until this job's first segment replaces it
@@ -305,7 +307,7 @@ def _run(
     except BaseException as error:  # Ctrl-C, a bug: the run must not stay RUNNING
         if tracker:
             assert run_id is not None  # with a tracker, the job always has a run (continued or started)
-            killed = isinstance(error, KeyboardInterrupt)
+            killed = interrupts.behind(error) is not None
             tracker.set_tags(run_id, {"failure_reason": f"{type(error).__name__}: {error}"})
             tracker.end_run(run_id, "KILLED" if killed else "FAILED")
         raise

@@ -37,7 +37,7 @@ from models import activations, graph, node_by_node
 from models.backprop import loss
 from models.network import forward, init_params
 from models.nudge import NOTES_FUNCTIONS, centred_slope, nudge, one_sided_slope
-from pipeline import provenance
+from pipeline import interrupts, provenance
 from pipeline.config import INT32_MAX, ConfigError
 from pipeline.device import matmul_precision, select_device
 from pipeline.tracking import real_run_id, tracker_for, ui_hint
@@ -652,7 +652,7 @@ def record(cfg: DictConfig, lesson: LessonConfig, found: Lesson, files: Sequence
             tracker.log_artifacts(run_id, Path(staging))
     except BaseException as error:  # the run must not stay RUNNING
         tracker.set_tags(run_id, {"failure_reason": f"{type(error).__name__}: {error}"})
-        tracker.end_run(run_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        tracker.end_run(run_id, "KILLED" if interrupts.behind(error) is not None else "FAILED")
         raise
     tracker.end_run(run_id, "FINISHED")
     return run_id

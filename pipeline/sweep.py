@@ -29,7 +29,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict, read_write
 
-from pipeline import finishing, memory, provenance
+from pipeline import finishing, interrupts, memory, provenance
 from pipeline.admission import admit_run, admit_sweep
 from pipeline.errors import InputRefused, one_line, record_failed_job
 from pipeline.grid import counted, job_label, remember_swept, swept_keys
@@ -295,7 +295,8 @@ def compile_first_job_ahead(config: DictConfig, jobs: list[list[str]]) -> None:
 
     try:
         first = composer_for(GlobalHydra.instance().config_loader(), config).compose(jobs[0])
-    except Exception:  # noqa: BLE001 (a speed-up only: the launcher composes and reports this job itself)
+    except Exception as error:  # noqa: BLE001 (a speed-up only: the launcher composes and reports this job itself)
+        interrupts.raise_if_behind(error)
         return
     batching.compile_ahead(first)
 

@@ -122,6 +122,15 @@ def test_a_value_one_job_ignores_is_allowed_when_another_job_reads_it():
     assert "model.hidden=8" in refused(jobs[:1])
 
 
+def test_some_of_a_commands_jobs_are_checked_each_alone():
+    # A search's round (hydra_plugins/optuna_sweeper): its logistic trials ignore model.hidden,
+    # which the search's shallow trials read; that was checked over the search's ends.
+    logistic = [config_of(["model=logistic", "model.hidden=8"])]
+    admit_jobs(logistic, whole_command=False)
+    with pytest.raises(InputRefused, match="optim.lr=-1"):
+        admit_jobs([config_of(["model=logistic", "optim.lr=-1"])], whole_command=False)
+
+
 # -- memory ------------------------------------------------------------------------------------
 
 

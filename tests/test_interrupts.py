@@ -7,13 +7,16 @@ own interrupts, mid-run and mid-sweep, are in tests/test_long_runs.py and test_r
 from __future__ import annotations
 
 import gc
+import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 
 import pytest
 
+from _cli import PROJECT_ROOT, client
 from pipeline import interrupts
 
 
@@ -95,3 +98,112 @@ def test_install_leaves_a_signal_the_shell_ignores_ignored(monkeypatch):
     monkeypatch.setattr(interrupts.signal, "signal", lambda sig, handler: installed.setdefault(sig, handler))
     interrupts.install()
     assert installed == {signal.SIGTERM: interrupts._handler}  # a background job of a shell ignores SIGINT
+
+
+# -- an interrupt that a library turned into another error -----------------------------------
+
+
+def _interrupted_in_a_library() -> None:
+    """What OmegaConf did in CI: a KeyboardInterrupt landed in a half-made assignment, and the
+    cleanup run as it unwound raised an AttributeError of its own."""
+    try:
+        raise KeyboardInterrupt("signal SIGINT")
+    finally:
+        None.cleanup()  # type: ignore[attr-defined]
+
+
+def _error_behind_interrupt() -> BaseException:
+    try:
+        _interrupted_in_a_library()
+    except AttributeError as error:
+        return error
+    raise AssertionError("no AttributeError")
+
+
+def test_an_error_raised_as_an_interrupt_unwound_has_that_interrupt_behind_it():
+    error = _error_behind_interrupt()
+    assert str(interrupts.behind(error)) == "signal SIGINT"
+    try:  # hidden by `raise ... from None`, as a refusal made of it would be
+        try:
+            raise error
+        except AttributeError:
+            raise ValueError("the sweep could not start") from None
+    except ValueError as refusal:
+        assert str(interrupts.behind(refusal)) == "signal SIGINT"
+    assert interrupts.behind(ValueError("plain")) is None and interrupts.behind(None) is None
+
+
+def test_an_error_with_an_interrupt_behind_it_is_raised_as_the_interrupt():
+    error = _error_behind_interrupt()
+    with pytest.raises(KeyboardInterrupt, match="signal SIGINT") as raised:
+        interrupts.raise_if_behind(error)
+    assert raised.value.__cause__ is error  # what it came out as stays readable
+    interrupts.raise_if_behind(ValueError("plain"))  # nothing behind: nothing raised
+    with pytest.raises(KeyboardInterrupt), interrupts.as_interrupts():
+        _interrupted_in_a_library()
+    with pytest.raises(ValueError), interrupts.as_interrupts():
+        raise ValueError("a plain error stays itself")
+
+
+def test_a_cycle_of_contexts_ends_the_search():
+    first, second = ValueError("a"), ValueError("b")
+    first.__context__, second.__context__ = second, first
+    assert interrupts.behind(first) is None
+
+
+INTERRUPTED_IN_A_LIBRARY = """
+import runpy, sys
+from pipeline import composing, job
+
+module, name = {"job": (job, "record_training"), "launcher": (composing.JobComposer, "take")}[sys.argv.pop(1)]
+calls = []
+
+def interrupted_the_second_time(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:  # the first job finished whole
+        try:
+            raise KeyboardInterrupt("signal SIGINT")
+        finally:
+            None.cleanup()  # a library's cleanup fails as the interrupt unwinds it (OmegaConf)
+    return original(*args, **kwargs)
+
+original = getattr(module, name)
+setattr(module, name, interrupted_the_second_time)
+sys.argv = ["pipeline", *sys.argv[1:]]
+runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "where, launcher, children",
+    [
+        ("job", "batched", ["FINISHED", "KILLED"]),  # the second job's run was open: KILLED
+        ("job", "basic", ["FINISHED", "KILLED"]),
+        ("launcher", "batched", ["FINISHED"]),  # composing the second chunk's job (CI, Python 3.13)
+    ],
+)
+def test_an_interrupt_a_library_turned_into_another_error_ends_the_sweep_as_interrupted(
+    tmp_path, where, launcher, children
+):
+    """Before, Hydra's run_job kept the error as the job's failure and ran the rest of the grid,
+    or the command ended with a traceback and exit status 1."""
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED_IN_A_LIBRARY)
+    sweep = ["-m", "optim.lr=0.1,0.2,0.3", "train.steps=50", "train.log_every=25", "tracking.plots=false"]
+    sweep += [f"hydra/launcher={launcher}", *(["hydra.launcher.chunk_size=1"] if launcher == "batched" else [])]
+    result = subprocess.run(
+        [sys.executable, str(script), where, *sweep],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    assert result.returncode == 130, result.stderr[-2000:]
+    assert "interrupted: runs so far are kept in MLflow" in result.stderr and "Traceback" not in result.stderr
+    mlflow = client(tmp_path)
+    runs = mlflow.search_runs([mlflow.get_experiment_by_name("Default").experiment_id])
+    parent = [run.info.status for run in runs if run.data.tags.get("sweep") == "parent"]
+    assert parent == ["KILLED"]  # and the third job never started
+    assert sorted(run.info.status for run in runs if run.data.tags.get("sweep") != "parent") == children

@@ -94,7 +94,11 @@ class BatchedLauncher(Launcher):
         composer = self._composer()
         unchecked = [i for i, overrides in enumerate(job_overrides) if tuple(overrides) not in composer.admitted]
         if unchecked:
-            admit_jobs([configs[i] for i in unchecked], [job_overrides[i] for i in unchecked])
+            admit_jobs(
+                [configs[i] for i in unchecked],
+                [job_overrides[i] for i in unchecked],
+                whole_command=not composer.search_checked,
+            )
         # Resume is decided here for the whole sweep (one query per experiment); jobs that reuse
         # a FINISHED run of their config train nothing, the others are dispatched at once.
         finished = self._finished_hashes(configs, finished_hashes)

@@ -42,6 +42,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline import interrupts
 from pipeline.config import max_jobs
 
 from hydra_plugins.optuna_sweeper.search_space import SearchSpace, SearchSpaceError, parse_search_space, short
@@ -313,6 +314,7 @@ def probe(space: SearchSpace, config: Optional[DictConfig]) -> Optional[Probes]:
     # All of them in one check, as a grid's: a value one trial ignores is allowed when another
     # reads it (model.activation over model=choice(logistic, shallow)).
     tasks = [dataset.task for dataset in admit_jobs(configs(), shown)]
+    composer.search_checked = True  # the launcher checks a round's trials each alone
     shared = {
         key: value
         for key, value in first.items()
@@ -710,6 +712,7 @@ def save_plots(study: Any, folder: Path) -> List[str]:
             figure.savefig(folder / filename, dpi=100, bbox_inches="tight")
             written.append(filename)
         except Exception as error:  # noqa: BLE001 - a plot is a nicety; the sweep's results stand
+            interrupts.raise_if_behind(error)
             log.info(f"optuna: {filename} not drawn ({type(error).__name__}: {str(error)[:200]})")
         finally:
             plt.close("all")
