@@ -63,6 +63,32 @@ def take_gpu_memory_as_needed() -> None:
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
+DETERMINISTIC_GPU_FLAG = "--xla_gpu_deterministic_ops=true"
+
+
+def the_same_gpu_kernels_in_every_process() -> None:
+    """XLA compiles a program to the same GPU kernels in every process, so its bits are the
+    same wherever the job runs.
+
+    XLA:GPU autotunes: compiling a program, it times several kernels for each matrix product
+    and keeps the fastest, and which one wins varies with timing noise from one process to the
+    next. The kernels sum in different orders, so the last bits differ. On an H200 the same
+    8-job grid, compiled in one process for the batched launcher and in another for the basic,
+    recorded float64 losses one bit apart from step 150 on. `--xla_gpu_deterministic_ops=true`
+    turns autotuning off and keeps only kernels that give the same bits on every run. A
+    setting of the flag in the user's own XLA_FLAGS is left as it is. XLA reads XLA_FLAGS
+    when JAX starts its first backend, so this is set before; the CPU ignores the flag.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_gpu_deterministic_ops" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_GPU_FLAG}".strip()
+
+
+def xla_flags() -> str:
+    """XLA_FLAGS as the process's backends read them, as recorded on every run."""
+    return os.environ.get("XLA_FLAGS", "").strip() or "(none)"
+
+
 def float32_products_in_float32() -> None:
     """Matrix products of float32 arrays are computed in float32 on every device.
 
@@ -93,11 +119,12 @@ def select_device(name: str) -> jax.Device:
 
     "auto" leaves JAX's own choice (an accelerator when one is present, else the CPU).
     Asking for an accelerator that is not there is an error, never a silent CPU run.
-    Also switches on the persistent compilation cache, has GPU memory taken as needed and
-    float32 products computed in float32.
+    Also switches on the persistent compilation cache, has GPU memory taken as needed, the
+    same GPU kernels compiled in every process, and float32 products computed in float32.
     """
     enable_compilation_cache()
     take_gpu_memory_as_needed()
+    the_same_gpu_kernels_in_every_process()
     float32_products_in_float32()
     if name == "auto":
         return jax.devices()[0]

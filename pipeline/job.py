@@ -19,7 +19,7 @@ from pipeline.admission import check_job
 from pipeline.batching import Live, train_alone
 from pipeline.config import hidden_layers, schema_keys
 from pipeline.data import Dataset, load_from_config
-from pipeline.device import matmul_precision, select_device
+from pipeline.device import matmul_precision, select_device, xla_flags
 from pipeline.errors import RunFailure
 from pipeline.grid import remember_swept, remembered_swept, short_name, short_value
 from pipeline.inputs import layer_sizes, train_spec
@@ -188,6 +188,7 @@ def run_tags(
         "jax.backend": device.platform,
         "jax.device": str(device),
         "jax.matmul_precision": matmul_precision(),
+        "jax.xla_flags": xla_flags(),
         "data.sha256": ds.sha256,
         "data.task": ds.task,
         "data.n_train": str(ds.m_train),

@@ -39,7 +39,7 @@ from models.network import forward, init_params
 from models.nudge import NOTES_FUNCTIONS, centred_slope, nudge, one_sided_slope
 from pipeline import interrupts, provenance
 from pipeline.config import INT32_MAX, ConfigError
-from pipeline.device import matmul_precision, select_device
+from pipeline.device import matmul_precision, select_device, xla_flags
 from pipeline.tracking import real_run_id, tracker_for, ui_hint
 
 
@@ -666,6 +666,7 @@ def lesson_tags(cfg: DictConfig, lesson: LessonConfig, device) -> dict[str, str]
         "jax.backend": device.platform,
         "jax.device": str(device),
         "jax.matmul_precision": matmul_precision(),
+        "jax.xla_flags": xla_flags(),
         "command": provenance.command_line(),
     }
 

@@ -837,10 +837,12 @@ def _tracker_for(uri: str, store: str) -> Tracker:
 
 def ui_hint(uri: str, path: str) -> str:
     """How to open `path` (a UI route, e.g. experiment_url_path's) in the MLflow UI, runnable as
-    printed from where the command ran: the venv's own `mlflow` for a local store."""
+    printed from where the command ran: the venv's own `mlflow` for a local store, or this
+    Python's `-m mlflow` where there is no such script (MLflow installed with `pip --target`)."""
     if uri.startswith(("http://", "https://")):
         return f"{uri.rstrip('/')}/{path}"
-    mlflow_command = Path(sys.executable).with_name("mlflow")
+    script = Path(sys.executable).with_name("mlflow")
+    mlflow_command = script if script.exists() else f"{sys.executable} -m mlflow"
     return f"{mlflow_command} ui --backend-store-uri {uri}, then open http://127.0.0.1:5000/{path}"
 
 

@@ -45,6 +45,7 @@ def test_default_run_is_one_tracked_run(tmp_path):
         assert run[f"tags.{tag}"], tag
     assert run["tags.jax.backend"] == "cpu"
     assert run["tags.jax.matmul_precision"] == "highest"  # float32 means float32, on a GPU too
+    assert "--xla_gpu_deterministic_ops=true" in run["tags.jax.xla_flags"]  # the same GPU kernels in every process
 
     mlflow_client = client(tmp_path)
     history = mlflow_client.get_metric_history(run["run_id"], "loss")

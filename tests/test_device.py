@@ -15,7 +15,13 @@ import textwrap
 import jax
 import pytest
 
-from pipeline.device import DeviceError, select_device, take_gpu_memory_as_needed
+from pipeline.device import (
+    DeviceError,
+    select_device,
+    take_gpu_memory_as_needed,
+    the_same_gpu_kernels_in_every_process,
+    xla_flags,
+)
 
 ON_CPU_ONLY = all(d.platform == "cpu" for d in jax.devices())
 
@@ -117,6 +123,38 @@ def test_gpu_memory_is_taken_as_needed_unless_the_user_says_otherwise(monkeypatc
         monkeypatch.setenv(name, value)
     take_gpu_memory_as_needed()
     assert os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE") == expected
+
+
+@pytest.mark.parametrize(
+    ("user_set", "expected"),
+    [
+        (None, "--xla_gpu_deterministic_ops=true"),
+        ("--xla_dump_to=/tmp/x", "--xla_dump_to=/tmp/x --xla_gpu_deterministic_ops=true"),  # the user's kept
+        ("--xla_gpu_deterministic_ops=false", "--xla_gpu_deterministic_ops=false"),  # the user's choice
+    ],
+)
+def test_gpu_programs_are_compiled_to_the_same_kernels_unless_the_user_says_otherwise(monkeypatch, user_set, expected):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    if user_set:
+        monkeypatch.setenv("XLA_FLAGS", user_set)
+    the_same_gpu_kernels_in_every_process()
+    assert os.environ["XLA_FLAGS"] == expected
+    the_same_gpu_kernels_in_every_process()  # a second job in the process adds nothing
+    assert os.environ["XLA_FLAGS"] == expected and xla_flags() == expected
+
+
+def test_the_deterministic_flag_is_accepted_by_this_jaxlib_and_leaves_the_cpus_bits():
+    """XLA stops the process on a flag it does not know; the CPU backend ignores this one."""
+    code = "import jax; from pipeline.device import select_device; select_device('cpu'); import jax.numpy as jnp; "
+    code += "x = jax.random.normal(jax.random.key(0), (64, 64)); print((x @ x).sum().item().hex())"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    outputs = []
+    for flags in (None, "--xla_gpu_deterministic_ops=false"):
+        run_env = {**env, **({"XLA_FLAGS": flags} if flags else {})}
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=run_env)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout.split()[-1])
+    assert outputs[0] == outputs[1]
 
 
 @pytest.mark.parametrize(("user_set", "expected"), [(None, "highest"), ("bfloat16", "bfloat16")])

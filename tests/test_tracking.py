@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -505,3 +506,17 @@ def test_a_relative_store_is_in_the_folder_the_command_started_in(tmp_path, monk
     assert tracker.uri == "sqlite:///mlflow.db"  # as the user wrote it, for the printed hint
     tracker.experiment_id("made here")
     assert (started / "mlflow.db").is_file() and list(job_folder.iterdir()) == []
+
+
+def test_the_ui_hint_names_a_command_that_exists(tmp_path, monkeypatch):
+    from pipeline.tracking import ui_hint
+
+    path = "#/experiments/1/runs"
+    python = tmp_path / "bin" / "python"  # an interpreter with no `mlflow` script beside it
+    python.parent.mkdir()
+    monkeypatch.setattr(sys, "executable", str(python))
+    hint = ui_hint("sqlite:///mlflow.db", path)
+    assert hint.startswith(f"{python} -m mlflow ui --backend-store-uri sqlite:///mlflow.db,"), hint
+    (python.parent / "mlflow").write_text("#!/bin/sh\n")  # a venv's script
+    assert ui_hint("sqlite:///mlflow.db", path).startswith(f"{python.parent / 'mlflow'} ui "), hint
+    assert ui_hint("http://host:5000/", path) == f"http://host:5000/{path}"
