@@ -308,9 +308,10 @@ def _run(
     except BaseException as error:  # Ctrl-C, a bug: the run must not stay RUNNING
         if tracker:
             assert run_id is not None  # with a tracker, the job always has a run (continued or started)
-            killed = interrupts.behind(error) is not None
-            tracker.set_tags(run_id, {"failure_reason": f"{type(error).__name__}: {error}"})
-            tracker.end_run(run_id, "KILLED" if killed else "FAILED")
+            interrupt = interrupts.behind(error)  # Ctrl-C, also where a library turned it into its own error
+            reason = error if interrupt is None else interrupt
+            tracker.set_tags(run_id, {"failure_reason": f"{type(reason).__name__}: {reason}"})
+            tracker.end_run(run_id, "FAILED" if interrupt is None else "KILLED")
         raise
     # The run itself was ended FINISHED by finish_run, once its artifacts were uploaded.
     return JobResult("FINISHED", run_id, name, metrics[f"{name}_last{OBJECTIVE_POINTS}_mean"], metrics, **named)

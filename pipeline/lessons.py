@@ -651,8 +651,10 @@ def record(cfg: DictConfig, lesson: LessonConfig, found: Lesson, files: Sequence
                 (Path(staging) / path.name).write_bytes(path.read_bytes())
             tracker.log_artifacts(run_id, Path(staging))
     except BaseException as error:  # the run must not stay RUNNING
-        tracker.set_tags(run_id, {"failure_reason": f"{type(error).__name__}: {error}"})
-        tracker.end_run(run_id, "KILLED" if interrupts.behind(error) is not None else "FAILED")
+        interrupt = interrupts.behind(error)  # Ctrl-C, also where a library turned it into its own error
+        reason = error if interrupt is None else interrupt
+        tracker.set_tags(run_id, {"failure_reason": f"{type(reason).__name__}: {reason}"})
+        tracker.end_run(run_id, "FAILED" if interrupt is None else "KILLED")
         raise
     tracker.end_run(run_id, "FINISHED")
     return run_id
