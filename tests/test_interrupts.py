@@ -2,6 +2,8 @@
 
 The handler is called directly (as Python calls it, in the main thread); the command line's
 own interrupts, mid-run and mid-sweep, are in tests/test_long_runs.py and test_robustness.py.
+Here too, through the command line: an interrupt that a library's cleanup turned into its own
+error, injected where CI met it (a job, the launcher's composing).
 """
 
 from __future__ import annotations
