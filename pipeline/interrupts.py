@@ -106,10 +106,11 @@ def raise_if_behind(error: Optional[BaseException]) -> None:
     """Raise the interrupt behind `error`, if there is one: an interrupted command must end as
     interrupted (exit status 130, its runs KILLED), not as a failed job or a refusal."""
     interrupt = behind(error)
-    if interrupt is not None and interrupt is not error:
-        raise KeyboardInterrupt(*interrupt.args) from error  # what it came out as, kept as its cause
-    if interrupt is not None:
+    if interrupt is None:
+        return
+    if interrupt is error:
         raise interrupt
+    raise KeyboardInterrupt(*interrupt.args) from error  # what it came out as, kept as its cause
 
 
 @contextlib.contextmanager

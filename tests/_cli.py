@@ -30,6 +30,26 @@ def run_cli(
     )
 
 
+def run_cli_patched(cwd: Path, patch: str, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`run_cli`, with `patch` (Python: imports of pipeline modules and the attributes it
+    replaces) run first in the command's own process, to make a fault happen where it could."""
+    script = cwd / "patched_pipeline.py"
+    script.write_text(
+        f"{patch}\n"
+        "import runpy, sys\n"
+        'sys.argv = ["pipeline", *sys.argv[1:]]\n'
+        'runpy.run_module("pipeline", run_name="__main__", alter_sys=True)\n'
+    )
+    return subprocess.run(
+        [sys.executable, str(script), *overrides],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+
+
 @functools.lru_cache(maxsize=1)
 def _default_sigint() -> list[str]:
     """GNU env's `--default-signal=INT` where there is one (coreutils 8.31+): it resets SIGINT to

@@ -9,16 +9,14 @@ error, injected where CI met it (a job, the launcher's composing).
 from __future__ import annotations
 
 import gc
-import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 
 import pytest
 
-from _cli import PROJECT_ROOT, client
+from _cli import client, run_cli_patched
 from pipeline import interrupts
 
 
@@ -141,6 +139,11 @@ def test_an_error_with_an_interrupt_behind_it_is_raised_as_the_interrupt():
         interrupts.raise_if_behind(error)
     assert raised.value.__cause__ is error  # what it came out as stays readable
     interrupts.raise_if_behind(ValueError("plain"))  # nothing behind: nothing raised
+    interrupts.raise_if_behind(None)
+    itself = KeyboardInterrupt("signal SIGTERM")
+    with pytest.raises(KeyboardInterrupt) as raised:
+        interrupts.raise_if_behind(itself)
+    assert raised.value is itself
     with pytest.raises(KeyboardInterrupt), interrupts.as_interrupts():
         _interrupted_in_a_library()
     with pytest.raises(ValueError), interrupts.as_interrupts():
@@ -154,10 +157,9 @@ def test_a_cycle_of_contexts_ends_the_search():
 
 
 INTERRUPTED_IN_A_LIBRARY = """
-import runpy, sys
 from pipeline import composing, job
 
-module, name = {"job": (job, "record_training"), "launcher": (composing.JobComposer, "take")}[sys.argv.pop(1)]
+module, name = {"job": (job, "record_training"), "launcher": (composing.JobComposer, "take")}[WHERE]
 calls = []
 
 def interrupted_the_second_time(*args, **kwargs):
@@ -171,8 +173,6 @@ def interrupted_the_second_time(*args, **kwargs):
 
 original = getattr(module, name)
 setattr(module, name, interrupted_the_second_time)
-sys.argv = ["pipeline", *sys.argv[1:]]
-runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
 """
 
 
@@ -190,18 +190,9 @@ def test_an_interrupt_a_library_turned_into_another_error_ends_the_sweep_as_inte
 ):
     """Before, Hydra's run_job kept the error as the job's failure and ran the rest of the grid,
     or the command ended with a traceback and exit status 1."""
-    script = tmp_path / "interrupted.py"
-    script.write_text(INTERRUPTED_IN_A_LIBRARY)
     sweep = ["-m", "optim.lr=0.1,0.2,0.3", "train.steps=50", "train.log_every=25", "tracking.plots=false"]
     sweep += [f"hydra/launcher={launcher}", *(["hydra.launcher.chunk_size=1"] if launcher == "batched" else [])]
-    result = subprocess.run(
-        [sys.executable, str(script), where, *sweep],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )
+    result = run_cli_patched(tmp_path, INTERRUPTED_IN_A_LIBRARY.replace("WHERE", repr(where)), *sweep)
     assert result.returncode == 130, result.stderr[-2000:]
     assert "interrupted: runs so far are kept in MLflow" in result.stderr and "Traceback" not in result.stderr
     mlflow = client(tmp_path)

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from _cli import PROJECT_ROOT, client, run_cli, start_cli
+from _cli import client, run_cli, run_cli_patched, start_cli
 from hydra_plugins.batched_launcher.batched_launcher import BatchedLauncher
 from pipeline import tracking
 from pipeline.tracking import Tracker
@@ -293,7 +291,6 @@ def test_an_interrupted_grid_written_behind_keeps_every_finished_run_whole(tmp_p
 
 
 REFUSING = """
-import runpy, sys
 from pipeline import write_behind
 
 def refuse(self):
@@ -302,23 +299,12 @@ def refuse(self):
     raise write_behind.StoreWriteFailed("the tracking store refused a write: run r1: log_batch: disk I/O error")
 
 flush, write_behind.WriteBehind.flush = write_behind.WriteBehind.flush, refuse
-sys.argv = ["pipeline", *sys.argv[1:]]
-runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
 """
 
 
 @pytest.mark.slow
 def test_a_refused_write_stops_the_sweep_with_one_line_and_exit_1(tmp_path):
-    script = tmp_path / "refusing.py"
-    script.write_text(REFUSING)
-    result = subprocess.run(
-        [sys.executable, str(script), *GRID],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )
+    result = run_cli_patched(tmp_path, REFUSING, *GRID)
     assert result.returncode == 1, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert errors == ["error: the tracking store refused a write: run r1: log_batch: disk I/O error"], result.stderr
